@@ -1,0 +1,42 @@
+# Two commands on a fresh machine with only python3 and make:
+#   make demo   set up .venv, install, run the headline experiments at demo size
+#   make test   set up .venv with the dev extras, run the default test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# pytest-xdist workers; the default suite is sized for 2 cores.
+JOBS   ?= 2
+
+.PHONY: demo test test-all install dev paper clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Stamp files re-run the install when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/routerlab demo
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow"
+
+test-all: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -n $(JOBS)
+
+paper: $(VENV)/.installed
+	$(MAKE) -C paper
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

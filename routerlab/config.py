@@ -1,0 +1,209 @@
+"""Typed, frozen experiment configs: validation, command-line overrides and a stable hash.
+
+A config is a tree of frozen dataclasses. Every leaf field carries a type annotation, and
+range checks live in each class's ``__post_init__`` via :func:`check`. Configs are built
+from plain dicts by :func:`from_dict`, which rejects unknown keys and wrong types with a
+one-line :class:`ConfigError` naming the dotted field and what it allows::
+
+    >>> cfg = override(cfg, ["moe.num_experts=16", "train.lr=3e-4"])
+    ConfigError: moe.top_k: must be <= moe.num_experts (16); got 32
+
+Supported leaf annotations: ``int``, ``float``, ``bool``, ``str``, ``Literal[...]``,
+``X | None``, ``tuple[X, ...]`` and nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+__all__ = [
+    "ConfigError",
+    "check",
+    "from_dict",
+    "to_dict",
+    "override",
+    "config_hash",
+    "parse_assignment",
+]
+
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A bad config value. ``field`` is the dotted path; ``str(err)`` is one line."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+    def under(self, prefix: str) -> ConfigError:
+        """The same error with its field nested under ``prefix``."""
+        if not prefix:
+            return self
+        return ConfigError(f"{prefix}.{self.field}" if self.field else prefix, self.message)
+
+
+def check(condition: bool, field: str, message: str) -> None:
+    """Raise :class:`ConfigError` for ``field`` unless ``condition`` holds.
+
+    Use inside ``__post_init__``; :func:`from_dict` prefixes the parent path.
+    """
+    if not condition:
+        raise ConfigError(field, message)
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return f"a {tp.__name__} mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, field: str) -> Any:
+    """Check ``value`` against annotation ``tp``; return it converted (lists to tuples, ints to floats)."""
+    origin = get_origin(tp)
+    fail = ConfigError(field, f"expected {_type_name(tp)}; got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise fail
+        return from_dict(tp, value, path=field)
+    if origin is Literal:
+        if value not in get_args(tp) or isinstance(value, bool) != any(isinstance(a, bool) for a in get_args(tp)):
+            raise ConfigError(field, f"must be {_type_name(tp)}; got {value!r}")
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            try:
+                return _coerce(value, arg, field)
+            except ConfigError:
+                continue
+        raise fail
+    if origin is tuple:
+        args = get_args(tp)
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise fail
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{field}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(field, f"expected {len(args)} items; got {len(value)}")
+        return tuple(_coerce(v, a, f"{field}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is type(None):
+        if value is not None:
+            raise fail
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise fail
+        return value
+    if tp is Any:
+        return value
+    raise TypeError(f"{field}: unsupported config annotation {tp!r}")
+
+
+def from_dict(cls: type[C], data: Mapping[str, Any], *, path: str = "") -> C:
+    """Build the dataclass ``cls`` from a mapping, validating keys, types and ranges."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(path, f"expected a mapping; got {data!r}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}", f"unknown key; allowed: {', '.join(sorted(fields))}")
+    kwargs = {}
+    for name in fields:
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], f"{prefix}{name}")
+        elif fields[name].default is dataclasses.MISSING and fields[name].default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}{name}", "missing required key")
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise err.under(path) from None
+
+
+def to_dict(cfg: Any) -> Any:
+    """The config as plain JSON-ready data (tuples become lists)."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.init}
+    if isinstance(cfg, (tuple, list)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """Split ``"a.b=VALUE"`` into ``(["a", "b"], value)``.
+
+    VALUE is read as JSON when it parses (``16``, ``1e-3``, ``true``, ``null``, ``[1,2]``,
+    ``{"data": 2}``), otherwise as a bare string (``router=top_k``); ``none`` also means null.
+    """
+    if "=" not in text:
+        raise ConfigError(text, "an override must look like KEY=VALUE, e.g. moe.num_experts=16")
+    key, raw = text.split("=", 1)
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(key, "an override key must be a dotted field name, e.g. moe.num_experts")
+    if raw.strip().lower() in ("none", "null"):
+        return key.split("."), None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def override(cfg: C, assignments: Sequence[str]) -> C:
+    """A new config with ``KEY=VALUE`` assignments applied, fully re-validated."""
+    data = to_dict(cfg)
+    for text in assignments:
+        parts, value = parse_assignment(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(".".join(parts[: i + 1]), "unknown key")
+            if node[part] is None:  # an optional sub-config that is off: switch it on with defaults
+                node[part] = {}
+            node = node[part]
+        if not isinstance(node, dict) or parts[-1] not in node:
+            allowed = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
+            raise ConfigError(".".join(parts), f"unknown key; allowed: {allowed}")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), data)
+
+
+def canonical_json(cfg: Any) -> str:
+    """Key-sorted compact JSON: the byte string the hash is taken over."""
+    return json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(cfg: Any, length: int = 8) -> str:
+    """A stable short hash of the resolved config (sha256 of its canonical JSON)."""
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:length]
+

@@ -1,0 +1,248 @@
+"""Run directories: the one place an experiment writes to.
+
+Layout (see CONVENTIONS.md)::
+
+    runs/<experiment>/<UTC time>-<config hash>/
+        config.json     the resolved config (with the experiment name and scale)
+        env.json        git SHA and dirty flag, library versions, devices, XLA_FLAGS, seed
+        metrics.jsonl   one JSON object per logged record, deterministic (no timings)
+        summary.json    the run's headline numbers
+        artifacts/      figures and tables
+        ckpt/           checkpoints (training runs)
+        DONE            written last; a directory without it is an interrupted run
+
+Every file except ``metrics.jsonl`` is written atomically (temp file + ``os.replace``).
+``metrics.jsonl`` is append-only and fsynced per record; on reopening a run, a torn last
+line (the process was killed mid-write) is cut off, so a resumed run never reads garbage.
+
+Records may carry a ``"unit"`` key naming an independent piece of work (one seed of one
+router, say). :meth:`RunDir.completed_units` lets a resumed run skip what is done; as each
+unit draws its keys from named streams, the resumed ``metrics.jsonl`` is byte-identical to
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from routerlab.config import canonical_json, config_hash, to_dict
+
+__all__ = ["RunDir", "RunDirError", "atomic_write_text", "environment", "dumps", "find_runs"]
+
+DONE = "DONE"
+
+
+class RunDirError(RuntimeError):
+    """A run directory that is missing, incomplete or inconsistent."""
+
+
+def dumps(record: Any) -> str:
+    """Deterministic one-line JSON: sorted keys, shortest float repr; NaN/inf are refused."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_to_json)
+
+
+def _to_json(obj: Any) -> Any:
+    # numpy and jax scalars and arrays, without importing either here.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON-serializable: {type(obj).__name__}")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _git(*args: str) -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(seed: int | None = None) -> dict[str, Any]:
+    """What a reader needs to rerun this: code version, library versions, devices, flags."""
+    import jax
+
+    sha = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_sha": sha,
+        "git_dirty": bool(status) if status is not None else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {d: _version(d) for d in ("routerlab", "jax", "jaxlib", "flax", "optax", "numpy", "datasets")},
+        "devices": [str(d) for d in jax.devices()],
+        "backend": jax.default_backend(),
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "argv": sys.argv,
+        "seed": seed,
+    }
+
+
+def _utc_stamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+class RunDir:
+    """A run directory. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path | str, experiment: str, cfg: Any, *, scale: str | None = None) -> RunDir:
+        """A new run directory for ``cfg`` under ``root/experiment``; writes config.json and env.json."""
+        base = Path(root) / experiment
+        stamp, digest = _utc_stamp(), config_hash(cfg)
+        path = base / f"{stamp}-{digest}"
+        suffix = 1
+        while path.exists():  # two runs of one config in the same second
+            suffix += 1
+            path = base / f"{stamp}-{digest}-{suffix}"
+        path.mkdir(parents=True)
+        (path / "artifacts").mkdir()
+        run = cls(path)
+        header = {"experiment": experiment, "scale": scale, "config_hash": digest, "config": to_dict(cfg)}
+        atomic_write_text(path / "config.json", json.dumps(header, indent=2, sort_keys=True) + "\n")
+        seed = getattr(cfg, "seed", None)
+        atomic_write_text(path / "env.json", json.dumps(environment(seed), indent=2, sort_keys=True) + "\n")
+        return run
+
+    @classmethod
+    def open(cls, path: Path | str) -> RunDir:
+        """Reopen an existing run (to resume or read it); cuts a torn last metrics line."""
+        run = cls(Path(path))
+        if not (run.path / "config.json").is_file():
+            raise RunDirError(f"{run.path}: not a run directory (no config.json)")
+        run._repair_metrics()
+        return run
+
+    @property
+    def done(self) -> bool:
+        return (self.path / DONE).is_file()
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Write summary.json, then DONE (last, so DONE means everything else is there)."""
+        self.write_json("summary.json", summary)
+        atomic_write_text(self.path / DONE, _utc_stamp() + "\n")
+
+    def require_done(self) -> RunDir:
+        if not self.done:
+            raise RunDirError(f"{self.path}: incomplete run (no DONE); resume it with `routerlab run --resume {self.path}`")
+        return self
+
+    # -- contents ------------------------------------------------------------------------
+    @property
+    def header(self) -> dict[str, Any]:
+        return json.loads((self.path / "config.json").read_text())
+
+    @property
+    def experiment(self) -> str:
+        return self.header["experiment"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.header["config"]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.read_json("summary.json")
+
+    @property
+    def artifacts(self) -> Path:
+        path = self.path / "artifacts"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record to metrics.jsonl and fsync it."""
+        for key, value in record.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"metrics record field {key!r} is {value}; refusing to log a non-finite number")
+        line = dumps(record) + "\n"
+        with open(self.metrics_path, "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return
+        with open(self.metrics_path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    yield json.loads(line)
+
+    def completed_units(self) -> set[str]:
+        return {r["unit"] for r in self.records() if "unit" in r}
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        path = self.path / name
+        atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_to_json) + "\n")
+        return path
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text())
+
+    def _repair_metrics(self) -> None:
+        path = self.metrics_path
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data[: data.rfind(b"\n") + 1]
+            atomic_write_text(path, keep.decode())
+
+    def matches(self, cfg: Any) -> bool:
+        """Whether this run was made from exactly ``cfg``."""
+        return canonical_json(self.config) == canonical_json(cfg)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r}, done={self.done})"
+
+
+def find_runs(root: Path | str, experiment: str | None = None, *, done_only: bool = True) -> list[RunDir]:
+    """Run directories under ``root`` (optionally of one experiment), oldest first."""
+    root = Path(root)
+    pattern = f"{experiment}/*/config.json" if experiment else "*/*/config.json"
+    runs = [RunDir(p.parent) for p in sorted(root.glob(pattern))]
+    return [r for r in runs if r.done or not done_only]
