@@ -156,9 +156,10 @@ class RunDir:
     def done(self) -> bool:
         return (self.path / DONE).is_file()
 
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Write summary.json, then DONE (last, so DONE means everything else is there)."""
-        self.write_json("summary.json", summary)
+    def finish(self, summary: dict[str, Any] | None = None) -> None:
+        """Write summary.json (if given), then DONE: last, so DONE means everything else is there."""
+        if summary is not None:
+            self.write_json("summary.json", summary)
         atomic_write_text(self.path / DONE, _utc_stamp() + "\n")
 
     def require_done(self) -> RunDir:

@@ -1,0 +1,201 @@
+"""The ``routerlab`` command line.
+
+    routerlab run EXPERIMENT [--scale smoke|quick|paper] [--set KEY=VALUE ...] [--out DIR]
+    routerlab run --resume RUN_DIR
+    routerlab list [--runs DIR]
+    routerlab demo [--out DIR]
+    routerlab reproduce --scale quick|paper [--out DIR]
+    routerlab report RUN_DIR
+    routerlab bench NAME [--out FILE] [--set KEY=VALUE ...]
+
+Errors in what the user typed (configs, names, paths) print one line and exit 2, before
+anything is written. Failures while running (a non-finite loss, a bad data row) print one
+line and exit 1; the run directory keeps everything written so far, without DONE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from routerlab import __version__
+from routerlab.config import ConfigError, parse_assignment
+from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_experiment, resume
+from routerlab.runtime import enable_compilation_cache
+from routerlab.rundir import RunDir, RunDirError, atomic_write_text, dumps, find_runs
+
+# The headline experiments `routerlab demo` runs, at `quick` scale unless noted.
+DEMO = ("planted_experts",)
+BENCHES = {
+    "moe": "routerlab.bench.moe:bench_moe",
+    "bandits": "routerlab.bench.bandits:bench_bandits",
+}
+EXIT_USAGE, EXIT_FAILURE = 2, 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="routerlab", description="Learned routing research: MoE layers and model fleets.")
+    p.add_argument("--version", action="version", version=f"routerlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run one experiment into a new run directory")
+    r.add_argument("experiment", nargs="?", help="experiment name (a file in experiments/)")
+    r.add_argument("--scale", default="smoke", choices=SCALE_NAMES)
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    r.add_argument("--out", default="runs", type=Path, help="root of run directories (default: runs)")
+    r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in place")
+
+    ls = sub.add_parser("list", help="list experiments, or the runs under a directory")
+    ls.add_argument("--runs", type=Path, help="list run directories under this root instead")
+
+    d = sub.add_parser("demo", help="the headline experiments at demo size, one report")
+    d.add_argument("--out", default="runs", type=Path)
+
+    rep = sub.add_parser("reproduce", help="run every experiment at a scale and write one summary report")
+    rep.add_argument("--scale", required=True, choices=SCALE_NAMES)
+    rep.add_argument("--out", default="runs", type=Path)
+    rep.add_argument("--only", action="append", default=[], metavar="EXPERIMENT", help="restrict to these experiments")
+
+    rp = sub.add_parser("report", help="(re)write a run's Markdown report and figures")
+    rp.add_argument("run_dir", type=Path)
+
+    b = sub.add_parser("bench", help="measure ratios against baselines; prints one JSON object per case")
+    b.add_argument("name", choices=sorted(BENCHES))
+    b.add_argument("--out", type=Path, help="also write the JSON lines to this file")
+    b.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="keyword argument of the benchmark")
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.resume:
+        exp, run = resume(args.resume)
+    else:
+        if not args.experiment:
+            raise ConfigError("experiment", "name an experiment (see `routerlab list`) or pass --resume RUN_DIR")
+        exp = load_experiment(args.experiment)
+        cfg = exp.config(args.scale, args.sets)  # validated before anything is written
+        run = execute(exp, cfg, args.out, scale=args.scale)
+    print(f"{exp.name}: done -> {run.path}")
+    print(f"report: {run.artifacts / 'report.md'}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.runs:
+        for run in find_runs(args.runs, done_only=False):
+            print(f"{'done      ' if run.done else 'incomplete'}  {run.path}")
+        return 0
+    for name in list_experiments():
+        exp = load_experiment(name)
+        print(f"{name:24s} [{', '.join(exp.scales)}]  {exp.title}")
+    return 0
+
+
+def _summary_report(runs: Sequence[tuple[str, RunDir]], out: Path, title: str) -> Path:
+    """One Markdown file linking each run's report section and figures."""
+    lines = [f"# {title}", ""]
+    for name, run in runs:
+        section = (run.artifacts / "report.md").read_text()
+        rel = os.path.relpath(run.artifacts, out.parent)
+        lines += [f"## {name}", "", f"Run directory: `{run.path}`", ""]
+        lines += [section.replace("](", f"]({rel}/") if "](" in section else section, ""]
+    atomic_write_text(out, "\n".join(lines))
+    return out
+
+
+def _run_many(names: Sequence[str], scale: str, out: Path, title: str, report_name: str) -> int:
+    runs = []
+    for name in names:
+        exp = load_experiment(name)
+        if scale not in exp.scales:
+            print(f"{name}: no {scale} scale; skipped")
+            continue
+        start = time.perf_counter()
+        run = execute(exp, exp.config(scale), out, scale=scale)
+        print(f"{name} ({scale}): {time.perf_counter() - start:.0f} s -> {run.path}")
+        runs.append((name, run))
+    report = _summary_report(runs, out / report_name, title)
+    print(f"report: {report.resolve()}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    return _run_many(DEMO, "quick", args.out, "routerlab demo", "demo-report.md")
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    names = args.only or list_experiments()
+    for name in names:
+        load_experiment(name)  # fail on a bad name before running anything
+    return _run_many(names, args.scale, args.out, f"routerlab reproduce --scale {args.scale}", f"reproduce-{args.scale}.md")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    run = RunDir.open(args.run_dir).require_done()
+    exp = load_experiment(run.experiment)
+    path = run.artifacts / "report.md"
+    atomic_write_text(path, exp.report(run))
+    print(f"report: {path}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, func = BENCHES[args.name].split(":")
+    bench = getattr(importlib.import_module(module), func)
+    kwargs = {}
+    for text in args.sets:
+        parts, value = parse_assignment(text)
+        kwargs[".".join(parts)] = value
+    try:
+        records = bench(**kwargs)
+    except TypeError as err:
+        raise ConfigError("bench", str(err)) from None
+    lines = [dumps(r) for r in records]
+    print("\n".join(lines))
+    if args.out:
+        atomic_write_text(args.out, "\n".join(lines) + "\n")
+    return 0
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "list": _cmd_list,
+    "demo": _cmd_demo,
+    "reproduce": _cmd_reproduce,
+    "report": _cmd_report,
+    "bench": _cmd_bench,
+}
+
+
+def _known_failures() -> tuple[type[BaseException], ...]:
+    """Run-time failures that get a one-line message and exit 1 (imported lazily)."""
+    errors: list[type[BaseException]] = [RunDirError]
+    for module, name in (("routerlab.train", "NonFiniteError"), ("routerlab.data", "RoutingLogError")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    enable_compilation_cache()
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as err:
+        print(f"routerlab: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except _known_failures() as err:
+        print(f"routerlab: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

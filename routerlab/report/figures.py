@@ -1,0 +1,30 @@
+"""Figure style and saving: seaborn, a colour-blind-safe palette, vector PDF plus PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+__all__ = ["setup_style", "save_figure"]
+
+
+def setup_style() -> None:
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind")
+
+
+def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
+    """Save ``fig`` as ``stem.pdf`` (vector, for the paper) and ``stem.png`` (for Markdown); close it."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
+    fig.tight_layout()
+    fig.savefig(paths[0], metadata={"CreationDate": None})
+    fig.savefig(paths[1], dpi=150)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,27 @@
+"""Process-wide JAX settings for command-line runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+
+__all__ = ["enable_compilation_cache"]
+
+
+def enable_compilation_cache() -> Path | None:
+    """Keep compiled XLA programs on disk, so a rerun of the same experiment skips compilation.
+
+    The cache lives in ``$ROUTERLAB_JAX_CACHE`` (default ``~/.cache/routerlab/jax``); set it to
+    an empty string to turn caching off. Results do not depend on it: a cached program is
+    the same program.
+    """
+    setting = os.environ.get("ROUTERLAB_JAX_CACHE", str(Path.home() / ".cache" / "routerlab" / "jax"))
+    if not setting:
+        return None
+    path = Path(setting)
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return path

@@ -1,0 +1,1 @@
+"""The code behind each experiment file: configs, run and report functions."""

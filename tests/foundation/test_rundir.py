@@ -1,0 +1,59 @@
+"""Run directories: layout, atomicity, torn-line repair, determinism of metrics.jsonl."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from routerlab.rundir import RunDir, RunDirError, dumps, find_runs
+
+
+@dataclass(frozen=True)
+class Cfg:
+    seed: int = 3
+    lr: float = 0.1
+
+
+def test_layout_and_done_last(tmp_path):
+    run = RunDir.create(tmp_path, "exp", Cfg(), scale="smoke")
+    assert run.path.parent == tmp_path / "exp"
+    assert run.path.name.endswith("-" + run.header["config_hash"])
+    assert run.config == {"seed": 3, "lr": 0.1} and run.header["scale"] == "smoke"
+    env = json.loads((run.path / "env.json").read_text())
+    assert {"git_sha", "git_dirty", "versions", "devices", "XLA_FLAGS", "seed"} <= env.keys()
+    assert env["seed"] == 3 and env["versions"]["jax"]
+    assert not run.done and find_runs(tmp_path) == [] and len(find_runs(tmp_path, done_only=False)) == 1
+    with pytest.raises(RunDirError, match="incomplete run"):
+        run.require_done()
+    run.log({"unit": "a", "loss": 0.5})
+    run.finish({"best": 1})
+    assert run.done and run.summary == {"best": 1}
+    assert [r.path for r in find_runs(tmp_path, "exp")] == [run.path]
+    assert not list(run.path.glob(".*.tmp"))  # no temp files left behind
+
+
+def test_torn_metrics_line_is_cut_on_reopen(tmp_path):
+    run = RunDir.create(tmp_path, "exp", Cfg())
+    run.log({"unit": "a", "x": 1})
+    with open(run.metrics_path, "a") as f:
+        f.write('{"unit": "b", "x"')  # killed mid-write
+    reopened = RunDir.open(run.path)
+    assert reopened.completed_units() == {"a"}
+    assert reopened.metrics_path.read_text() == '{"unit":"a","x":1}\n'
+
+
+def test_log_refuses_non_finite(tmp_path):
+    run = RunDir.create(tmp_path, "exp", Cfg())
+    with pytest.raises(ValueError, match="'loss' is nan"):
+        run.log({"loss": float("nan")})
+
+
+def test_dumps_is_deterministic():
+    import numpy as np
+
+    assert dumps({"b": 1, "a": np.float32(0.5), "c": np.arange(2)}) == '{"a":0.5,"b":1,"c":[0,1]}'
+
+
+def test_open_rejects_non_run(tmp_path):
+    with pytest.raises(RunDirError, match="not a run directory"):
+        RunDir.open(tmp_path)
