@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # pytest-xdist workers; the default suite is sized for 2 cores.
 JOBS   ?= 2
 
-.PHONY: demo test test-all install dev paper clean
+.PHONY: demo test test-all install dev paper clean notebooks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,18 @@ dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(VENV)/bin/routerlab demo
 
+# Notebooks run top to bottom at smoke scale (nbmake), writing their runs to a scratch directory.
+NB_ENV := ROUTERLAB_SCALE=smoke ROUTERLAB_RUNS=$$(mktemp -d) TQDM_DISABLE=1
+
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -n $(JOBS) -m "not slow"
+	$(NB_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not slow" tests notebooks --nbmake
 
 test-all: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -n $(JOBS)
+	$(NB_ENV) $(PY) -m pytest -q -n $(JOBS) tests notebooks --nbmake
+
+# Rebuild each notebook's .ipynb from its .py (outputs stay stripped).
+notebooks: $(VENV)/.installed-dev
+	$(VENV)/bin/jupytext --sync notebooks/*.py
 
 paper: $(VENV)/.installed
 	$(MAKE) -C paper

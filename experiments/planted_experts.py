@@ -13,17 +13,21 @@ Command:
 
 Runtime on 2 CPU cores: smoke ~30 s, quick ~2-3 min, paper ~10 min.
 
-Expected result (quick): learned routers (switch, top2, sinkhorn, deepseek, expert choice)
-reach AMI well above 0 and lower test NMSE than the dense baseline; hash routing, which
-ignores the clusters by construction, has AMI near 0 and is the control. Soft MoE mixes
-tokens into slots, so its "top expert" is the slot with the largest combine weight.
+Expected result (quick, measured 2026-11-28, 3 seeds): every MoE variant has lower test
+NMSE than the dense MLP of equal active width (dense 0.35 +- 0.02; learned routers 0.19-0.23),
+with 8x the FFN parameters. Learned token routers recover the partition well (AMI 0.75-0.85
+for switch, top2, sinkhorn, deepseek, expert choice). Hash routing, which never learns,
+uses fixed random hyperplanes (locality-sensitive hashing) on continuous inputs: it groups
+nearby inputs, so its AMI is well above 0 (about 0.37) but far below the learned routers.
+Soft MoE mixes tokens into slots, so its "top expert" (largest combine mass) is a weak
+readout of its partition (AMI about 0.34).
 
 Feeds: paper Table 1 (planted experts) and Figure 1.
 """
 
 from dataclasses import replace
 
-from routerlab.studies.planted import PlantedConfig, report, run  # noqa: F401
+from routerlab.studies.planted import PlantedConfig, paper, report, run  # noqa: F401
 
 SCALES = ("smoke", "quick", "paper")
 

@@ -6,6 +6,7 @@
     routerlab demo [--out DIR]
     routerlab reproduce --scale quick|paper [--out DIR]
     routerlab report RUN_DIR
+    routerlab paper [--runs DIR] [--out paper/] [--scale quick]
     routerlab bench NAME [--out FILE] [--set KEY=VALUE ...]
 
 Errors in what the user typed (configs, names, paths) print one line and exit 2, before
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="(re)write a run's Markdown report and figures")
     rp.add_argument("run_dir", type=Path)
+
+    pp = sub.add_parser("paper", help="regenerate paper/tables and paper/figures from complete runs")
+    pp.add_argument("--runs", default="runs", type=Path, help="root of run directories (default: runs)")
+    pp.add_argument("--out", default="paper", type=Path)
+    pp.add_argument("--scale", choices=SCALE_NAMES, help="use only runs made at this scale")
 
     b = sub.add_parser("bench", help="measure ratios against baselines; prints one JSON object per case")
     b.add_argument("name", choices=sorted(BENCHES))
@@ -143,6 +149,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_paper(args: argparse.Namespace) -> int:
+    from routerlab.report.paper import build_paper, missing_inputs
+
+    for path in build_paper(args.runs, args.out, scale=args.scale):
+        print(path)
+    main_tex = args.out / "main.tex"
+    if main_tex.is_file() and (missing := missing_inputs(main_tex)):
+        raise RunDirError(f"{main_tex} inputs files that were not generated: {', '.join(missing)}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -169,6 +186,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "reproduce": _cmd_reproduce,
     "report": _cmd_report,
+    "paper": _cmd_paper,
     "bench": _cmd_bench,
 }
 

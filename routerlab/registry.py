@@ -23,9 +23,9 @@ from types import ModuleType
 from typing import Any
 
 from routerlab.config import ConfigError, from_dict, override
-from routerlab.rundir import RunDir, RunDirError, atomic_write_text
+from routerlab.rundir import RunDir, RunDirError, atomic_write_text, find_runs
 
-__all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "execute", "resume", "SCALE_NAMES"]
+__all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "execute", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
 
 SCALE_NAMES = ("smoke", "quick", "paper")
 
@@ -101,6 +101,25 @@ def execute(exp: Experiment, cfg: Any, out: Path | str, *, scale: str | None = N
     """Run ``cfg`` into a new run directory under ``out``; DONE is written only on success."""
     run = RunDir.create(out, exp.name, cfg, scale=scale)
     return _complete(exp, cfg, run)
+
+
+def runs_root() -> Path:
+    """``$ROUTERLAB_RUNS``, else ``runs/`` beside the package (where ``routerlab run`` writes by default from the repo root)."""
+    env = os.environ.get("ROUTERLAB_RUNS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "runs"
+
+
+def ensure_run(name: str, scale: str, out: Path | str = "runs", sets: Sequence[str] = ()) -> RunDir:
+    """The newest complete run of ``name`` made from exactly this config, else a new one.
+
+    Notebooks and the paper call this, so they reuse recorded runs and never a partial one.
+    """
+    exp = load_experiment(name)
+    cfg = exp.config(scale, sets)
+    for run in reversed(find_runs(out, name)):
+        if run.matches(cfg):
+            return run
+    return execute(exp, cfg, out, scale=scale)
 
 
 def resume(path: Path | str) -> tuple[Experiment, RunDir]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jax
 
-__all__ = ["enable_compilation_cache"]
+__all__ = ["enable_compilation_cache", "FAST_COMPILE"]
 
 
 def enable_compilation_cache() -> Path | None:
@@ -25,3 +25,9 @@ def enable_compilation_cache() -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     return path
+
+
+# Toy models compile for far longer than they run. LLVM optimization level 1 roughly halves
+# XLA:CPU compile time of the planted-experts training program (default level: ~45 s,
+# level 1: ~23 s, on a loaded 2-core machine) with no measurable change in its run time.
+FAST_COMPILE = {"xla_backend_optimization_level": 1}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ import numpy as np
 import optax
 from flax import nnx
 from sklearn.metrics import adjusted_mutual_info_score
+from tqdm import tqdm
 
 from routerlab.config import check
 from routerlab.moe import (
@@ -49,7 +51,8 @@ from routerlab.moe import (
 )
 from routerlab.report import mean_ci
 from routerlab.rng import stream_key
-from routerlab.rundir import RunDir
+from routerlab.runtime import FAST_COMPILE
+from routerlab.rundir import RunDir, atomic_write_text
 
 __all__ = [
     "VARIANTS",
@@ -61,6 +64,7 @@ __all__ = [
     "variant_moe_config",
     "run",
     "report",
+    "paper",
 ]
 
 Variant = Literal["dense", "switch", "top2", "expert_choice", "soft", "hash", "sinkhorn", "deepseek"]
@@ -248,7 +252,7 @@ def ffn_size(cfg: PlantedConfig, variant: str) -> dict[str, float]:
 @functools.lru_cache(maxsize=32)
 def _compiled(cfg: PlantedConfig, variant: str):
     """All seeds of one variant as one jitted, vmapped function (cached: configs are hashable)."""
-    return jax.jit(jax.vmap(functools.partial(_train_and_eval, cfg, variant)))
+    return jax.jit(jax.vmap(functools.partial(_train_and_eval, cfg, variant)), compiler_options=FAST_COMPILE)
 
 
 def _train_and_eval(cfg: PlantedConfig, variant: str, seed: jax.Array):
@@ -311,7 +315,7 @@ def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
     """
     seeds = jnp.arange(cfg.seed, cfg.seed + cfg.num_seeds)
     done = rundir.completed_units()
-    for variant in cfg.variants:
+    for variant in tqdm(cfg.variants, desc="planted_experts", unit="variant", disable=None):
         units = [f"{variant}/seed{int(s)}" for s in seeds]
         if all(u in done for u in units):
             continue
@@ -351,32 +355,35 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
     return {"variants": summary}
 
 
-def report(rundir: RunDir) -> str:
-    """Markdown table plus a two-panel figure (test NMSE, routing AMI) in ``artifacts/``."""
+def _table_rows(rundir: RunDir) -> list[dict[str, Any]]:
+    from routerlab.report import MeanCI, fmt_ci
+
+    rows = []
+    for variant, entry in rundir.summary["variants"].items():
+        ci = lambda m: fmt_ci(MeanCI(**entry[m])) if m in entry else "n/a"  # noqa: E731
+        rows.append({
+            "variant": variant,
+            "FFN params": entry["params"],
+            "FLOPs/token": f"{entry['active_flops_per_token']:.0f}",
+            "test NMSE": ci("test_nmse"),
+            "AMI": ci("ami"),
+            "MaxVio": ci("max_vio"),
+            "dropped": ci("dropped_frac"),
+        })
+    return rows
+
+
+def _figure(rundir: RunDir):
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
 
-    from routerlab.report import MeanCI, fmt_ci, markdown_table, save_figure, setup_style
+    from routerlab.report import setup_style
 
-    summary = rundir.summary["variants"]
-    rows = []
-    for variant, entry in summary.items():
-        ci = lambda m: fmt_ci(MeanCI(**entry[m])) if m in entry else "n/a"  # noqa: E731
-        rows.append({
-            "variant": variant,
-            "seeds": entry["seeds"],
-            "FFN params": entry["params"],
-            "active FLOPs/token": f"{entry['active_flops_per_token']:.0f}",
-            "test NMSE": ci("test_nmse"),
-            "AMI (routing vs planted)": ci("ami"),
-            "MaxVio": ci("max_vio"),
-            "dropped": ci("dropped_frac"),
-        })
     records = pd.DataFrame(list(rundir.records()))
+    order = list(rundir.summary["variants"])
     setup_style()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    order = list(summary)
     sns.pointplot(records, x="variant", y="test_nmse", order=order, errorbar=("ci", 95), linestyle="none", ax=axes[0])
     axes[0].set(ylabel="test NMSE (lower is better)", xlabel="")
     moe = records[records["variant"] != "dense"]
@@ -385,12 +392,38 @@ def report(rundir: RunDir) -> str:
     axes[1].set(ylabel="AMI with planted clusters", xlabel="", ylim=(-0.05, 1.05))
     for ax in axes:
         ax.tick_params(axis="x", rotation=45)
-    save_figure(fig, rundir.artifacts / "planted_experts")
+    return fig
+
+
+def report(rundir: RunDir) -> str:
+    """Markdown table plus a two-panel figure (test NMSE, routing AMI) in ``artifacts/``."""
+    from routerlab.report import markdown_table, save_figure
+
+    save_figure(_figure(rundir), rundir.artifacts / "planted_experts")
     cfg = rundir.config
     return (
-        "Planted experts: a mixture of "
-        f"{cfg['task']['num_clusters']} clusters, each with its own target; {cfg['num_seeds']} seeds, "
-        f"{cfg['steps']} steps. Intervals are 95% Student-t over seeds.\n\n"
-        + markdown_table(rows)
+        f"Planted experts: a mixture of {cfg['task']['num_clusters']} clusters, each with its own "
+        f"target; {cfg['num_seeds']} seeds, {cfg['steps']} steps. Test NMSE is MSE over target "
+        "variance; AMI compares each input's top expert with its planted cluster. Intervals are "
+        "95% Student-t over seeds.\n\n"
+        + markdown_table(_table_rows(rundir))
         + "\n![planted experts](planted_experts.png)\n"
     )
+
+
+def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
+    """``tables/planted_experts.tex`` and ``figures/planted_experts.pdf`` for the paper."""
+    from routerlab.report import latex_table, save_figure
+
+    cfg = rundir.config
+    table = latex_table(
+        _table_rows(rundir),
+        ["variant", "FFN params", "FLOPs/token", "test NMSE", "AMI", "MaxVio", "dropped"],
+        caption=(f"Planted experts ({cfg['task']['num_clusters']} clusters, {cfg['num_seeds']} seeds, "
+                 f"{cfg['steps']} steps): test NMSE and AMI of the routing with the planted partition, "
+                 "mean $\\pm$ 95\\% t-interval half-width over seeds."),
+        label="tab:planted",
+    )
+    tex = out / "tables" / "planted_experts.tex"
+    atomic_write_text(tex, f"% {provenance}\n" + table)
+    return [tex, *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance)[:1]]
