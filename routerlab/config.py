@@ -184,18 +184,28 @@ def override(cfg: C, assignments: Sequence[str]) -> C:
     data = to_dict(cfg)
     for text in assignments:
         parts, value = parse_assignment(text)
-        node = data
+        node, cls = data, type(cfg)
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node, dict) or part not in node:
                 raise ConfigError(".".join(parts[: i + 1]), "unknown key")
-            if node[part] is None:  # an optional sub-config that is off: switch it on with defaults
-                node[part] = {}
-            node = node[part]
+            sub = _dataclass_in(get_type_hints(cls)[part]) if dataclasses.is_dataclass(cls) else None
+            if node[part] is None and sub is not None:  # an optional sub-config that is off: on, with defaults
+                node[part] = to_dict(sub())
+            node, cls = node[part], sub
         if not isinstance(node, dict) or parts[-1] not in node:
             allowed = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
             raise ConfigError(".".join(parts), f"unknown key; allowed: {allowed}")
         node[parts[-1]] = value
     return from_dict(type(cfg), data)
+
+
+def _dataclass_in(tp: Any) -> type | None:
+    """The dataclass inside annotation ``tp`` (``X``, ``X | None``), if any."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if get_origin(tp) in (Union, types.UnionType):
+        return next((a for a in get_args(tp) if dataclasses.is_dataclass(a)), None)
+    return None
 
 
 def canonical_json(cfg: Any) -> str:

@@ -14,9 +14,11 @@ def enable_compilation_cache() -> Path | None:
     """Keep compiled XLA programs on disk, so a rerun of the same experiment skips compilation.
 
     The cache lives in ``$ROUTERLAB_JAX_CACHE`` (default ``~/.cache/routerlab/jax``); set it to
-    an empty string to turn caching off. Results do not depend on it: a cached program is
-    the same program.
+    an empty string to turn caching off. JAX's own ``$JAX_COMPILATION_CACHE_DIR``, when set,
+    wins. Results do not depend on it: a cached program is the same program.
     """
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
     setting = os.environ.get("ROUTERLAB_JAX_CACHE", str(Path.home() / ".cache" / "routerlab" / "jax"))
     if not setting:
         return None

@@ -73,6 +73,19 @@ def test_from_dict_rejects_unknown_and_wrong_types():
     assert from_dict(Outer, {"moe": {"capacity_factor": 2}}).moe.capacity_factor == 2.0  # int accepted as float
 
 
+@dataclass(frozen=True)
+class WithOptional:
+    moe: Inner | None = None
+
+
+def test_override_switches_on_an_optional_subconfig_with_defaults():
+    cfg = override(WithOptional(), ["moe.num_experts=4", "moe.top_k=1"])
+    assert cfg.moe == Inner(num_experts=4, top_k=1)
+    assert override(cfg, ["moe=null"]).moe is None
+    with pytest.raises(ConfigError, match=r"^moe\.nope: unknown key"):
+        override(WithOptional(), ["moe.nope=1"])
+
+
 def test_hash_is_stable_and_sensitive():
     assert config_hash(Outer()) == config_hash(from_dict(Outer, to_dict(Outer())))
     assert config_hash(Outer()) != config_hash(override(Outer(), ["seed=1"]))
