@@ -1,0 +1,225 @@
+"""Pure, jitted training and evaluation steps over NNX state.
+
+The model is split once, ``graphdef, params, rest = nnx.split(model, nnx.Param, ...)``:
+``params`` are what the optimiser updates; ``rest`` holds every other variable (the
+DeepSeek router biases, updated by their own rule after each step). The steps are plain
+functions of ``(state, tokens, key)`` closed over the static ``graphdef`` and optimiser,
+compiled once with :func:`jax.jit`, so the hot loop never re-traverses the module graph.
+
+Losses and numerics:
+
+* ``ce`` is the mean next-token cross-entropy (nats) over every position of the batch;
+  the training loss is ``ce + sum over MoE layers of aux.loss`` (each layer's weighted
+  auxiliary losses, :class:`routerlab.moe.MoELayer`).
+* Each step also returns a *health* pytree: whether the loss, the gradients and the new
+  state are finite, per-parameter gradient norms and per-parameter finiteness, from which
+  :func:`nonfinite_message` names the offending quantity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+__all__ = [
+    "TrainState",
+    "split_model",
+    "flat_names",
+    "aux_metrics",
+    "lm_loss",
+    "make_train_step",
+    "router_bias_update",
+    "uses_router_bias",
+    "make_eval_step",
+    "nonfinite_message",
+]
+
+
+class TrainState(NamedTuple):
+    """Everything a run carries from one step to the next (and checkpoints).
+
+    Attributes:
+      params: ``nnx.Param`` variables, updated by the optimiser.
+      rest: all other model variables (router biases, ...), updated outside the optimiser.
+      opt_state: the optax state over ``params``.
+    """
+
+    params: nnx.State
+    rest: nnx.State
+    opt_state: Any
+
+
+def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
+    """``(graphdef, params, rest)``: the model's Params and every other variable."""
+    return nnx.split(model, nnx.Param, ...)
+
+
+def flat_names(state: nnx.State) -> list[str]:
+    """Dotted paths (``layers.1.ffn.w_in``) of the variables of ``state``, in leaf order."""
+    return [".".join(str(p) for p in path) for path, _ in nnx.to_flat_state(state)]
+
+
+def _flat_values(state: nnx.State) -> list[Any]:
+    return [v[...] if isinstance(v, nnx.Variable) else v for _, v in nnx.to_flat_state(state)]
+
+
+def _key_name(entry: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def aux_metrics(aux: Any) -> dict[str, jax.Array]:
+    """One MoE layer's aux pytree as ``{dotted name: array}`` (losses and routing metrics).
+
+    Works for any pytree of arrays (NamedTuple, dataclass or dict); ``None`` leaves vanish.
+    """
+    leaves, _ = jax.tree_util.tree_flatten_with_path(aux)
+    return {".".join(_key_name(k) for k in path): jnp.asarray(leaf) for path, leaf in leaves}
+
+
+def _aux_loss(aux: Any) -> jax.Array:
+    return jnp.asarray(aux.loss, jnp.float32)
+
+
+def lm_loss(
+    graphdef: nnx.GraphDef,
+    params: nnx.State,
+    rest: nnx.State,
+    tokens: jax.Array,
+    key: jax.Array | None,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, dict[int, Any], jax.Array]]:
+    """``(loss, (ce, aux_loss, aux, ce_per_sequence))`` of ``tokens[B, T + 1]``.
+
+    Inputs are ``tokens[:, :-1]`` and targets ``tokens[:, 1:]``. ``aux`` maps each MoE
+    block index to its layer's aux pytree.
+    """
+    model = nnx.merge(graphdef, params, rest)
+    logits, aux = model(tokens[:, :-1], key=key)
+    ce_tok = optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:])
+    ce_seq = jnp.mean(ce_tok, axis=1)
+    ce = jnp.mean(ce_seq)
+    aux_loss = jnp.zeros((), jnp.float32)
+    for layer_aux in aux.values():
+        aux_loss = aux_loss + _aux_loss(layer_aux)
+    return ce + aux_loss, (ce, aux_loss, aux, ce_seq)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+BiasUpdate = Callable[[nnx.GraphDef, nnx.State, nnx.State, dict[int, Any]], nnx.State]
+
+
+def router_bias_update(graphdef: nnx.GraphDef, params: nnx.State, rest: nnx.State, aux: dict[int, Any]) -> nnx.State:
+    """DeepSeek loss-free balancing after a step: each MoE block with a router bias moves it
+    by ``bias_update_rate * sign(mean(load) - load)`` using the load of that step's batch
+    (:meth:`routerlab.moe.MoELayer.update_bias`). Returns the new ``rest``."""
+    model = nnx.merge(graphdef, params, rest)
+    for index, layer_aux in aux.items():
+        layer = model.layers[index].ffn
+        if getattr(layer, "router_bias", None) is not None:
+            layer.update_bias(layer_aux.load)
+    _, _, new_rest = split_model(model)
+    return new_rest
+
+
+def uses_router_bias(rest: nnx.State) -> bool:
+    """Whether a model's non-Param state holds router biases (router='deepseek')."""
+    return any(path[-1] == "router_bias" for path, _ in nnx.to_flat_state(rest))
+
+
+def make_train_step(
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    bias_update: BiasUpdate | None = None,
+) -> Callable[[TrainState, jax.Array, jax.Array | None], tuple[TrainState, dict[str, Any], dict[str, Any]]]:
+    """The jitted ``step(state, tokens, key) -> (state, metrics, health)``.
+
+    ``metrics``: ``loss``, ``ce``, ``aux_loss``, ``grad_norm`` (global, before clipping) and
+    ``routing`` (``{layer: aux_metrics}``). ``health``: ``ok`` (loss, gradients and the new
+    state all finite), ``grad_norms`` and ``params_finite`` (per parameter, same structure
+    as ``params``). ``bias_update(graphdef, params, rest, aux) -> rest`` runs after the
+    optimiser update (the DeepSeek loss-free balancing step).
+    """
+
+    def step(state: TrainState, tokens: jax.Array, key: jax.Array | None):
+        grad_fn = jax.value_and_grad(lm_loss, argnums=1, has_aux=True)
+        (loss, (ce, aux_loss, aux, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key)
+        grad_norm = optax.tree.norm(grads)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        rest = state.rest if bias_update is None else bias_update(graphdef, params, state.rest, aux)
+        params_finite = jax.tree.map(lambda p: jnp.all(jnp.isfinite(p)), params)
+        ok = (
+            jnp.isfinite(loss)
+            & jnp.isfinite(grad_norm)
+            & _all_finite(params)
+            & _all_finite(rest)
+            & _all_finite(opt_state)
+        )
+        metrics = {
+            "loss": loss,
+            "ce": ce,
+            "aux_loss": aux_loss,
+            "grad_norm": grad_norm,
+            "routing": {layer: aux_metrics(a) for layer, a in aux.items()},
+        }
+        health = {
+            "ok": ok,
+            "grad_norms": jax.tree.map(jnp.linalg.norm, grads),
+            "params_finite": params_finite,
+            "rest_finite": jax.tree.map(lambda v: jnp.all(jnp.isfinite(v)), rest),
+        }
+        return TrainState(params, rest, opt_state), metrics, health
+
+    return jax.jit(step)
+
+
+def make_eval_step(graphdef: nnx.GraphDef) -> Callable[[nnx.State, nnx.State, jax.Array], tuple[jax.Array, dict]]:
+    """The jitted ``eval(params, rest, tokens) -> (ce_per_sequence[B], routing)`` (no router noise)."""
+
+    def step(params: nnx.State, rest: nnx.State, tokens: jax.Array):
+        _, (_, _, aux, ce_seq) = lm_loss(graphdef, params, rest, tokens, None)
+        return ce_seq, {layer: aux_metrics(a) for layer, a in aux.items()}
+
+    return jax.jit(step)
+
+
+def _describe(value: float) -> str:
+    return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def nonfinite_message(step: int, metrics: dict[str, Any], health: dict[str, Any]) -> str:
+    """One line naming the first non-finite quantity of a step, e.g.
+    ``step 17: grad norm of layers.1.ffn.w_in is inf``.
+
+    Checked in order: the loss (then its parts), per-parameter gradient norms, the updated
+    parameters, the other variables (router biases).
+    """
+    for name in ("loss", "ce", "aux_loss", "grad_norm"):
+        value = float(metrics[name])
+        if not np.isfinite(value):
+            if name == "grad_norm":
+                break  # name the parameter below
+            return f"step {step}: {name.replace('_', ' ')} is {_describe(value)}"
+    norms = health["grad_norms"]
+    for name, value in zip(flat_names(norms), _flat_values(norms)):
+        if not np.isfinite(float(value)):
+            return f"step {step}: grad norm of {name} is {_describe(float(value))}"
+    if not np.isfinite(float(metrics["grad_norm"])):
+        return f"step {step}: grad norm is {_describe(float(metrics['grad_norm']))}"
+    for tree, what in ((health["params_finite"], "parameter"), (health["rest_finite"], "variable")):
+        for name, finite in zip(flat_names(tree), _flat_values(tree)):
+            if not bool(finite):
+                return f"step {step}: {what} {name} is not finite after the update"
+    return f"step {step}: optimizer state is not finite after the update"
