@@ -1,0 +1,1 @@
+"""Benchmarks: MoE dispatch against a FLOP-matched dense FFN, and router/bandit baselines."""
