@@ -8,9 +8,11 @@
     routerlab report RUN_DIR
     routerlab paper [--runs DIR] [--out paper/] [--scale quick]
     routerlab bench NAME [--out FILE] [--set KEY=VALUE ...]
+    routerlab route-eval PATH [--format wide|long] [--price-table FILE] [--budget B]
+    routerlab data get NAME [--mirror DIR_OR_URL]
 
-Errors in what the user typed (configs, names, paths) print one line and exit 2, before
-anything is written. Failures while running (a non-finite loss, a bad data row) print one
+Errors in what the user typed or pointed at (configs, names, paths, malformed data rows)
+print one line and exit 2, before anything is written. Failures while running (a non-finite loss, a bad data row) print one
 line and exit 1; the run directory keeps everything written so far, without DONE.
 """
 
@@ -68,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("--runs", default="runs", type=Path, help="root of run directories (default: runs)")
     pp.add_argument("--out", default="paper", type=Path)
     pp.add_argument("--scale", choices=SCALE_NAMES, help="use only runs made at this scale")
+
+    from routerlab.fleet.cli import register as register_fleet
+
+    register_fleet(sub)  # route-eval, data get
 
     b = sub.add_parser("bench", help="measure ratios against baselines; prints one JSON object per case")
     b.add_argument("name", choices=sorted(BENCHES))
@@ -191,23 +197,28 @@ COMMANDS = {
 }
 
 
+def _bad_input() -> tuple[type[BaseException], ...]:
+    """What the user typed or pointed at is wrong: one line, exit 2, nothing written."""
+    from routerlab.data import RoutingLogError
+
+    return ConfigError, RoutingLogError
+
+
 def _known_failures() -> tuple[type[BaseException], ...]:
-    """Run-time failures that get a one-line message and exit 1 (imported lazily)."""
-    errors: list[type[BaseException]] = [RunDirError]
-    for module, name in (("routerlab.train", "NonFiniteError"), ("routerlab.data", "RoutingLogError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)
+    """Run-time failures: one line, exit 1; the run directory keeps what was written."""
+    from routerlab.data.get import DownloadError
+    from routerlab.train import NonFiniteError
+
+    return RunDirError, NonFiniteError, DownloadError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     enable_compilation_cache()
     try:
-        return COMMANDS[args.command](args)
-    except ConfigError as err:
+        handler = COMMANDS.get(args.command) or args.func
+        return handler(args)
+    except _bad_input() as err:
         print(f"routerlab: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except _known_failures() as err:

@@ -1,0 +1,196 @@
+"""Across-model routers on a planted routing log, and the evaluation of their sweeps."""
+
+import numpy as np
+import pytest
+
+from routerlab.data.features import FeatureConfig, featurize
+from routerlab.fleet.evaluate import choose_knob, evaluate_router
+from routerlab.fleet.routers import (
+    CascadeRouter,
+    KNNQuality,
+    MFQuality,
+    MLPQuality,
+    OracleRouter,
+    Queries,
+    RandomRouter,
+    SingleModelRouter,
+    Split,
+    TaskQuality,
+    UtilityRouter,
+    default_routers,
+    trace,
+)
+
+FEATURES = FeatureConfig(svd_dim=8, min_df=1)
+
+
+@pytest.fixture(scope="module")
+def splits(planted):
+    x = featurize(planted, FEATURES)
+    return tuple(Split.of(planted, x, s) for s in ("train", "val", "test"))
+
+
+@pytest.fixture(scope="module")
+def fitted(splits):
+    train, val, _ = splits
+    mlp = MLPQuality(steps=150)
+    routers = {
+        "knn": UtilityRouter(KNNQuality()),
+        "mlp": UtilityRouter(mlp),
+        "mf": UtilityRouter(MFQuality(steps=150)),
+        "task_classifier": UtilityRouter(TaskQuality(classifier=True)),
+        "per_task_oracle": UtilityRouter(TaskQuality(classifier=False)),
+        "cascade": CascadeRouter(mlp),
+        "oracle": OracleRouter(),
+        "random": RandomRouter(seed=0),
+    }
+    return {name: r.fit(train, val) for name, r in routers.items()}
+
+
+def _served(router, split, knob):
+    q = Queries(split.x, split.tasks, split.quality if router.oracle else None)
+    return router.route(q, knob).outcomes(split)
+
+
+@pytest.mark.parametrize("name", ["knn", "mlp", "mf", "task_classifier", "per_task_oracle"])
+def test_learned_routers_find_the_planted_specialists(fitted, splits, name):
+    """At lam = 0 each learned router beats the best single model (large: 0.8) by sending
+    each task to its specialist (0.95); at a huge lam it always picks the cheapest."""
+    _, _, test = splits
+    router = fitted[name]
+    quality, cost = _served(router, test, 0.0)
+    assert quality.mean() > test.mean_quality.max() + 0.05
+    assert cost.mean() < 0.5 * test.mean_cost.max()  # it rarely pays for the large model
+    quality, cost = _served(router, test, 1e9)
+    np.testing.assert_array_equal(cost, test.cost[:, 0])
+
+
+def test_task_classifier_predicts_tasks(fitted, splits):
+    predictor = fitted["task_classifier"].predictor
+    _, _, test = splits
+    assert predictor.val_accuracy > 0.95
+    assert np.mean(predictor.predict_task(Queries(test.x, test.tasks)) == test.tasks) > 0.95
+
+
+def test_jax_predictors_tune_l2_on_validation(fitted, splits):
+    """Validation MSE near the noise floor (~0.10 here), far below predicting each model's mean (~0.22)."""
+    _, val, _ = splits
+    base = np.mean((val.quality - splits[0].mean_quality) ** 2)
+    for name in ("mlp", "mf", "knn"):
+        p = fitted[name].predictor
+        assert p.val_mse < 0.13 < base - 0.05, name
+    for name in ("mlp", "mf"):
+        p = fitted[name].predictor
+        assert p.l2 in p.l2s
+
+
+def test_routers_never_read_the_outcomes_they_route(fitted, splits):
+    """Shuffling the test outcomes leaves every non-oracle router's choices unchanged."""
+    _, _, test = splits
+    rng = np.random.default_rng(1)
+    shuffled = Split(test.x, test.tasks, rng.permuted(test.quality, axis=0), test.cost, test.models)
+    for name, router in fitted.items():
+        if router.oracle:
+            continue
+        for knob in router.knobs(test.queries)[::10]:
+            a = router.route(test.queries, knob)
+            b = router.route(shuffled.queries, knob)
+            np.testing.assert_array_equal(a.choice, b.choice, err_msg=name)
+    with pytest.raises(ValueError, match="needs the queries' outcomes"):
+        fitted["oracle"].route(test.queries, 0.0)
+
+
+def test_oracle_bounds_every_router(fitted, splits):
+    _, _, test = splits
+    best = _served(fitted["oracle"], test, 0.0)[0].mean()
+    assert best == pytest.approx(test.quality.max(axis=1).mean())
+    for router in fitted.values():
+        tr = trace(router, test)
+        assert tr.quality.mean(axis=1).max() <= best + 1e-12
+
+
+def test_cascade_pays_for_every_model_it_calls(fitted, splits):
+    _, _, test = splits
+    cascade = fitted["cascade"]
+    quality, cost = _served(cascade, test, -np.inf)  # accept the cheapest model's answer
+    np.testing.assert_array_equal(quality, test.quality[:, 0])
+    np.testing.assert_allclose(cost, test.cost[:, 0])
+    quality, cost = _served(cascade, test, np.inf)  # escalate through every model
+    np.testing.assert_array_equal(quality, test.quality[:, 2])
+    np.testing.assert_allclose(cost, test.cost.sum(axis=1))
+    # In between, a query answered by the k-th cheapest model paid for exactly k calls.
+    decision = cascade.route(test.queries, 0.5)
+    rank = np.argsort(np.argsort(cascade.train_cost))
+    np.testing.assert_array_equal(decision.called.sum(axis=1), rank[decision.choice] + 1)
+    assert decision.called[np.arange(len(test)), decision.choice].all()
+    assert len(np.unique(decision.choice)) >= 2
+
+
+def test_random_router_mixes_cheapest_and_best(fitted, splits):
+    _, _, test = splits
+    router = fitted["random"]
+    assert (router.route(test.queries, 0.0).choice == router.cheapest).all()
+    assert router.best == 2 and (router.route(test.queries, 1.0).choice == 2).all()
+    half = router.route(test.queries, 0.5).choice
+    assert 0.35 < np.mean(half == 2) < 0.65
+
+
+def test_lambda_grid_spans_cheapest_to_best_predicted(fitted, splits):
+    _, _, test = splits
+    router = fitted["mlp"]
+    knobs = router.knobs(test.queries)
+    assert knobs[-1] == 0.0 and np.all(np.diff(knobs) < 0)
+    first = router.route(test.queries, knobs[0]).choice
+    assert (first == router.cheapest).all()
+    last = router.route(test.queries, 0.0).choice
+    np.testing.assert_array_equal(last, np.argmax(router.qhat(test.queries), axis=1))
+
+
+def test_evaluate_router_fields_and_intervals(fitted, splits):
+    _, val, test = splits
+    rec = evaluate_router(fitted["mlp"], val, test, n_boot=100)
+    assert rec["router"] == "mlp" and len(rec["points"]["cost"]) == len(rec["points"]["knob"])
+    for key in ("mean_cost", "mean_quality", "aiq", "savings"):
+        cell = rec[key]
+        assert cell["lo"] <= cell["value"] <= cell["hi"], key
+    # Routing to the specialists saves most of the large model's cost at 95% of its quality.
+    assert rec["savings"]["value"] > 0.5
+    assert "apgr" not in rec  # three models: RouteLLM's two-model metrics do not apply
+    single = evaluate_router(SingleModelRouter("large").fit(*splits[:2]), val, test, n_boot=20)
+    assert single["aiq"]["value"] is None  # never as cheap as the cheapest model
+    assert single["savings"]["value"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_two_model_metrics_random_apgr_is_about_half(make_planted):
+    m = make_planted(n=3000, seed=3, models=("small-math", "large"))
+    x = np.zeros((len(m.query_ids), 1), np.float32)
+    train, val, test = (Split.of(m, x, s) for s in ("train", "val", "test"))
+    rec = evaluate_router(RandomRouter(seed=1).fit(train, val), val, test, n_boot=50)
+    assert rec["apgr"]["lo"] < 0.5 < rec["apgr"]["hi"]
+    assert rec["cpt50"]["value"] == pytest.approx(0.5, abs=0.1)
+    assert rec["cpt80"]["value"] == pytest.approx(0.8, abs=0.1)
+    oracle = evaluate_router(OracleRouter().fit(train, val), val, test, n_boot=20)
+    assert oracle["apgr"]["value"] > rec["apgr"]["value"] + 0.3
+
+
+def test_choose_knob_on_validation(fitted, splits):
+    _, val, _ = splits
+    tr = trace(fitted["mlp"], val)
+    cost, quality = tr.cost.mean(axis=1), tr.quality.mean(axis=1)
+    k = choose_knob(tr, target_quality=0.9)
+    assert quality[k] >= 0.9 and cost[k] == cost[quality >= 0.9].min()
+    budget = float(np.median(cost))
+    k = choose_knob(tr, target_quality=0.9, budget=budget)
+    assert cost[k] <= budget and quality[k] == quality[cost <= budget].max()
+    assert choose_knob(tr, 0.9, budget=-1.0) == int(np.argmin(cost))
+
+
+def test_default_routers_adapt_to_the_log(make_planted):
+    m = make_planted(n=200, seed=4, models=("small-math", "large"))
+    x = np.zeros((200, 2), np.float32)
+    train = Split.of(m, x, "train")
+    names = [r.name for r in default_routers(train)]
+    assert names[:2] == ["single:small-math", "single:large"]
+    assert {"random", "oracle", "per_task_oracle", "task_classifier", "knn", "mlp", "mf"} <= set(names)
+    one_task = Split(train.x, np.full(len(train), "all", dtype=object), train.quality, train.cost, train.models)
+    assert "task_classifier" not in [r.name for r in default_routers(one_task)]
