@@ -8,16 +8,17 @@ and they differ only in what happens when experts are unevenly loaded:
 
 * :func:`capacity_dispatch` gives each expert a fixed buffer of ``C`` rows
   (:func:`expert_capacity`) and drops assignments that do not fit (GShard, Switch, V-MoE).
-* :func:`dropless_dispatch` serves every assignment, using block-sparse batched matmuls
-  (MegaBlocks-style) or :func:`jax.lax.ragged_dot`.
+* :func:`dropless_dispatch` serves every assignment, with block-sparse matmuls
+  (MegaBlocks-style, the CPU path) or :func:`jax.lax.ragged_dot` (the GPU/TPU path).
 * :func:`expert_choice_dispatch` serves whatever each expert picked (Zhou et al. 2022).
 
 Conventions shared by all backends:
 
 * An *assignment* is a pair ``(t, j)``: the ``j``-th expert choice of token ``t``.
   ``expert_index[T, k]`` holds expert ids in ``[0, E)``; ``gates[T, k]`` the combine weights.
-* All shapes are static, so every backend is ``jit``-able; indices are integers and take no
-  gradients, while ``x``, ``gates``, ``w_in`` and ``w_out`` are differentiable.
+* All shapes are static, so every backend is ``jit``- and ``vmap``-able; indices are
+  integers and take no gradients, while ``x``, ``gates``, ``w_in`` and ``w_out`` are
+  differentiable.
 * Rows are moved with gathers whose out-of-range indices read zeros, so empty capacity
   slots, padded block rows and dropped assignments contribute exactly ``0`` to ``y`` (for
   any ``act``) and to every gradient (for any ``act`` finite at 0), and the inputs of

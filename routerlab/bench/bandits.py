@@ -1,0 +1,156 @@
+"""LinUCB throughput and regret: routerlab against a numpy loop and installed peer libraries.
+
+Every case plays LinUCB (``alpha = 1``, ridge ``1``) online, one row at a time, on the
+synthetic linear environment of :func:`routerlab.bandits.envs.synthetic_linear`
+(``arms`` arms, ``dim`` features, noise 0.1, environment seed ``seed``):
+
+* ``routerlab_single``  one jitted ``lax.scan`` over ``rounds`` rounds (the simulator).
+* ``routerlab_vmap``    the same, vmapped over ``seeds`` seeds; rounds/s is aggregate.
+* ``numpy_sm``          a plain numpy Sherman–Morrison loop (float64, arms vectorised).
+* peers, when installed: MABWiser (``predict`` + ``partial_fit`` per row; it must be fitted
+  before predicting, so its first ``arms`` rounds are a round-robin warm start). Other
+  peers (contextualbandits, Vowpal Wabbit ``--cb_explore_adf``, Open Bandit Pipeline) get
+  a ``skipped`` record naming the reason: not installed, or no adapter written yet.
+
+The single-stream cases (routerlab, numpy, peers) play the identical stream of contexts
+and rewards (the simulator's, seed 0), so their final regrets should agree up to float
+ties. Timing: medians of ``repeats`` interleaved rounds (:mod:`routerlab.bench.common`),
+after one untimed warm-up round that includes compilation; one process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from routerlab.bandits.envs import synthetic_linear
+from routerlab.bandits.policies import linucb
+from routerlab.bandits.simulate import run_bandit
+from routerlab.bench.common import environment, interleaved_median_ms
+from routerlab.rng import stream_key
+
+__all__ = ["bench_bandits"]
+
+ALPHA, REG, NOISE = 1.0, 1.0, 0.1
+
+
+def _stream(env, seed: int, rounds: int):
+    """The contexts, realized rewards and means the simulator draws for ``seed``."""
+    k_env = stream_key(jnp.uint32(seed), "bandit/env")
+    rnd = jax.jit(jax.vmap(lambda t: env.step(env.params, jax.random.fold_in(k_env, t), t)))(jnp.arange(rounds))
+    return np.asarray(rnd.context.x, np.float64), np.asarray(rnd.quality, np.float64), np.asarray(rnd.mean_quality, np.float64)
+
+
+def _numpy_linucb(X, R, M, arms: int):
+    """Plain numpy LinUCB, Sherman–Morrison inverse per arm; returns final pseudo-regret."""
+    d = X.shape[1]
+    P = np.stack([np.eye(d) / REG] * arms)
+    b = np.zeros((arms, d))
+    theta = np.zeros((arms, d))
+    regret = 0.0
+    for t in range(X.shape[0]):
+        x = X[t]
+        px = P @ x
+        a = int(np.argmax(theta @ x + ALPHA * np.sqrt(np.maximum(px @ x, 0.0))))
+        u = px[a]
+        P[a] -= np.outer(u, u) / (1.0 + x @ u)
+        b[a] += R[t, a] * x
+        theta[a] = P[a] @ b[a]
+        regret += M[t].max() - M[t, a]
+    return regret
+
+
+def _mabwiser_linucb(X, R, M, arms: int):
+    from mabwiser.mab import MAB, LearningPolicy
+
+    model = MAB(list(range(arms)), LearningPolicy.LinUCB(alpha=ALPHA, l2_lambda=REG), seed=0)
+    warm = list(range(arms))
+    model.fit(warm, [R[t, a] for t, a in enumerate(warm)], X[:arms])
+    regret = sum(M[t].max() - M[t, a] for t, a in enumerate(warm))
+    for t in range(arms, X.shape[0]):
+        x = X[t : t + 1]
+        a = int(model.predict(x))
+        model.partial_fit([a], [R[t, a]], x)
+        regret += M[t].max() - M[t, a]
+    return regret
+
+
+_OTHER_PEERS = {
+    "contextualbandits": "contextualbandits",
+    "vowpalwabbit_cb_explore_adf": "vowpalwabbit",
+    "open_bandit_pipeline": "obp",
+}
+
+
+def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=5) -> list[dict]:
+    """One record per case: ``rounds_per_s``, ``final_regret`` (and ``skipped`` notes)."""
+    env = synthetic_linear(arms, dim, seed=seed, noise=NOISE)
+    policy = linucb(ALPHA, reg=REG)
+    record_every = rounds  # one recorded point: the final numbers
+
+    single = jax.jit(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every))
+    many = jax.jit(jax.vmap(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every)))
+    seed_arr = jnp.uint32(seed)
+    seed_batch = jnp.arange(seed, seed + seeds, dtype=jnp.uint32)
+    X, R, M = _stream(env, seed, rounds)
+
+    results: dict[str, Any] = {}
+
+    def timed(name, fn):
+        def thunk():
+            out = fn()
+            results[name] = out
+            return out
+
+        return thunk
+
+    fns = {
+        "routerlab_single": timed("routerlab_single", lambda: single(seed_arr).regret),
+        "routerlab_vmap": timed("routerlab_vmap", lambda: many(seed_batch).regret),
+        "numpy_sm": timed("numpy_sm", lambda: _numpy_linucb(X, R, M, arms)),
+    }
+    peers_skipped = []
+    if importlib.util.find_spec("mabwiser") is not None:
+        fns["mabwiser"] = timed("mabwiser", lambda: _mabwiser_linucb(X, R, M, arms))
+    else:
+        peers_skipped.append(("mabwiser", "not installed (pip install mabwiser, the `bench` extra)"))
+    for case, module in _OTHER_PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            peers_skipped.append((case, f"not installed ({module})"))
+        else:
+            peers_skipped.append((case, f"{module} is installed but routerlab has no adapter for it yet"))
+
+    t0 = time.perf_counter()
+    ms = interleaved_median_ms(fns, repeats=repeats, warmup=1)
+    wall_s = time.perf_counter() - t0
+    env_info = environment()
+    common = {"bench": "bandits", "policy": "linucb", "alpha": ALPHA, "arms": arms, "dim": dim, "rounds": rounds,
+              "seed": seed, "repeats": repeats, "environment": env_info}
+    records = []
+    for name, t_ms in ms.items():
+        out = np.asarray(results[name])
+        lanes = seeds if name == "routerlab_vmap" else 1
+        rec = {**common, "case": name, "median_ms": t_ms, "rounds_per_s": lanes * rounds / (t_ms / 1e3)}
+        if name == "routerlab_vmap":
+            final = out[:, -1]
+            rec.update(seeds=seeds, final_regret=float(final.mean()),
+                       final_regret_ci95=float(1.96 * final.std(ddof=1) / np.sqrt(seeds)))
+        else:
+            rec["final_regret"] = float(out.reshape(-1)[-1])
+        records.append(rec)
+    by = {r["case"]: r for r in records}
+    base = by["numpy_sm"]["rounds_per_s"]
+    for r in records:
+        r["speedup_vs_numpy"] = r["rounds_per_s"] / base
+        if "mabwiser" in by:
+            r["speedup_vs_mabwiser"] = r["rounds_per_s"] / by["mabwiser"]["rounds_per_s"]
+    for case, why in peers_skipped:
+        records.append({**common, "case": case, "skipped": why})
+    records.append({**common, "case": "note", "note": "compile time excluded (one untimed warm-up round); "
+                    f"whole benchmark took {wall_s:.0f} s wall; machine may be shared, see environment"})
+    return records
