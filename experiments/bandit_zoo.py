@@ -14,7 +14,7 @@ Command:
     routerlab run bandit_zoo --scale quick
     routerlab run bandit_zoo --scale smoke --set rounds=400
 
-Runtime on 2 CPU cores: smoke ~30 s, quick ~5 min, paper ~20 min.
+Runtime on 2 CPU cores: smoke ~30 s, quick ~4 min (3.9 CPU-minutes measured), paper ~25 min (estimated: 5x the rounds, 5 seeds).
 
 Expected result: learning policies (LinUCB, LinTS, SquareCB, the neural ones) have lower
 cumulative regret than uniform on every environment; on the wheel bandit with a large

@@ -167,12 +167,13 @@ def _summary(rundir, cfg: BanditZooConfig) -> dict[str, Any]:
 
 def report_zoo(rundir) -> str:
     """A Markdown section (tables) and seaborn figures in ``rundir.artifacts``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
+
+    from routerlab.report import save_figure, setup_style
+
+    setup_style()
 
     recs = list(rundir.records())
     summary = rundir.summary
@@ -194,10 +195,7 @@ def report_zoo(rundir) -> str:
         ax.set_ylabel("cumulative regret")
     if envs:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
-    regret_png = rundir.artifacts / "bandit_zoo_regret.png"
-    fig.savefig(regret_png, dpi=120)
-    plt.close(fig)
+    save_figure(fig, rundir.artifacts / "bandit_zoo_regret")
 
     pareto = pd.DataFrame(summary["pareto"])
     fig, ax = plt.subplots(figsize=(4.5, 3.6))
@@ -208,10 +206,7 @@ def report_zoo(rundir) -> str:
     ax.set_xlabel("cost per query")
     ax.set_ylabel("quality per query")
     ax.set_title(f"{summary['pareto_policy']} on replay_fleet")
-    fig.tight_layout()
-    pareto_png = rundir.artifacts / "bandit_zoo_pareto.png"
-    fig.savefig(pareto_png, dpi=120)
-    plt.close(fig)
+    save_figure(fig, rundir.artifacts / "bandit_zoo_pareto")
 
     lines = [f"## Bandit zoo ({summary['num_seeds']} seeds, {summary['rounds']} rounds)", "",
              "Final cumulative pseudo-regret, mean ± 95% interval over seeds (lower is better; best in bold).", ""]
@@ -234,5 +229,5 @@ def report_zoo(rundir) -> str:
     for p in summary["pareto"]:
         lines.append(f"| {p['lam']:g} | {p['quality_per_round']:.4f} ± {p['quality_ci95']:.4f} | "
                      f"{p['cost_per_round']:.4f} ± {p['cost_ci95']:.4f} |")
-    lines += ["", f"![regret]({regret_png.relative_to(rundir.path)})", f"![pareto]({pareto_png.relative_to(rundir.path)})", ""]
+    lines += ["", "![regret](bandit_zoo_regret.png)", "![pareto](bandit_zoo_pareto.png)", ""]
     return "\n".join(lines)
