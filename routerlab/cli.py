@@ -7,7 +7,7 @@
     routerlab reproduce --scale quick|paper [--out DIR]
     routerlab report RUN_DIR
     routerlab paper [--runs DIR] [--out paper/] [--scale quick]
-    routerlab bench NAME [--out FILE] [--set KEY=VALUE ...]
+    routerlab bench NAME [--out FILE] [--set KEY=VALUE ...] [--devices N]
     routerlab route-eval PATH [--format wide|long] [--price-table FILE] [--budget B]
     routerlab data get NAME [--mirror DIR_OR_URL]
 
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure ratios against baselines; prints one JSON object per case")
     b.add_argument("name", choices=sorted(BENCHES))
     b.add_argument("--out", type=Path, help="also write the JSON lines to this file")
+    b.add_argument("--devices", type=int, help="moe only: expert-parallel all-to-all share and weak scaling on N devices")
     b.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="keyword argument of the benchmark")
     return p
 
@@ -169,12 +170,19 @@ def _cmd_paper(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    module, func = BENCHES[args.name].split(":")
+    target = BENCHES[args.name]
+    if args.devices is not None:
+        if args.name != "moe":
+            raise ConfigError("--devices", f"only `routerlab bench moe` takes --devices; got bench {args.name}")
+        target = "routerlab.bench.moe_parallel:bench_moe_parallel"
+    module, func = target.split(":")
     bench = getattr(importlib.import_module(module), func)
     kwargs = {}
     for text in args.sets:
         parts, value = parse_assignment(text)
         kwargs[".".join(parts)] = value
+    if args.devices is not None:
+        kwargs["devices"] = args.devices
     try:
         records = bench(**kwargs)
     except TypeError as err:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from routerlab.config import check
 from routerlab.models.config import LMConfig
 from routerlab.models.corpus import VOCAB_SIZE, CorpusConfig
+from routerlab.parallel.mesh import MeshConfig
 
 __all__ = ["TrainConfig", "LMRunConfig"]
 
@@ -84,7 +85,11 @@ class LMRunConfig:
     data: CorpusConfig = field(default_factory=CorpusConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+    mesh: MeshConfig | None = None  # e.g. {data: 2, expert: 4}; None: one device, no sharding
 
     def __post_init__(self) -> None:
+        if self.mesh is not None:
+            check(self.train.batch_size % self.mesh.size == 0, "train.batch_size",
+                  f"must be divisible by the mesh's {self.mesh.size} devices; got {self.train.batch_size}")
         check(self.model.vocab_size >= VOCAB_SIZE, "model.vocab_size",
               f"must be >= {VOCAB_SIZE} (the corpus is ASCII); got {self.model.vocab_size}")

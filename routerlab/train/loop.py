@@ -266,7 +266,14 @@ def train(
     keys = KeyStreams(cfg.seed)
     corpus = build_corpus(cfg.data, cfg.model.seq_len)
     train_step, eval_step = compiled_steps(cfg.model, tc)
-    state = init_state(cfg)
+    if cfg.mesh is None:
+        state = init_state(cfg)
+    else:  # data / FSDP / expert sharding over a device mesh (routerlab.parallel)
+        from routerlab.parallel.train import init_sharded_state, sharded_train_step
+
+        mesh = cfg.mesh.make()
+        state = init_sharded_state(cfg, mesh)
+        train_step = sharded_train_step(train_step, state, mesh)
     ckpt_dir = run.path / "ckpt" if unit is None else run.path / "ckpt" / unit
     tag = {} if unit is None else {"unit": unit}
     schedule = make_schedule(tc)
