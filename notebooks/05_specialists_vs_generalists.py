@@ -1,0 +1,75 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Specialists vs generalists: does a small specialist beat a 10x+ larger generalist on its own family?
+#
+# The seed claims that specialised small models beat much larger generalists on their own
+# domain (code, math, logic, planning), while generalists keep the lead on broad knowledge.
+# We test it on a fleet of toy decoders over a procedurally generated task suite
+# (`routerlab.fleet.tasks`): one specialist per family, trained on that family only, and
+# generalists of several sizes trained on the mixture for the same steps and batch.
+# Accuracy is exact match under greedy decoding on held-out queries (for `knowledge`,
+# recall of facts that were stated in training).
+#
+# The scale comes from `ROUTERLAB_SCALE` (`smoke` in CI: models barely trained, the
+# verdicts below are then about plumbing, not the claim; `quick` or `paper` by hand).
+
+# %%
+import os
+
+from IPython.display import Image, Markdown, display
+
+from routerlab.registry import ensure_run, runs_root
+
+scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
+run = ensure_run("specialists_vs_generalists", scale, out=runs_root())
+print(run.path)
+
+# %%
+display(Markdown((run.artifacts / "report.md").read_text()))
+display(Image(filename=str(run.artifacts / "specialists_vs_generalists.png")))
+
+# %% [markdown]
+# ## Which claims held?
+#
+# Computed from the run's summary (paired differences over fleet seeds, 95% t-intervals):
+# "beats" needs the whole interval above zero, "loses" below; anything else is a tie at
+# this number of seeds.
+
+# %%
+summary = run.summary
+print(f"scale {scale}, fleet seeds {summary['seeds']}, "
+      f"largest generalist {summary['largest_params'] / summary['spec_params']:.0f}x a specialist's parameters")
+claims = summary["claims"]
+if not claims:
+    print(f"No generalist has >= {summary['size_ratio']:.0f}x a specialist's parameters at this scale: claim 1 not testable.")
+by_verdict = {}
+for c in claims:
+    by_verdict.setdefault(c["verdict"].split(" ")[0], []).append(c)
+    print(f"{c['specialist']:15s} vs {c['generalist']} ({c['size_ratio']:.0f}x) on {c['family']:9s}: "
+          f"{c['mean']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}] -> {c['verdict']}")
+own = [c for c in claims if c["family"] != "knowledge"]
+held = [c for c in own if c["verdict"].startswith("beats")]
+print(f"\nClaim 1 (specialist beats 10x+ generalist on its own family, excluding knowledge): "
+      f"held in {len(held)} of {len(own)} comparisons; "
+      f"lost in {sum(c['verdict'].startswith('loses') for c in own)}; tied in "
+      f"{sum(c['verdict'].startswith('tie') for c in own)}.")
+k = summary["knowledge_claim"]
+if k:
+    print(f"Claim 2 (generalist keeps the lead on knowledge): {k['generalist']} - spec-knowledge = "
+          f"{k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] -> "
+          + ("held" if k["verdict"].startswith("beats") else "did not hold" if k["verdict"].startswith("loses")
+             else "not resolved (tie)"))

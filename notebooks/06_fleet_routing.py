@@ -1,0 +1,107 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Fleet routing: equal quality at 10-100x lower cost?
+#
+# The seed claims that a routing layer ("task classification -> specialized model
+# selection") over a fleet delivers equal or better quality at 10-100x lower cost, with the
+# price list $0.03 / $0.002 / $0.0003 per 1K tokens. On the toy fleet's routing log we run
+# every router of `routerlab.fleet.routers` (including the seed's pipeline,
+# `task_classifier`), LinUCB online on a replay of the log, and LinUCB's Pareto curve over
+# the cost penalty (one compiled vmap). Savings are measured against the best generalist:
+# the fraction of its cost saved while reaching 95% / 100% of its test quality.
+#
+# The scale comes from `ROUTERLAB_SCALE` (`smoke` in CI: plumbing only).
+
+# %%
+import os
+
+from IPython.display import Image, Markdown, display
+
+from routerlab.registry import ensure_run, runs_root
+from routerlab.studies.fleet_routing import fold
+
+scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
+routing = ensure_run("fleet_routing", scale, out=runs_root())
+sweep = ensure_run("lambda_sweep", scale, out=runs_root())
+print(routing.path, sweep.path, sep="\n")
+
+# %%
+display(Markdown((routing.artifacts / "report.md").read_text()))
+display(Image(filename=str(routing.artifacts / "fleet_routing.png")))
+
+# %%
+display(Markdown((sweep.artifacts / "report.md").read_text()))
+display(Image(filename=str(sweep.artifacts / "lambda_sweep.png")))
+
+# %% [markdown]
+# ## Which claims held?
+#
+# From the summary: for each router, the savings at 95% and 100% of the best generalist's
+# quality (mean over fleet seeds, t-interval) turned into a cost-cut factor 1 / (1 - savings).
+# "Undefined" means the router's cost-quality hull never reached that quality on some seed.
+
+# %%
+s = routing.summary
+ref = ", ".join(s["reference"])
+
+
+def _x(v):
+    f = fold(v)
+    return "n/a" if f is None else f"{f:.1f}x"
+
+
+def verdict(entry):
+    if "mean" not in entry or entry["seeds_defined"] < entry["seeds"]:
+        return "did not reach the target on every seed"
+    text = f"cost cut {_x(entry['mean'])} (seeds t-interval {_x(entry['lo'])} to {_x(entry['hi'])}"
+    if entry.get("boot_lo") is not None:
+        text += f"; bootstrap {_x(entry['boot_lo'])} to {_x(entry['boot_hi'])}"
+    return text + ")"
+
+
+ref_rows = [r for r in s["routers"] if r.startswith("single:") and r.removeprefix("single:") in s["reference"]]
+for r in ref_rows:
+    q = s["routers"][r]["mean_quality"]
+    print(f"reference {r.removeprefix('single:')}: test quality {q['mean']:.3f} [{q['lo']:.3f}, {q['hi']:.3f}]"
+          " (a target near 0 is met by anything: read the verdicts below with it)")
+cheap = min((e["mean_cost"]["mean"], r) for r, e in s["routers"].items() if r.startswith("single:"))
+dear = max((e["mean_cost"]["mean"], r) for r, e in s["routers"].items() if r.startswith("single:"))
+print(f"price-list ceiling: the dearest model costs {dear[0] / cheap[0]:.0f}x the cheapest per query, "
+      "so no router can cut cost by more than about that")
+
+
+big = ", ".join(s["largest"])
+for name in ("task_classifier", "per_task_oracle", "mlp", "knn", "mf", "cascade[mlp]", "oracle", "linucb (online)"):
+    e = s["routers"].get(name)
+    if e:
+        print(f"{name:16s} @95% of best generalist ({ref}): {verdict(e['savings'])};  @100%: {verdict(e['savings100'])}")
+        print(f"{'':16s} @95% of largest ({big}): {verdict(e['savings_largest'])};  "
+              f"@100%: {verdict(e['savings100_largest'])}")
+
+tc = s["routers"].get("task_classifier", {})
+for key, label, who in (("savings", "95%", f"the best generalist ({ref})"), ("savings100", "100%", f"the best generalist ({ref})"),
+                        ("savings_largest", "95%", f"the largest generalist ({big})"),
+                        ("savings100_largest", "100%", f"the largest generalist ({big})")):
+    e = tc.get(key, {})
+    f = fold(e.get("mean")) if "mean" in e and e["seeds_defined"] == e["seeds"] else None
+    if f is None:
+        print(f"Seed claim at {label} of {who}'s quality: NOT met by task classification -> specialist "
+              "(its hull does not reach that quality on every seed).")
+    else:
+        where = "inside" if 10 <= f <= 100 else ("above" if f > 100 else "below")
+        print(f"Seed claim at {label} of {who}'s quality: task classification -> specialist cuts cost {f:.1f}x "
+              f"(mean over seeds), {where} the claimed 10-100x range.")

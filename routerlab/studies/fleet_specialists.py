@@ -1,0 +1,184 @@
+"""Specialists vs generalists on the task suite: per-family exact-match accuracy against size.
+
+The fleet (:mod:`routerlab.fleet.fleet`): one small specialist per family, trained on that
+family only, and generalists of several sizes trained on the uniform mixture, every model
+for the same number of steps and examples. Accuracy is exact match under greedy decoding on
+the suite's *test* queries (never seen in training, except for ``knowledge``, which is
+recall of facts stated in training; see :mod:`routerlab.fleet.tasks`).
+
+The seed's claims, as tests on this fleet, each over fleet seeds (paired by seed):
+
+* **own family**: does the specialist of family ``f`` beat every generalist with at least
+  10x its parameters on ``f``? (Paired difference specialist - generalist, mean and 95%
+  t-interval over seeds; "beats" = interval above 0, "loses" = below 0, else "tie".)
+* **knowledge**: do generalists keep the lead on knowledge: does the largest generalist
+  beat the knowledge specialist there?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerlab.fleet.fleet import FleetConfig, ensure_fleet, load_fleet
+from routerlab.report import mean_ci
+from routerlab.rundir import RunDir, atomic_write_text
+
+__all__ = ["SpecialistsConfig", "run", "summarize", "report", "paper", "verdict"]
+
+
+@dataclass(frozen=True)
+class SpecialistsConfig:
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    size_ratio: float = 10.0  # a generalist counts as "much larger" at >= this many times the parameters
+
+
+def _runs_root(rundir: RunDir) -> Path:
+    return rundir.path.parent.parent
+
+
+def verdict(diffs: list[float]) -> dict[str, Any]:
+    """Mean and t-interval of paired differences, and ``beats`` / ``loses`` / ``tie``."""
+    ci = mean_ci(diffs)
+    word = "beats" if ci.lo > 0 else ("loses" if ci.hi < 0 else "tie")
+    if len(diffs) == 1:  # one seed: no interval, say so
+        word = "beats (1 seed)" if ci.mean > 0 else ("loses (1 seed)" if ci.mean < 0 else "tie (1 seed)")
+    return {**ci._asdict(), "verdict": word}
+
+
+def run(cfg: SpecialistsConfig, rundir: RunDir) -> dict[str, Any]:
+    fleet = ensure_fleet(cfg.fleet, _runs_root(rundir))
+    done = rundir.completed_units()
+    for seed in fleet.seeds:
+        unit = f"seed{seed}"
+        if unit in done:
+            continue
+        entry = fleet.meta["seeds"][str(seed)]
+        rundir.log({"unit": unit, "seed": seed, "fleet": str(fleet.path), "accuracy": entry["accuracy"],
+                    "loss_curve": entry["loss_curve"], "queries": entry["queries"]})
+    return summarize(rundir, cfg)
+
+
+def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str, Any]:
+    records = [r for r in rundir.records() if "accuracy" in r]
+    fleet = load_fleet(records[0]["fleet"])
+    ratio = cfg.size_ratio if cfg else rundir.config["size_ratio"]
+    models = fleet.models
+    families = fleet.meta["families"]
+    acc = {m["name"]: {f: [r["accuracy"][m["name"]]["test"][f] for r in records] for f in families} for m in models}
+    table = {m["name"]: {"role": m["role"], "family": m["family"], "params": m["params"],
+                         "flops_per_token": m["flops_per_token"], "price_per_1k": m["price_per_1k"],
+                         "accuracy": {f: mean_ci(acc[m["name"]][f])._asdict() for f in families}}
+             for m in models}
+    generalists = [m for m in models if m["role"] == "generalist"]
+    claims = []
+    for s in (m for m in models if m["role"] == "specialist"):
+        f = s["family"]
+        for g in generalists:
+            if g["params"] < ratio * s["params"]:
+                continue
+            diffs = [a - b for a, b in zip(acc[s["name"]][f], acc[g["name"]][f], strict=True)]
+            claims.append({"specialist": s["name"], "family": f, "generalist": g["name"],
+                           "size_ratio": g["params"] / s["params"], **verdict(diffs)})
+    largest = max(generalists, key=lambda g: g["params"])
+    knowledge = None
+    if "spec-knowledge" in acc:
+        diffs = [a - b for a, b in zip(acc[largest["name"]]["knowledge"], acc["spec-knowledge"]["knowledge"],
+                                       strict=True)]
+        knowledge = {"generalist": largest["name"], "specialist": "spec-knowledge", **verdict(diffs)}
+    return {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
+            "knowledge_claim": knowledge, "size_ratio": ratio,
+            "order": [m["name"] for m in models],
+            "spec_params": min(m["params"] for m in models), "largest_params": largest["params"]}
+
+
+def _fmt(ci: dict[str, float]) -> str:
+    return f"{ci['mean']:.2f} ± {(ci['hi'] - ci['lo']) / 2:.2f}"
+
+
+def report(rundir: RunDir) -> str:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from routerlab.report import markdown_table, save_figure, setup_style
+
+    s = rundir.summary
+    fams = s["families"]
+    rows = []
+    for name in s["order"]:
+        m = s["models"][name]
+        rows.append({"model": name, "params": f"{m['params']:,}", "MFLOPs/token": f"{m['flops_per_token'] / 1e6:.3f}",
+                     "$/1K tok": m["price_per_1k"], **{f: _fmt(m["accuracy"][f]) for f in fams}})
+    claim_rows = [{"specialist": c["specialist"], "vs": c["generalist"], "size ratio": f"{c['size_ratio']:.0f}x",
+                   "accuracy diff (own family)": f"{c['mean']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
+                   "verdict": c["verdict"]} for c in s["claims"]]
+    lines = [
+        f"Exact-match test accuracy per family (mean ± 95% t-interval over fleet seeds {s['seeds']}). "
+        "Specialists train on their family only; generalists on the uniform mixture; same steps and batch, so a "
+        f"generalist sees each family 1/{len(fams)} as often as that family's specialist (equal training compute per "
+        "model, unequal exposure per family). Knowledge is recall of facts stated in training; a family where every "
+        "model is near 1.0 is at ceiling and cannot separate them.",
+        "",
+        markdown_table(rows),
+        f"Claim 1: a specialist beats generalists with >= {s['size_ratio']:.0f}x its parameters on its own family "
+        "(paired differences over seeds; verdict from the 95% t-interval):",
+        "",
+        markdown_table(claim_rows) if claim_rows else "No generalist is that much larger.",
+    ]
+    k = s.get("knowledge_claim")
+    if k:
+        lines += [f"Claim 2 (knowledge): {k['generalist']} minus spec-knowledge on knowledge: "
+                  f"{k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}]: verdict for the generalist: {k['verdict']}.", ""]
+    setup_style()
+    fig, axes = plt.subplots(1, len(fams), figsize=(3.0 * len(fams), 3.0), sharey=True, squeeze=False)
+    pal = sns.color_palette("colorblind", 3)
+    gens = [(n, m) for n, m in s["models"].items() if m["role"] == "generalist"]
+    for ax, f in zip(axes[0], fams, strict=True):
+        x = [m["params"] for _, m in gens]
+        y = [m["accuracy"][f]["mean"] for _, m in gens]
+        err = [(m["accuracy"][f]["hi"] - m["accuracy"][f]["lo"]) / 2 for _, m in gens]
+        ax.errorbar(x, y, yerr=err, marker="o", color=pal[0], label="generalists", capsize=2)
+        sp = s["models"].get(f"spec-{f}")
+        if sp:
+            ax.errorbar([sp["params"]], [sp["accuracy"][f]["mean"]],
+                        yerr=[(sp["accuracy"][f]["hi"] - sp["accuracy"][f]["lo"]) / 2],
+                        marker="*", ms=10, color=pal[1], label=f"spec-{f}", capsize=2, ls="none")
+        ax.set(xscale="log", title=f, xlabel="parameters")
+    axes[0][0].set_ylabel("test exact match")
+    axes[0][0].legend(fontsize=7)
+    save_figure(fig, rundir.artifacts / "specialists_vs_generalists")
+    lines += ["![accuracy vs parameters](specialists_vs_generalists.png)", ""]
+    return "\n".join(lines)
+
+
+def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
+    """``tables/specialists_vs_generalists.tex`` and ``figures/specialists_vs_generalists.pdf``."""
+    import matplotlib.pyplot as plt
+
+    from routerlab.report import latex_table, save_figure
+
+    s = rundir.summary
+    fams = s["families"]
+    rows = [{"model": n, "params": f"{s['models'][n]['params']:,}",
+             **{f: _fmt(s["models"][n]["accuracy"][f]) for f in fams}} for n in s["order"]]
+    table = latex_table(rows, ["model", "params", *fams],
+                        caption=(f"Specialists vs generalists: test exact match per family, mean $\\pm$ 95\\% "
+                                 f"t-interval half-width over {len(s['seeds'])} fleet seeds."),
+                        label="tab:specialists")
+    tex = out / "tables" / "specialists_vs_generalists.tex"
+    tex.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(tex, f"% {provenance}\n" + table)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    for n in s["order"]:
+        m = s["models"][n]
+        if m["family"]:
+            ax.scatter(m["params"], m["accuracy"][m["family"]]["mean"], marker="*", label=f"{n} (own family)")
+        else:
+            mean = np.mean([m["accuracy"][f]["mean"] for f in fams])
+            ax.scatter(m["params"], mean, marker="o", label=f"{n} (mean over families)")
+    ax.set(xscale="log", xlabel="parameters", ylabel="test exact match")
+    ax.legend(fontsize=5)
+    return [tex, *save_figure(fig, out / "figures" / "specialists_vs_generalists", subject=provenance)[:1]]

@@ -1,0 +1,143 @@
+"""The fleet: training lowers the answer loss, batched greedy decoding agrees with a one-query
+reference, the routing log is complete and priced right, fleets are cached, and the three
+fleet studies run end to end on one tiny fleet."""
+
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from routerlab.data.schema import to_matrices, validate_log
+from routerlab.fleet import fleet as fleet_mod
+from routerlab.fleet.fleet import ModelSpec, decode, ensure_fleet, lm_config, scaled_fleet, train_group
+from routerlab.fleet.tasks import EOS, FAMILIES, TaskConfig, decode_answer, encode, generate, make_suite
+from routerlab.models.lm import LM
+from routerlab.rundir import RunDir
+from routerlab.train.step import split_model
+
+SEQ = 24
+
+
+def _reference_greedy(forward, prompt: str, max_new: int) -> list[int]:
+    """One query at a time, growing the sequence (no padding, no batching)."""
+    ids = encode(prompt)
+    out = []
+    for _ in range(max_new):
+        logits = forward(jnp.asarray([ids]))
+        nxt = int(jnp.argmax(logits[0, -1]))
+        ids.append(nxt)
+        out.append(nxt)
+    return out
+
+
+def test_batched_decode_matches_reference_and_scores_exact_match():
+    cfg = lm_config(ModelSpec("t", 16, 1, 2, 32), SEQ)
+    model = LM(cfg, rngs=nnx.Rngs(params=jax.random.key(3)))
+    graphdef, params, rest = split_model(model)
+    forward = jax.jit(lambda ids: nnx.merge(graphdef, params, rest)(ids)[0])
+    pairs = generate("math", 5, TaskConfig(), 0) + generate("logic", 4, TaskConfig(), 0)
+    max_new = max(len(a) for _, a in pairs) + 1
+    ref = [_reference_greedy(forward, p, max_new) for p, _ in pairs]
+    # answers the model itself produces (when it stops with EOS) must score as exact matches
+    own = [(p, decode_answer(r)) for (p, _), r in zip(pairs, ref)]
+    own = [(p, a) for (p, a), r in zip(own, ref) if a and EOS in r and len(a) < max_new]
+    stacked = jax.tree.map(lambda x: x[None], (params, rest))
+    correct, tin, tout = decode(graphdef, *stacked, pairs, SEQ, chunk=5)
+    for i, (p, a) in enumerate(pairs):
+        target = encode(p, a)[len(p) + 1 :]  # answer ids + EOS
+        assert bool(correct[0, i]) == (ref[i][: len(target)] == target)
+        assert tout[0, i] == (ref[i].index(EOS) + 1 if EOS in ref[i] else max_new)
+        assert tin[i] == len(p) + 1
+    if own:
+        ok, _, _ = decode(graphdef, *stacked, own, SEQ)
+        assert ok.all()
+    wrong = [(p, a + "9") for p, a in own]
+    if wrong:
+        ok, _, _ = decode(graphdef, *stacked, wrong, SEQ)
+        assert not ok.any()
+
+
+def test_training_lowers_the_answer_loss():
+    suite = make_suite(TaskConfig(), ("logic",), train_size=300, eval_size=10, seed=0)
+    pools = fleet_mod._pools(suite, ("logic",))
+    cfg = lm_config(ModelSpec("t", 16, 1, 2, 32), SEQ)
+    tc = replace(scaled_fleet("smoke"), steps=60, batch_size=32, lr=1e-2).train_config
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    _, _, _, losses = train_group(cfg, tc, np.ones((2, 1)), keys, keys, pools)
+    assert losses.shape == (2, 60)
+    assert np.all(losses[:, -10:].mean(axis=1) < 0.6 * losses[:, :5].mean(axis=1))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    cfg = scaled_fleet("smoke")
+    root = tmp_path_factory.mktemp("runs")
+    return cfg, root, ensure_fleet(cfg, root, progress=False)
+
+
+def test_routing_log_is_complete_and_priced(tiny):
+    cfg, root, fleet = tiny
+    names = [m["name"] for m in fleet.models]
+    assert names == [f"spec-{f}" for f in FAMILIES] + [g.name for g in cfg.generalists]
+    price = {m["name"]: m["price_per_1k"] for m in fleet.models}
+    assert price["gen-l"] == 0.03 and price["gen-s"] == 0.0003 and price["spec-math"] == 0.0003
+    usd, flops = fleet.log(0, "usd"), fleet.log(0, "flops")
+    validate_log(usd)
+    m = to_matrices(usd)
+    assert m.quality.shape == (len(set(usd["query_id"])), len(names))
+    assert set(m.splits) == {"train", "val", "test"}
+    frame, fframe = usd.to_pandas(), flops.to_pandas()
+    tokens = frame["tokens_in"] + frame["tokens_out"]
+    np.testing.assert_allclose(frame["cost"], tokens / 1000 * frame["model"].map(price))
+    fpt = {m_["name"]: m_["flops_per_token"] for m_ in fleet.models}
+    np.testing.assert_allclose(fframe["cost"], tokens * fframe["model"].map(fpt) / 1e9)
+    assert fleet.models[-1]["params"] >= 3 * fleet.models[0]["params"]
+    acc = fleet.meta["seeds"]["0"]["accuracy"]
+    for name in names:  # accuracies in fleet.json agree with the log
+        for f in FAMILIES:
+            rows = (frame["model"] == name) & (frame["task"] == f) & frame["query_id"].str.contains("/test/")
+            assert acc[name]["test"][f] == pytest.approx(frame.loc[rows, "quality"].mean())
+
+
+def test_fleet_is_cached(tiny, monkeypatch):
+    cfg, root, fleet = tiny
+
+    def boom(*a, **k):
+        raise AssertionError("rebuilt a cached fleet")
+
+    monkeypatch.setattr(fleet_mod, "build_fleet", boom)
+    assert ensure_fleet(cfg, root).path == fleet.path
+    with pytest.raises(AssertionError, match="rebuilt"):
+        ensure_fleet(replace(cfg, steps=cfg.steps + 1), root)
+
+
+@pytest.mark.slow
+def test_fleet_studies_end_to_end(tiny):
+    from routerlab.registry import load_experiment
+
+    cfg, root, fleet = tiny
+    for name in ("specialists_vs_generalists", "fleet_routing", "lambda_sweep"):
+        exp = load_experiment(name)
+        run_cfg = exp.config("smoke")
+        assert run_cfg.fleet == cfg
+        run = RunDir.create(root, name, run_cfg, scale="smoke")
+        summary = exp.run(run_cfg, run)
+        run.write_json("summary.json", summary)
+        text = exp.report(run)
+        assert "|" in text and any(run.artifacts.glob("*.png"))
+        if name == "fleet_routing":
+            routers = summary["routers"]
+            assert {"task_classifier", "oracle", "linucb (online)", "single:gen-l"} <= set(routers)
+            assert summary["reference"] == ["gen-l"] or summary["reference"] == ["gen-s"]
+            # the per-query oracle dominates every single model's quality at no more than the dearest cost
+            rec = next(run.records())
+            oracle = next(r for r in rec["routers"] if r["router"] == "oracle")
+            assert max(oracle["points"]["quality"]) >= max(rec["test_mean_quality"]) - 1e-12
+            assert summary["bandit_budget"] is not None
+        if name == "specialists_vs_generalists":
+            assert set(summary["models"]) == {m["name"] for m in fleet.models}
+        if name == "lambda_sweep":
+            assert len(summary["curve"]) == run_cfg.lams

@@ -1,0 +1,97 @@
+"""The task suite: answers are right, generation is seeded, splits are disjoint, encoding round-trips."""
+
+import numpy as np
+import pytest
+
+from routerlab.config import ConfigError
+from routerlab.fleet.tasks import (
+    BOS,
+    EOS,
+    FAMILIES,
+    TaskConfig,
+    answer_mask,
+    decode_answer,
+    encode,
+    encode_batch,
+    facts,
+    generate,
+    make_suite,
+    solve_code,
+    solve_logic,
+)
+
+
+def test_hand_worked_answers():
+    assert solve_code("a=3;b=a*4;c=b+a;c?") == 5  # b = 12 % 10 = 2, c = 5
+    assert solve_code("a=7;b=a-9;b?") == 8  # -2 mod 10
+    assert solve_logic("~(T&F)|F") == "T"
+    assert solve_logic("~T|F") == "F"
+    assert solve_logic("(T|F)&~(F|F)") == "T"
+    assert solve_logic("T&F|T") == "T"  # left to right: (T&F)|T
+
+
+def test_every_answer_checks_against_an_independent_solver():
+    cfg = TaskConfig()
+    for p, a in generate("math", 300, cfg, seed=3):
+        expr = p.rstrip("=")
+        assert str(eval(expr)) == a, p  # Python's own + - * %
+    for p, a in generate("code", 300, cfg, seed=3):
+        env: dict = {}
+        *stmts, q = p.split(";")
+        for s in stmts:
+            name, expr = s.split("=")
+            env[name] = eval(expr, {}, dict(env)) % 10
+        assert str(env[q.rstrip("?")]) == a, p
+    for p, a in generate("logic", 300, cfg, seed=3):
+        py = p.rstrip("=").replace("~", " not ").replace("&", " and ").replace("|", " or ")
+        py = py.replace("T", " True ").replace("F", " False ")
+        # Python's `and` binds tighter than `or`; ours is left to right, so compare only formulas
+        # without mixed unparenthesised operators (every binary node here is parenthesised or atomic).
+        assert ("T" if eval(py) else "F") == a, p
+    for p, a in generate("planning", 300, cfg, seed=3):
+        assert a == "".join(sorted(p.removeprefix("sort ").rstrip("="))), p
+
+
+def test_generation_is_seeded_and_knobs_change_difficulty():
+    cfg = TaskConfig()
+    assert generate("code", 50, cfg, 1) == generate("code", 50, cfg, 1)
+    assert generate("code", 50, cfg, 1) != generate("code", 50, cfg, 2)
+    long = TaskConfig(code_statements=5, plan_length=7, math_digits=3)
+    assert all(p.count(";") == 5 for p, _ in generate("code", 50, long, 0))
+    assert all(len(a) == 7 for _, a in generate("planning", 50, long, 0))
+    assert max(len(a) for p, a in generate("math", 200, long, 0) if "+" in p) == 4
+    with pytest.raises(ConfigError, match="code_statements"):
+        TaskConfig(code_statements=0)
+
+
+def test_splits_are_disjoint_and_knowledge_is_recall():
+    cfg = TaskConfig(num_facts=60)
+    suite = make_suite(cfg, train_size=2000, eval_size=100, seed=0)
+    for f in FAMILIES:
+        val, test, train = ({p for p, _ in getattr(suite, s)[f]} for s in ("val", "test", "train"))
+        assert len(val) == len(suite.val[f]) and len(test) == len(suite.test[f])  # unique prompts
+        assert not val & test
+        if f == "knowledge":
+            assert val | test <= train  # recall: every asked fact was stated in training
+            assert len(val) == 30
+        else:
+            assert not (val | test) & train, f
+            assert len(val) == 100
+    kb = dict(facts(cfg))
+    assert len(kb) == 60 and facts(cfg) == facts(TaskConfig(num_facts=60))
+    assert all(kb[p] == a for p, a in suite.test["knowledge"])
+
+
+def test_encoding_and_answer_mask():
+    pairs = [("12+3=", "15"), ("sort 31=", "13")]
+    tokens, plen, alen = encode_batch(pairs, seq_len=16)
+    assert tokens[0, 0] == BOS and tokens[0, len(encode(*pairs[0])) - 1] == EOS
+    assert list(plen) == [6, 9] and list(alen) == [3, 3]
+    mask = answer_mask(plen, alen, 16)
+    targets = tokens[:, 1:]
+    assert decode_answer(targets[0][mask[0] > 0]) == "15"
+    assert targets[0][mask[0] > 0][-1] == EOS
+    assert mask.sum() == 6
+    with pytest.raises(ValueError, match="needs"):
+        encode_batch([("a=1;b=a+1;c=b*b;d=c-a;e=d+d;e?", "5")], seq_len=16)
+    assert np.array_equal(encode("7=", "1")[:3], encode("7=")[:3])
