@@ -11,16 +11,17 @@ Command:
     routerlab run planted_experts --scale quick          # `make demo` runs this
     routerlab run planted_experts --scale smoke --set task.num_clusters=4
 
-Runtime on 2 CPU cores: smoke ~30 s (4 variants), quick ~4 min, paper ~15 min.
+Runtime on 2 CPU cores: smoke ~30 s (4 variants), quick 2 min (measured, compilation
+cached; allow 4 min cold), paper ~15 min.
 
 Expected result (quick, measured 2026-11-28, 3 seeds): every MoE variant has lower test
 NMSE than the dense MLP of equal active width (dense 0.35 +- 0.02; learned routers 0.19-0.23),
-with 8x the FFN parameters. Learned token routers recover the partition well (AMI 0.75-0.85
+with 8x the FFN parameters. Learned token routers recover the partition well (AMI 0.76-0.87
 for switch, top2, sinkhorn, deepseek, expert choice). Hash routing, which never learns,
 uses fixed random hyperplanes (locality-sensitive hashing) on continuous inputs: it groups
 nearby inputs, so its AMI is well above 0 (about 0.37) but far below the learned routers.
 Soft MoE mixes tokens into slots, so its "top expert" (largest combine mass) is a weak
-readout of its partition (AMI about 0.34).
+readout of its partition (AMI about 0.33).
 
 Feeds: paper Table 1 (planted experts) and Figure 1.
 """
