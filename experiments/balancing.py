@@ -1,0 +1,47 @@
+"""Load balancing: Switch aux-loss weight, z-loss, and DeepSeek-V3's loss-free bias.
+
+Top-1 MoE with E=8 experts per block. Load-balance weight alpha in {0, 1e-4, 1e-3, 1e-2,
+1e-1} (z-loss 1e-3), alpha=1e-2 without z-loss, and auxiliary-loss-free balancing (DeepSeek
+router: sigmoid scores, a per-expert selection bias moved by gamma=1e-3 * sign(mean load -
+load) after each step, no auxiliary loss). Reported: final validation loss, MaxVio (max load
+/ mean load - 1), dead experts (experts with no token in a validation batch, averaged over
+batches and layers) and whether alpha = 0 collapses.
+
+Command:
+    routerlab run balancing --scale quick
+    routerlab run balancing --scale smoke
+
+Runtime (CPU seconds, measured on the shared 2-core machine): smoke 92 s (179 s wall under
+contention); quick 179 s (524 s wall under contention); paper not yet run.
+
+Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: alpha trades balance for
+loss monotonically but weakly. MaxVio falls from 4.96 +- 1.75 (alpha=0) to 2.76 +- 0.59
+(0.01) and 1.56 +- 0.62 (0.1); dead experts per 8 from 4.2 +- 1.6 to 0.9 +- 0.6; validation
+loss rises from 2.100 +- 0.111 to 2.139 +- 0.180 (differences not resolved). alpha = 0 does
+not collapse onto one expert here: 4.2 of 8 experts idle per batch, lower bound below half.
+z-loss off changes nothing resolvable; loss-free bias (gamma=1e-3, 300 updates) balances
+about as well as alpha=0.01 (MaxVio 2.86 +- 0.24) at loss 2.153 +- 0.086.
+
+Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
+"""
+
+from dataclasses import replace
+
+from routerlab.studies.lm_moe import STUDIES, BalancingConfig
+
+SCALES = ("smoke", "quick", "paper")
+_study = STUDIES["balancing"]
+run, report, paper = _study.run, _study.report, _study.paper
+
+
+def get_config(scale: str) -> BalancingConfig:
+    base = BalancingConfig()
+    if scale == "smoke":
+        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
+                       bytes_per_domain=20_000, num_experts=4, alphas=(0.0, 0.01))
+    if scale == "quick":
+        return base
+    if scale == "paper":
+        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
+                       eval_batches=4, bytes_per_domain=200_000)
+    raise ValueError(f"unknown scale {scale!r}")

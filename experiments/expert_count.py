@@ -1,0 +1,48 @@
+"""Expert count: how does a top-1 Switch MoE improve with E at fixed active compute?
+
+E in {1, 2, 4, 8, 16, 32, 64} experts of the dense FFN's width in every block (E = 1 is the
+dense model itself), all top-1, dropless, load-balance weight 0.01, z-loss 0.001. Step
+speed-up (routerlab.studies.lm_moe.steps_to_reach; Switch Transformer Fig. 4): per seed, the
+dense model's steps divided by the steps at which the MoE's validation curve (every
+eval_every steps, linear interpolation) first reaches the dense model's final validation
+loss; a curve that never reaches it is censored (speed-up at most 1) and reported as a bound.
+
+Command:
+    routerlab run expert_count --scale quick
+    routerlab run expert_count --scale smoke
+
+Runtime (CPU seconds, measured on the shared 2-core machine): smoke 39 s (134 s wall under
+contention); quick 170 s (526 s wall under contention); paper not yet run.
+
+Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: no expert count helps at
+this scale. Final validation loss is 2.08 +- 0.12 for dense (E=1) and 2.11-2.15 for E=2..64:
+E=64 is resolved worse than dense (+0.076, 95% [+0.015, +0.137] nats, paired), the other
+differences' intervals contain 0. No MoE reaches the dense model's final loss earlier than
+the dense model does: speed-up <= 1 for E=4, 32, 64 (all seeds censored) and 1.00-1.08 for
+E=2, 8, 16 (2 of 3 seeds censored). Routing degrades with E: MaxVio 0.5 (E=2) to 19 (E=64);
+51 of 64 experts receive no token of a 512-token validation batch at E=64. The Switch
+Transformer's speed-up with E is not reproduced at 300 steps of a 20k-parameter model.
+
+Feeds: paper Table (tab:expert_count) and Figure expert_count.pdf.
+"""
+
+from dataclasses import replace
+
+from routerlab.studies.lm_moe import STUDIES, ExpertCountConfig
+
+SCALES = ("smoke", "quick", "paper")
+_study = STUDIES["expert_count"]
+run, report, paper = _study.run, _study.report, _study.paper
+
+
+def get_config(scale: str) -> ExpertCountConfig:
+    base = ExpertCountConfig()
+    if scale == "smoke":
+        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
+                       bytes_per_domain=20_000, num_experts=4, expert_counts=(1, 4))
+    if scale == "quick":
+        return base
+    if scale == "paper":
+        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
+                       eval_batches=4, bytes_per_domain=200_000)
+    raise ValueError(f"unknown scale {scale!r}")

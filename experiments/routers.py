@@ -1,0 +1,57 @@
+"""Routers in the causal decoder: Switch top-1, top-2, hash, and REINFORCE-trained RL-R.
+
+Every block's FFN is an MoE with E=8 experts of the dense FFN's width (a dense model is the
+reference). Switch top-1 (softmax gate), top-2 (renormalized gates, twice the expert
+FLOPs), hash routing (a fixed hash of the token id: no router to learn; Roller et al. 2021)
+and RL-R (Clark et al. 2022; routerlab.moe.reinforce): each token's expert is sampled from
+the router's softmax policy in training and is the argmax at evaluation; the expert output
+enters with gate 1, so the router learns only from the policy-gradient loss
+-mean[(R - b) log pi(e|x)] (reward R = minus the token's own next-byte cross-entropy,
+baseline b = the batch mean of R, weight pg_weight = 0.1) plus the usual load-balance and
+z-losses. RL-R starts from the same initial parameters as Switch (same init stream).
+
+Not in this experiment: expert choice, Soft MoE and Sinkhorn/BASE. Each makes a token's
+routing depend on later tokens of its sequence (or batch), so in a causal decoder they leak
+the future and the layer refuses them (routerlab.moe.causal_leak). They need a
+non-causal model (an encoder with a bidirectional objective), which this study does not
+yet include; planted_experts compares them on a non-sequential task.
+
+Command:
+    routerlab run routers --scale quick
+    routerlab run routers --scale smoke
+
+Runtime (CPU seconds, measured on the shared 2-core machine): smoke 101 s (345 s wall under
+contention); quick 110 s (298 s wall under contention); paper not yet run.
+
+Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: a fixed hash beats every
+learned router. Validation loss: hash 1.769 +- 0.051, top-2 2.041 +- 0.062, dense 2.076 +-
+0.123, Switch 2.118 +- 0.167, RL-R 2.359 +- 0.053. Paired with Switch: hash -0.35 +- 0.18
+(better), RL-R +0.24 +- 0.12 (worse), top-2 -0.08 +- 0.11 (not resolved; it also spends 1.3x
+the active FLOPs). On a byte-level corpus, routing by the input byte gives each expert a
+fixed slice of the vocabulary from step 0, while the learned routers are still unbalanced at
+300 steps (Switch MaxVio 2.8, RL-R 4.0). RL-R's sampled policy adds variance that 300 steps
+do not average out.
+
+Feeds: paper Table (tab:routers) and Figure routers.pdf.
+"""
+
+from dataclasses import replace
+
+from routerlab.studies.lm_moe import STUDIES, RoutersConfig
+
+SCALES = ("smoke", "quick", "paper")
+_study = STUDIES["routers"]
+run, report, paper = _study.run, _study.report, _study.paper
+
+
+def get_config(scale: str) -> RoutersConfig:
+    base = RoutersConfig()
+    if scale == "smoke":
+        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
+                       bytes_per_domain=20_000, num_experts=4)
+    if scale == "quick":
+        return base
+    if scale == "paper":
+        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
+                       eval_batches=4, bytes_per_domain=200_000)
+    raise ValueError(f"unknown scale {scale!r}")

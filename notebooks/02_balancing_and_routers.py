@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Load balancing and routers inside a decoder LM
+#
+# Two experiments on the toy decoder and the generated five-domain corpus, each over 3+
+# seeds with 95% Student-t intervals:
+#
+# * `balancing`: the Switch load-balance weight alpha from 0 to 0.1, z-loss on/off, and
+#   DeepSeek-V3's auxiliary-loss-free bias. Does alpha = 0 collapse onto few experts?
+# * `routers`: Switch top-1, top-2, hash and a REINFORCE-trained router (RL-R, Clark et al.
+#   2022). Expert choice, Soft MoE and Sinkhorn/BASE let a token's routing depend on later
+#   tokens; the causal decoder refuses them, and they are not compared here.
+#
+# The scale comes from `ROUTERLAB_SCALE` (`smoke` in CI, `quick` or `paper` by hand).
+
+# %%
+import os
+
+from IPython.display import Image, Markdown, display
+
+from routerlab.registry import ensure_run, runs_root
+
+scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
+balancing = ensure_run("balancing", scale, out=runs_root())
+routers = ensure_run("routers", scale, out=runs_root())
+print(balancing.path, routers.path, sep="\n")
+
+# %%
+display(Markdown((balancing.artifacts / "report.md").read_text()))
+display(Image(filename=str(balancing.artifacts / "balancing.png")))
+
+# %%
+display(Markdown((routers.artifacts / "report.md").read_text()))
+display(Image(filename=str(routers.artifacts / "routers.png")))
+
+# %% [markdown]
+# ## Which claims held at this scale
+#
+# Computed from the summaries (at `smoke` the models are barely trained).
+
+# %%
+variants = balancing.summary["variants"]
+
+
+def resolved(ci, low="lower", high="higher"):
+    return low if ci["hi"] < 0 else high if ci["lo"] > 0 else "not resolved by the interval"
+
+
+for name, entry in variants.items():
+    r = entry["routing"]
+    print(f"{name:28s} loss {entry['final_val_loss']['mean']:.3f}  MaxVio {r['max_vio']['mean']:.2f} "
+          f"[{r['max_vio']['lo']:.2f}, {r['max_vio']['hi']:.2f}]  dead {r['dead']['mean']:.2f}")
+analysis = balancing.summary["analysis"]
+if "dead_alpha0" in analysis:
+    diff = analysis["maxvio_alpha0_minus_alpha0.01"]
+    print(f"- alpha=0 vs alpha=0.01: MaxVio difference {diff['mean']:+.2f} [{diff['lo']:+.2f}, {diff['hi']:+.2f}]: "
+          f"{resolved(diff, 'alpha=0 is better balanced', 'alpha=0 is less balanced')}")
+for key, ci in routers.summary["analysis"].items():
+    print(f"- {key.replace('_minus_switch_loss', '')} minus Switch loss: {ci['mean']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}]: "
+          f"{resolved(ci, 'better than Switch', 'worse than Switch')}")

@@ -1,0 +1,203 @@
+"""Train the seeds of one language-model config together: ``jax.vmap`` over seeds of a ``lax.scan`` over steps.
+
+:func:`train_seeds` is the sweep counterpart of :func:`routerlab.train.train`. It reuses that
+path's pieces rather than copying them: the jitted step and evaluation functions of
+:func:`routerlab.train.loop.compiled_steps` (loss, AdamW on the warmup-cosine schedule, the
+DeepSeek bias update), :func:`routerlab.train.loop.init_state`, and the same named key streams
+(``params``, ``data``, ``("router_noise", step)``) per seed, so seed ``s`` here sees exactly the
+initialisation, batches and router noise that ``train(replace(cfg, seed=s))`` sees, and its
+loss curve agrees with that path to float tolerance (``tests/studies/test_lm_sweep.py``).
+
+Steps run in segments of ``eval_every`` (the last one possibly shorter): one compiled program
+``vmap(scan(train_step))`` per segment length, compiled once per config with
+:data:`routerlab.runtime.FAST_COMPILE`. After each segment every seed is evaluated on the same
+fixed validation batches as :func:`routerlab.train.loop.evaluate`; after the last, on every
+full test batch. No checkpoints: a sweep's unit of resumption is a whole config (all its
+seeds), recorded by the study that calls this. Non-finite numbers stop the sweep with
+:class:`routerlab.train.NonFiniteError` naming the seed and the first bad step.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from routerlab.models.accounting import flops_per_token, param_count
+from routerlab.models.config import LMConfig
+from routerlab.models.corpus import DOMAINS, build_corpus
+from routerlab.rng import stream_key
+from routerlab.runtime import FAST_COMPILE
+from routerlab.train.config import LMRunConfig, TrainConfig
+from routerlab.train.loop import NonFiniteError, compiled_steps, init_state
+
+__all__ = ["train_seeds", "eval_points"]
+
+
+def eval_points(tc: TrainConfig) -> list[int]:
+    """Steps (1-based) after which a sweep evaluates: multiples of ``eval_every`` and the last step."""
+    points = list(range(tc.eval_every, tc.steps + 1, tc.eval_every))
+    if not points or points[-1] != tc.steps:
+        points.append(tc.steps)
+    return points
+
+
+@functools.lru_cache(maxsize=8)
+def _reinforce_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float):
+    """``(train_step, eval_step)`` of an LM whose MoE layers are RL-R layers (:mod:`routerlab.moe.reinforce`).
+
+    The eval step is :func:`routerlab.train.step.make_eval_step`'s. The train step is
+    :func:`routerlab.train.step.make_train_step`'s update (same optimiser from
+    :func:`routerlab.train.loop.make_optimizer`) on :func:`reinforce_lm_loss` instead of
+    ``lm_loss``; it returns only what a sweep reads (``loss``, ``ce``, ``aux_loss``, ``ok``).
+    """
+    from flax import nnx
+    import optax
+
+    from routerlab.models.lm import LM
+    from routerlab.moe.reinforce import reinforce_lm, reinforce_lm_loss
+    from routerlab.train.loop import make_optimizer
+    from routerlab.train.step import TrainState, make_eval_step, split_model
+
+    model = nnx.eval_shape(lambda: reinforce_lm(LM(model_cfg, rngs=nnx.Rngs(0))))
+    graphdef, _, _ = split_model(model)
+    tx = make_optimizer(train_cfg)
+
+    def step(state, tokens, key):
+        grad_fn = jax.value_and_grad(reinforce_lm_loss, argnums=1, has_aux=True)
+        (loss, (ce, aux_loss, _, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key, pg_weight)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        finite = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]
+        ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & jnp.all(jnp.stack(finite))
+        return TrainState(params, state.rest, opt_state), {"loss": loss, "ce": ce, "aux_loss": aux_loss}, {"ok": ok}
+
+    return jax.jit(step), make_eval_step(graphdef)
+
+
+def _steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None):
+    if pg_weight is None:
+        return compiled_steps(model_cfg, train_cfg)
+    return _reinforce_steps(model_cfg, train_cfg, pg_weight)
+
+
+@functools.lru_cache(maxsize=16)
+def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None):
+    train_step, _ = _steps(model_cfg, train_cfg, pg_weight)
+
+    def one_seed(state, tokens, keys):
+        def body(state, inputs):
+            tok, key = inputs
+            new, metrics, health = train_step(state, tok, key if noise else None)
+            return new, {"loss": metrics["loss"], "ce": metrics["ce"], "aux_loss": metrics["aux_loss"],
+                         "ok": health["ok"]}
+
+        return jax.lax.scan(body, state, (tokens, keys))
+
+    return jax.jit(jax.vmap(one_seed), compiler_options=FAST_COMPILE)
+
+
+@functools.lru_cache(maxsize=16)
+def _eval_fn(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None):
+    _, eval_step = _steps(model_cfg, train_cfg, pg_weight)
+
+    def one_seed(params, rest, batches):
+        return jax.lax.map(lambda tok: eval_step(params, rest, tok), batches)
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), compiler_options=FAST_COMPILE)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _eval_split(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str, Any]:
+    ce_seq, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches)))  # [S, nb, B], {layer: [S, nb, ...]}
+    num_seeds = ce_seq.shape[0]
+    out: dict[str, Any] = {"loss": ce_seq.reshape(num_seeds, -1).astype(np.float64).mean(axis=1)}
+    out["loss_by_domain"] = {DOMAINS[d]: ce_seq[:, domains == d].reshape(num_seeds, -1).astype(np.float64).mean(axis=1)
+                             for d in np.unique(domains)}
+    out["routing"] = {str(layer): {name: np.asarray(v, np.float64).mean(axis=1) for name, v in metrics.items()
+                                   if name != "logp"}  # RL-R's per-token log-probabilities
+                      for layer, metrics in routing.items()}
+    return out
+
+
+def _split_batches(corpus, split: str, batch_size: int, max_batches: int | None) -> tuple[np.ndarray, np.ndarray]:
+    batches = list(corpus.eval_batches(split, batch_size, max_batches))
+    return np.stack([b.tokens for b in batches]), np.array([int(b.domain[0]) for b in batches])
+
+
+def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: float | None = None) -> dict[str, Any]:
+    """Train ``cfg`` once per seed in ``seeds`` (``cfg.seed`` is ignored), all seeds in one program.
+
+    ``reinforce_pg_weight``: train the MoE layers as RL-R routers (:mod:`routerlab.moe.reinforce`)
+    with this weight on the policy-gradient loss; they start from the parameters a standard MoE
+    of ``cfg`` would (same init stream), and need ``cfg.train.router_noise`` (the sampling key).
+
+    Returns numpy arrays with a leading seed axis ``S``:
+
+    * ``eval_steps [n]``: steps of the validation evaluations (:func:`eval_points`);
+    * ``val_loss [S, n]``: mean validation cross-entropy (nats/token) after each;
+    * ``train_loss``, ``train_ce``, ``train_aux [S, steps]``: per-step training loss, its
+      cross-entropy and auxiliary parts (the ``train`` records of the single-model path);
+    * ``val``, ``test``: the final evaluation of each split: ``loss [S]``,
+      ``loss_by_domain {domain: [S]}``, ``routing {layer: {metric: [S, ...]}}`` (MoE layers'
+      routing metrics averaged over batches, as in ``routerlab.train``'s records);
+    * ``params``, ``flops_per_token`` ({total, active}) and ``tokens_per_step``.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("train_seeds needs at least one seed")
+    tc = cfg.train
+    corpus = build_corpus(cfg.data, cfg.model.seq_len)
+    states = [init_state(replace(cfg, seed=s)) for s in seeds]
+    state = _stack(states)
+    del states
+    tokens = np.stack([
+        np.stack([corpus.batch(stream_key(s, "data"), i, tc.batch_size).tokens for i in range(tc.steps)]) for s in seeds
+    ])  # [S, steps, B, T + 1]
+    steps = jnp.arange(tc.steps)
+    keys = jnp.stack([jax.vmap(lambda i, base=stream_key(s, "router_noise"): jax.random.fold_in(base, i))(steps)
+                      for s in seeds])  # [S, steps], key ("router_noise", i) of each seed
+    if reinforce_pg_weight is not None and not tc.router_noise:
+        raise ValueError("RL-R samples experts with the router_noise key; set train.router_noise=true")
+    segment = _segment_fn(cfg.model, tc, tc.router_noise, reinforce_pg_weight)
+    evaluate = _eval_fn(cfg.model, tc, reinforce_pg_weight)
+    val_batches, val_domains = _split_batches(corpus, "val", tc.batch_size, tc.eval_batches)
+
+    points = eval_points(tc)
+    val_loss, logs, start = [], [], 0
+    for end in points:
+        state, out = segment(state, jnp.asarray(tokens[:, start:end]), keys[:, start:end])
+        out = jax.device_get(out)
+        bad = ~np.asarray(out["ok"])
+        if bad.any():
+            seed_index, offset = (int(i[0]) for i in np.nonzero(bad))
+            step = start + offset + 1
+            raise NonFiniteError(f"seed {seeds[seed_index]} step {step}: non-finite loss, gradient or parameter "
+                                 "(rerun it with routerlab.train.train to name the quantity)", step)
+        logs.append(out)
+        val = _eval_split(evaluate, state, val_batches, val_domains)
+        val_loss.append(val["loss"])
+        start = end
+    test_batches, test_domains = _split_batches(corpus, "test", tc.batch_size, None)
+    test = _eval_split(evaluate, state, test_batches, test_domains)
+    cat = lambda name: np.concatenate([np.asarray(o[name], np.float64) for o in logs], axis=1)  # noqa: E731
+    return {
+        "eval_steps": np.array(points),
+        "val_loss": np.stack(val_loss, axis=1),
+        "train_loss": cat("loss"),
+        "train_ce": cat("ce"),
+        "train_aux": cat("aux_loss"),
+        "val": val,
+        "test": test,
+        "params": param_count(cfg.model),
+        "flops_per_token": flops_per_token(cfg.model),
+        "tokens_per_step": tc.batch_size * cfg.model.seq_len,
+    }
