@@ -31,8 +31,11 @@ from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_expe
 from routerlab.runtime import enable_compilation_cache
 from routerlab.rundir import RunDir, RunDirError, atomic_write_text, dumps, find_runs
 
-# The headline experiments `routerlab demo` runs, at `quick` scale unless noted.
-DEMO = ("planted_experts",)
+# The headline experiments `routerlab demo` runs, one per question, sized to finish in
+# under 10 minutes on 2 CPU cores: routing inside a layer (planted experts), MoE against
+# dense in a language model, and routing across a fleet (at smoke scale: training the
+# quick fleet alone takes ~8 minutes).
+DEMO = (("planted_experts", "quick"), ("moe_vs_dense", "quick"), ("fleet_routing", "smoke"))
 BENCHES = {
     "moe": "routerlab.bench.moe:bench_moe",
     "bandits": "routerlab.bench.bandits:bench_bandits",
@@ -114,15 +117,15 @@ def _summary_report(runs: Sequence[tuple[str, RunDir]], out: Path, title: str) -
     for name, run in runs:
         section = (run.artifacts / "report.md").read_text()
         rel = os.path.relpath(run.artifacts, out.parent)
-        lines += [f"## {name}", "", f"Run directory: `{run.path}`", ""]
+        lines += [f"## {name} ({run.header.get('scale')} scale)", "", f"Run directory: `{run.path}`", ""]
         lines += [section.replace("](", f"]({rel}/") if "](" in section else section, ""]
     atomic_write_text(out, "\n".join(lines))
     return out
 
 
-def _run_many(names: Sequence[str], scale: str, out: Path, title: str, report_name: str) -> int:
+def _run_many(plan: Sequence[tuple[str, str]], out: Path, title: str, report_name: str) -> int:
     runs = []
-    for name in names:
+    for name, scale in plan:
         exp = load_experiment(name)
         if scale not in exp.scales:
             print(f"{name}: no {scale} scale; skipped")
@@ -137,14 +140,15 @@ def _run_many(names: Sequence[str], scale: str, out: Path, title: str, report_na
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    return _run_many(DEMO, "quick", args.out, "routerlab demo", "demo-report.md")
+    return _run_many(DEMO, args.out, "routerlab demo", "demo-report.md")
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     names = args.only or list_experiments()
     for name in names:
         load_experiment(name)  # fail on a bad name before running anything
-    return _run_many(names, args.scale, args.out, f"routerlab reproduce --scale {args.scale}", f"reproduce-{args.scale}.md")
+    plan = [(name, args.scale) for name in names]
+    return _run_many(plan, args.out, f"routerlab reproduce --scale {args.scale}", f"reproduce-{args.scale}.md")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
