@@ -25,9 +25,7 @@ about as well as alpha=0.01 (MaxVio 2.86 +- 0.24) at loss 2.153 +- 0.086.
 Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
 """
 
-from dataclasses import replace
-
-from routerlab.studies.lm_moe import STUDIES, BalancingConfig
+from routerlab.studies.lm_moe import STUDIES, BalancingConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 _study = STUDIES["balancing"]
@@ -35,13 +33,4 @@ run, report, paper = _study.run, _study.report, _study.paper
 
 
 def get_config(scale: str) -> BalancingConfig:
-    base = BalancingConfig()
-    if scale == "smoke":
-        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
-                       bytes_per_domain=20_000, num_experts=4, alphas=(0.0, 0.01))
-    if scale == "quick":
-        return base
-    if scale == "paper":
-        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
-                       eval_batches=4, bytes_per_domain=200_000)
-    raise ValueError(f"unknown scale {scale!r}")
+    return at_scale(BalancingConfig(), scale, smoke=dict(alphas=(0.0, 0.01)))

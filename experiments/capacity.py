@@ -23,9 +23,7 @@ routing is unbalanced (MaxVio 2.3-2.9), capacity 1.0 drops 51% of assignments (0
 Feeds: paper Table (tab:capacity) and Figure capacity.pdf.
 """
 
-from dataclasses import replace
-
-from routerlab.studies.lm_moe import STUDIES, CapacityConfig
+from routerlab.studies.lm_moe import STUDIES, CapacityConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 _study = STUDIES["capacity"]
@@ -33,13 +31,4 @@ run, report, paper = _study.run, _study.report, _study.paper
 
 
 def get_config(scale: str) -> CapacityConfig:
-    base = CapacityConfig()
-    if scale == "smoke":
-        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
-                       bytes_per_domain=20_000, num_experts=4, capacity_factors=(1.0, 0.0))
-    if scale == "quick":
-        return base
-    if scale == "paper":
-        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
-                       eval_batches=4, bytes_per_domain=200_000)
-    raise ValueError(f"unknown scale {scale!r}")
+    return at_scale(CapacityConfig(), scale, smoke=dict(capacity_factors=(1.0, 0.0)))

@@ -26,9 +26,7 @@ Transformer's speed-up with E is not reproduced at 300 steps of a 20k-parameter 
 Feeds: paper Table (tab:expert_count) and Figure expert_count.pdf.
 """
 
-from dataclasses import replace
-
-from routerlab.studies.lm_moe import STUDIES, ExpertCountConfig
+from routerlab.studies.lm_moe import STUDIES, ExpertCountConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 _study = STUDIES["expert_count"]
@@ -36,13 +34,4 @@ run, report, paper = _study.run, _study.report, _study.paper
 
 
 def get_config(scale: str) -> ExpertCountConfig:
-    base = ExpertCountConfig()
-    if scale == "smoke":
-        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
-                       bytes_per_domain=20_000, num_experts=4, expert_counts=(1, 4))
-    if scale == "quick":
-        return base
-    if scale == "paper":
-        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
-                       eval_batches=4, bytes_per_domain=200_000)
-    raise ValueError(f"unknown scale {scale!r}")
+    return at_scale(ExpertCountConfig(), scale, smoke=dict(expert_counts=(1, 4)))

@@ -23,9 +23,7 @@ experts idle per batch). DeepSeekMoE's gains are not visible at this scale and l
 Feeds: paper Table (tab:granularity) and Figure granularity.pdf.
 """
 
-from dataclasses import replace
-
-from routerlab.studies.lm_moe import STUDIES, GranularityConfig
+from routerlab.studies.lm_moe import STUDIES, GranularityConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 _study = STUDIES["granularity"]
@@ -33,13 +31,4 @@ run, report, paper = _study.run, _study.report, _study.paper
 
 
 def get_config(scale: str) -> GranularityConfig:
-    base = GranularityConfig()
-    if scale == "smoke":
-        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
-                       bytes_per_domain=20_000, num_experts=4)
-    if scale == "quick":
-        return base
-    if scale == "paper":
-        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
-                       eval_batches=4, bytes_per_domain=200_000)
-    raise ValueError(f"unknown scale {scale!r}")
+    return at_scale(GranularityConfig(), scale)

@@ -37,9 +37,7 @@ per validation batch); every curve is still falling steeply at 300 steps.
 Feeds: paper Table (tab:moe_vs_dense) and Figure moe_vs_dense.pdf.
 """
 
-from dataclasses import replace
-
-from routerlab.studies.lm_moe import STUDIES, MoEVsDenseConfig
+from routerlab.studies.lm_moe import STUDIES, MoEVsDenseConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 _study = STUDIES["moe_vs_dense"]
@@ -47,13 +45,4 @@ run, report, paper = _study.run, _study.report, _study.paper
 
 
 def get_config(scale: str) -> MoEVsDenseConfig:
-    base = MoEVsDenseConfig()
-    if scale == "smoke":
-        return replace(base, d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
-                       bytes_per_domain=20_000, num_experts=4, dense_budgets=(1.0, 2.0))
-    if scale == "quick":
-        return base
-    if scale == "paper":
-        return replace(base, d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100,
-                       eval_batches=4, bytes_per_domain=200_000)
-    raise ValueError(f"unknown scale {scale!r}")
+    return at_scale(MoEVsDenseConfig(), scale, smoke=dict(dense_budgets=(1.0, 2.0)))

@@ -55,7 +55,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -70,6 +70,9 @@ from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig, TrainConfig
 
 __all__ = [
+    "at_scale",
+    "SMOKE_SIZES",
+    "PAPER_SIZES",
     "LMStudyConfig",
     "MoEVsDenseConfig",
     "ExpertCountConfig",
@@ -250,6 +253,27 @@ class GranularityConfig(LMStudyConfig):
 
 
 # -- derived numbers --------------------------------------------------------------------
+
+
+C = TypeVar("C", bound="LMStudyConfig")
+
+# The toy LM sizes every in-model experiment shares at each scale (quick is each config's
+# defaults). An experiment file adds only what is its own (fewer variants at smoke, say).
+SMOKE_SIZES = dict(d_model=16, d_ff=32, seq_len=16, batch_size=8, steps=20, eval_every=10, eval_batches=1,
+                   bytes_per_domain=20_000, num_experts=4)
+PAPER_SIZES = dict(d_model=64, d_ff=128, seq_len=64, steps=1500, batch_size=32, eval_every=100, eval_batches=4,
+                   bytes_per_domain=200_000)
+
+
+def at_scale(base: C, scale: str, *, smoke: dict[str, Any] | None = None, paper: dict[str, Any] | None = None) -> C:
+    """``base`` at ``scale``: the shared sizes of that scale, then the experiment's own ``smoke``/``paper`` fields."""
+    if scale == "quick":
+        return base
+    if scale == "smoke":
+        return replace(base, **{**SMOKE_SIZES, **(smoke or {})})
+    if scale == "paper":
+        return replace(base, **{**PAPER_SIZES, **(paper or {})})
+    raise ValueError(f"unknown scale {scale!r}")
 
 
 def cost_to_reach(costs: Sequence[float], losses: Sequence[float], target: float, *, log: bool = True) -> tuple[float, int]:
