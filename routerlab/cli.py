@@ -130,9 +130,15 @@ def _run_many(plan: Sequence[tuple[str, str]], out: Path, title: str, report_nam
         if scale not in exp.scales:
             print(f"{name}: no {scale} scale; skipped")
             continue
-        start = time.perf_counter()
-        run = execute(exp, exp.config(scale), out, scale=scale)
-        print(f"{name} ({scale}): {time.perf_counter() - start:.0f} s -> {run.path}")
+        cfg = exp.config(scale)
+        recorded = [r for r in find_runs(out, name) if r.matches(cfg)]
+        if recorded:  # the same config already ran to completion: reuse it, never a partial run
+            run = recorded[-1]
+            print(f"{name} ({scale}): reusing {run.path}")
+        else:
+            start = time.perf_counter()
+            run = execute(exp, cfg, out, scale=scale)
+            print(f"{name} ({scale}): {time.perf_counter() - start:.0f} s -> {run.path}")
         runs.append((name, run))
     report = _summary_report(runs, out / report_name, title)
     print(f"report: {report.resolve()}")

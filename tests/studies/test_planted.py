@@ -166,3 +166,15 @@ def test_paper_refuses_missing_or_partial_runs(tmp_path):
 @pytest.mark.parametrize("bad", ["batch_size=60", "test_size=100", "expert_d_ff=15"])
 def test_config_rejects_inconsistent_sizes(bad, tmp_path):
     assert main(["run", "planted_experts", "--set", bad, "--out", str(tmp_path)]) == 2
+
+
+def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys):
+    out = tmp_path / "runs"
+    argv = ["reproduce", "--scale", "smoke", "--only", "planted_experts", "--out", str(out)]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    report = out / "reproduce-smoke.md"
+    assert "## planted_experts (smoke scale)" in report.read_text()
+    assert main(argv) == 0  # same config, complete run: reused, not rerun
+    assert "reusing" in capsys.readouterr().out and "reusing" not in first
+    assert len(find_runs(out, "planted_experts")) == 1
