@@ -30,7 +30,7 @@ from flax import nnx
 
 from routerlab.moe.config import MoEConfig
 from routerlab.moe.dispatch import dropless_dispatch
-from routerlab.moe.layer import ACTIVATIONS, MoELayer, _summarize
+from routerlab.moe.layer import ACTIVATIONS, MoEAux, MoELayer, _summarize
 from routerlab.moe.losses import load_balance_loss
 from routerlab.moe.metrics import dropped_fraction, expert_load
 from routerlab.moe.routers import router_logits
@@ -38,20 +38,9 @@ from routerlab.moe.routers import router_logits
 __all__ = ["ReinforceAux", "ReinforceMoELayer", "reinforce_loss", "reinforce_lm", "reinforce_lm_loss", "check_config"]
 
 
-class ReinforceAux(NamedTuple):
-    """:class:`~routerlab.moe.MoEAux` plus ``logp [T]``: log pi of each token's chosen expert."""
-
-    loss: jax.Array
-    load_balance: jax.Array
-    z_loss: jax.Array
-    entropy: jax.Array
-    load: jax.Array
-    max_vio: jax.Array
-    cv: jax.Array
-    dead: jax.Array
-    dropped_frac: jax.Array
-    confidence: jax.Array
-    logp: jax.Array
+# MoEAux's fields, in order, plus ``logp``: derived, so the two never drift apart.
+ReinforceAux = NamedTuple("ReinforceAux", [*MoEAux.__annotations__.items(), ("logp", jax.Array)])
+ReinforceAux.__doc__ = """:class:`~routerlab.moe.MoEAux` plus ``logp [T]``: log pi of each token's chosen expert."""
 
 
 def check_config(cfg: MoEConfig) -> None:
