@@ -21,12 +21,14 @@ cumulative regret than uniform on every environment; on the wheel bandit with a 
 delta, greedy-ish linear policies struggle (Riquelme et al.'s point); raising lambda lowers
 the cost per round and the quality per round together, tracing the Pareto curve.
 
-Feeds: paper Figure 3 (regret curves) and Figure 4 (bandit cost-quality Pareto curve).
+Feeds: paper Table tab:bandit_zoo (final regret per policy and environment) and Figure
+bandit_zoo.pdf (regret curves); the Pareto curve is in the run's report.
 """
 
 from dataclasses import replace
 
 from routerlab.bandits.zoo import BanditZooConfig
+from routerlab.bandits.zoo import paper_zoo as paper  # noqa: F401
 from routerlab.bandits.zoo import report_zoo as report
 from routerlab.bandits.zoo import run_zoo as run  # noqa: F401
 

@@ -29,12 +29,12 @@ ours are trained in distribution, see the report). The cascade pays for every we
 and trails the router built on the same predictor. MT-Bench's test split has ~7 questions
 per seed, so its intervals are wide.
 
-Feeds: paper Table 3 (real benchmarks) and Figure 3 (cost-quality curves).
+Feeds: paper Table tab:real_benchmarks and Figure real_benchmarks.pdf (cost-quality curves).
 """
 
 from dataclasses import replace
 
-from routerlab.studies.real_benchmarks import RealBenchConfig, report, run  # noqa: F401
+from routerlab.studies.real_benchmarks import RealBenchConfig, paper, report, run  # noqa: F401
 
 SCALES = ("smoke", "quick", "paper")
 

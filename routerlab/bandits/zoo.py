@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from routerlab.bandits.simulate import log_trace, simulate
 from routerlab.bandits.types import Env, Policy
 from routerlab.config import check
 
-__all__ = ["BanditZooConfig", "run_zoo", "report_zoo", "POLICIES", "ENVIRONMENTS", "fleet_log"]
+__all__ = ["BanditZooConfig", "run_zoo", "report_zoo", "paper_zoo", "regret_rows", "POLICIES", "ENVIRONMENTS", "fleet_log"]
 
 # name -> (factory, hyperparameters as data)
 POLICIES: dict[str, tuple[Callable[..., Policy], dict[str, float]]] = {
@@ -165,20 +166,17 @@ def _summary(rundir, cfg: BanditZooConfig) -> dict[str, Any]:
             "pareto": pareto, "pareto_policy": cfg.pareto_policy}
 
 
-def report_zoo(rundir) -> str:
-    """A Markdown section (tables) and seaborn figures in ``rundir.artifacts``."""
+def _regret_figure(rundir):
+    """Cumulative-regret curves, one panel per environment, 95% bands over seeds."""
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
 
-    from routerlab.report import save_figure, setup_style
+    from routerlab.report import setup_style
 
     setup_style()
-
-    recs = list(rundir.records())
-    summary = rundir.summary
     rows = []
-    for r in recs:
+    for r in rundir.records():
         if r.get("kind") != "regret":
             continue
         for t, m, h in zip(r["curve_round"], r["curve_regret"], r["curve_regret_ci95"]):
@@ -195,8 +193,17 @@ def report_zoo(rundir) -> str:
         ax.set_ylabel("cumulative regret")
     if envs:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1.0))
-    save_figure(fig, rundir.artifacts / "bandit_zoo_regret")
+    return fig
 
+
+def _pareto_figure(summary: dict[str, Any]):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    from routerlab.report import setup_style
+
+    setup_style()
     pareto = pd.DataFrame(summary["pareto"])
     fig, ax = plt.subplots(figsize=(4.5, 3.6))
     sns.lineplot(data=pareto, x="cost_per_round", y="quality_per_round", marker="o", sort=False, ax=ax)
@@ -206,24 +213,37 @@ def report_zoo(rundir) -> str:
     ax.set_xlabel("cost per query")
     ax.set_ylabel("quality per query")
     ax.set_title(f"{summary['pareto_policy']} on replay_fleet")
-    save_figure(fig, rundir.artifacts / "bandit_zoo_pareto")
+    return fig
 
-    lines = [f"## Bandit zoo ({summary['num_seeds']} seeds, {summary['rounds']} rounds)", "",
-             "Final cumulative pseudo-regret, mean ± 95% interval over seeds (lower is better; best in bold).", ""]
+
+def regret_rows(summary: dict[str, Any], *, bold: str = "**") -> list[dict[str, str]]:
+    """One row per policy: final regret ``mean ± half-width`` per environment, the best per environment marked."""
     regret = summary["final_regret"]
-    policies = sorted({p for d in regret.values() for p in d})
-    lines.append("| policy | " + " | ".join(envs) + " |")
-    lines.append("|---|" + "---|" * len(envs))
-    for pol in policies:
-        cells = []
+    envs = sorted(regret)
+    rows = []
+    for pol in sorted({p for d in regret.values() for p in d}):
+        row = {"policy": pol}
         for env in envs:
-            v = regret.get(env, {}).get(pol)
+            v = regret[env].get(pol)
             if v is None:
-                cells.append("–")
+                row[env] = "–"
                 continue
             text = f"{v['final_regret']:.1f} ± {v['ci95']:.1f}"
-            cells.append(f"**{text}**" if summary["best_policy"][env] == pol else text)
-        lines.append(f"| {pol} | " + " | ".join(cells) + " |")
+            row[env] = f"{bold}{text}{bold}" if summary["best_policy"][env] == pol else text
+        rows.append(row)
+    return rows
+
+
+def report_zoo(rundir) -> str:
+    """A Markdown section (tables) and seaborn figures in ``rundir.artifacts``."""
+    from routerlab.report import markdown_table, save_figure
+
+    summary = rundir.summary
+    save_figure(_regret_figure(rundir), rundir.artifacts / "bandit_zoo_regret")
+    save_figure(_pareto_figure(summary), rundir.artifacts / "bandit_zoo_pareto")
+    lines = [f"## Bandit zoo ({summary['num_seeds']} seeds, {summary['rounds']} rounds)", "",
+             "Final cumulative pseudo-regret, mean ± 95% interval over seeds (lower is better; best in bold).", "",
+             markdown_table(regret_rows(summary))]
     lines += ["", f"Cost–quality trade-off of {summary['pareto_policy']} on the replay log, one compiled call "
               "over λ (reward = quality − λ·cost):", "", "| λ | quality / query | cost / query |", "|---|---|---|"]
     for p in summary["pareto"]:
@@ -231,3 +251,19 @@ def report_zoo(rundir) -> str:
                      f"{p['cost_per_round']:.4f} ± {p['cost_ci95']:.4f} |")
     lines += ["", "![regret](bandit_zoo_regret.png)", "![pareto](bandit_zoo_pareto.png)", ""]
     return "\n".join(lines)
+
+
+def paper_zoo(rundir, out: Path, provenance: str) -> list[Path]:
+    """``tables/bandit_zoo.tex`` (final regret per policy and environment) and ``figures/bandit_zoo.pdf``."""
+    from routerlab.report import latex_table, save_figure
+    from routerlab.rundir import atomic_write_text
+
+    summary = rundir.summary
+    rows = regret_rows(summary, bold="")
+    columns = ["policy", *sorted(summary["final_regret"])]
+    table = latex_table(rows, columns, label="tab:bandit_zoo", caption=(
+        f"Contextual bandits: final cumulative pseudo-regret after {summary['rounds']:,} rounds, mean $\\pm$ "
+        f"95\\% t-interval half-width over {summary['num_seeds']} seeds (lower is better)."))
+    tex = out / "tables" / "bandit_zoo.tex"
+    atomic_write_text(tex, f"% {provenance}\n" + table)
+    return [tex, *save_figure(_regret_figure(rundir), out / "figures" / "bandit_zoo", subject=provenance)[:1]]

@@ -9,7 +9,7 @@ from routerlab.config import ConfigError
 from routerlab.rundir import RunDir
 
 
-def test_zoo_smoke_runs_and_reports(tmp_path):
+def test_zoo_smoke_runs_and_reports(tmp_path, check_paper_hook):
     cfg = BanditZooConfig.smoke()
     run = RunDir.create(tmp_path, "bandit_zoo", cfg, scale="smoke")
     summary = run_zoo(cfg, run)
@@ -26,6 +26,8 @@ def test_zoo_smoke_runs_and_reports(tmp_path):
     assert "| linucb |" in text and "λ" in text
     assert (run.artifacts / "bandit_zoo_regret.png").stat().st_size > 1000
     assert (run.artifacts / "bandit_zoo_pareto.png").stat().st_size > 1000
+    tex, pdf = check_paper_hook("bandit_zoo", run)
+    assert tex.name == "bandit_zoo.tex" and pdf.name == "bandit_zoo.pdf" and "linucb" in tex.read_text()
 
     # resuming after losing the last unit reproduces the same bytes
     full = run.metrics_path.read_bytes()

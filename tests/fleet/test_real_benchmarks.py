@@ -35,7 +35,7 @@ def test_config_validation_and_scales():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason="RouteLLM's files are not at ../shared/data/routellm")
-def test_tiny_run_and_report(tmp_path, monkeypatch):
+def test_tiny_run_and_report(tmp_path, monkeypatch, check_paper_hook):
     monkeypatch.setenv("ROUTERLAB_CACHE", str(tmp_path / "cache"))
     cfg = RealBenchConfig(datasets=("gsm8k", "routerbench"), seeds=(0,), data_dir=str(SHARED), max_queries=400,
                           n_boot=20, steps=30, bandit_rounds=200)
@@ -52,3 +52,6 @@ def test_tiny_run_and_report(tmp_path, monkeypatch):
     assert "RouteLLM savings @95% GPT-4 (published)" in text and "Protocol differences" in text
     assert (rundir.artifacts / "cost_quality.png").is_file()
     assert run(cfg, rundir) == summary  # resumable: every unit is done, nothing reruns
+    rundir.finish()
+    tex, pdf = check_paper_hook("real_benchmarks", rundir)
+    assert "RouteLLM (published)" in tex.read_text() and pdf.name == "real_benchmarks.pdf"
