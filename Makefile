@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # pytest-xdist workers; the default suite is sized for 2 cores.
 JOBS   ?= 2
 
-.PHONY: demo test test-all install dev paper clean notebooks
+.PHONY: demo test test-all install dev paper paper-quick clean notebooks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ notebooks: $(VENV)/.installed-dev
 	$(VENV)/bin/jupytext --sync notebooks/*.py
 
 paper: $(VENV)/.installed
+	$(MAKE) -C paper
+
+# Every table and figure at quick scale from runs/, running each paper experiment that has no
+# complete run of its current config (after `make demo`, its runs are reused), then the PDF.
+paper-quick: $(VENV)/.installed
+	$(VENV)/bin/routerlab paper --runs runs --out paper --scale quick --run-missing
 	$(MAKE) -C paper
 
 clean:

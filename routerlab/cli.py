@@ -6,7 +6,7 @@
     routerlab demo [--out DIR]
     routerlab reproduce --scale quick|paper [--out DIR]
     routerlab report RUN_DIR
-    routerlab paper [--runs DIR] [--out paper/] [--scale quick]
+    routerlab paper [--runs DIR] [--out paper/] [--scale quick] [--run-missing]
     routerlab bench NAME [--out FILE] [--set KEY=VALUE ...] [--devices N]
     routerlab route-eval PATH [--format wide|long] [--price-table FILE] [--budget B]
     routerlab data get NAME [--mirror DIR_OR_URL]
@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("--runs", default="runs", type=Path, help="root of run directories (default: runs)")
     pp.add_argument("--out", default="paper", type=Path)
     pp.add_argument("--scale", choices=SCALE_NAMES, help="use only runs made at this scale")
+    pp.add_argument("--run-missing", action="store_true",
+                    help="first run, at --scale, every paper experiment that has no complete run of its current "
+                         "config under --runs (reusing those that do), then build from exactly those runs")
 
     from routerlab.fleet.cli import register as register_fleet
 
@@ -123,7 +126,9 @@ def _summary_report(runs: Sequence[tuple[str, RunDir]], out: Path, title: str) -
     return out
 
 
-def _run_many(plan: Sequence[tuple[str, str]], out: Path, title: str, report_name: str) -> int:
+def _ensure_runs(plan: Sequence[tuple[str, str]], out: Path) -> list[tuple[str, RunDir]]:
+    """A complete run for each ``(experiment, scale)``: the newest one of exactly the current
+    config when there is one (never a partial run), else a new run."""
     runs = []
     for name, scale in plan:
         exp = load_experiment(name)
@@ -132,7 +137,7 @@ def _run_many(plan: Sequence[tuple[str, str]], out: Path, title: str, report_nam
             continue
         cfg = exp.config(scale)
         recorded = [r for r in find_runs(out, name) if r.matches(cfg)]
-        if recorded:  # the same config already ran to completion: reuse it, never a partial run
+        if recorded:
             run = recorded[-1]
             print(f"{name} ({scale}): reusing {run.path}")
         else:
@@ -140,7 +145,11 @@ def _run_many(plan: Sequence[tuple[str, str]], out: Path, title: str, report_nam
             run = execute(exp, cfg, out, scale=scale)
             print(f"{name} ({scale}): {time.perf_counter() - start:.0f} s -> {run.path}")
         runs.append((name, run))
-    report = _summary_report(runs, out / report_name, title)
+    return runs
+
+
+def _run_many(plan: Sequence[tuple[str, str]], out: Path, title: str, report_name: str) -> int:
+    report = _summary_report(_ensure_runs(plan, out), out / report_name, title)
     print(f"report: {report.resolve()}")
     return 0
 
@@ -167,9 +176,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_paper(args: argparse.Namespace) -> int:
-    from routerlab.report.paper import build_paper, missing_inputs
+    from routerlab.report.paper import build_paper, missing_inputs, paper_experiments
 
-    for path in build_paper(args.runs, args.out, scale=args.scale):
+    runs = None
+    if args.run_missing:
+        if args.scale is None:
+            raise ConfigError("--scale", "--run-missing needs the scale to run at (e.g. --scale quick)")
+        runs = dict(_ensure_runs([(name, args.scale) for name in paper_experiments()], args.runs))
+    for path in build_paper(args.runs, args.out, scale=args.scale, runs=runs):
         print(path)
     main_tex = args.out / "main.tex"
     if main_tex.is_file() and (missing := missing_inputs(main_tex)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from routerlab.registry import list_experiments, load_experiment
@@ -49,11 +49,18 @@ def _newest_complete(root: Path, name: str, scale: str | None) -> RunDir:
 
 
 def build_paper(runs_root: Path | str, out: Path | str, *, scale: str | None = None,
-                experiments: Sequence[str] | None = None, command: str | None = None) -> list[Path]:
-    """Write every experiment's tables and figures into ``out``; returns the files written."""
+                experiments: Sequence[str] | None = None, command: str | None = None,
+                runs: Mapping[str, RunDir] | None = None) -> list[Path]:
+    """Write every experiment's tables and figures into ``out``; returns the files written.
+
+    Each experiment's run is ``runs[name]`` when given (it must be complete), else the newest
+    complete run under ``runs_root`` (at ``scale``, if given).
+    """
     runs_root, out = Path(runs_root), Path(out)
     names = list(experiments or paper_experiments())
-    runs = {name: _newest_complete(runs_root, name, scale) for name in names}  # fail before writing
+    given = dict(runs or {})
+    runs = {name: given[name].require_done() if name in given else _newest_complete(runs_root, name, scale)
+            for name in names}  # fail before writing
     command = command or f"routerlab paper --runs {runs_root} --out {out}" + (f" --scale {scale}" if scale else "")
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,7 @@ def test_config_rejects_inconsistent_sizes(bad, tmp_path):
     assert main(["run", "planted_experts", "--set", bad, "--out", str(tmp_path)]) == 2
 
 
-def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys):
+def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys, monkeypatch):
     out = tmp_path / "runs"
     argv = ["reproduce", "--scale", "smoke", "--only", "planted_experts", "--out", str(out)]
     assert main(argv) == 0
@@ -178,3 +178,12 @@ def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys):
     assert main(argv) == 0  # same config, complete run: reused, not rerun
     assert "reusing" in capsys.readouterr().out and "reusing" not in first
     assert len(find_runs(out, "planted_experts")) == 1
+
+    # `routerlab paper --run-missing` reuses that complete run (and would run a missing one)
+    monkeypatch.setattr("routerlab.report.paper.paper_experiments", lambda: ["planted_experts"])
+    paper = tmp_path / "paper"
+    assert main(["paper", "--runs", str(out), "--out", str(paper), "--scale", "smoke", "--run-missing"]) == 0
+    printed = capsys.readouterr().out
+    assert "planted_experts (smoke): reusing" in printed and len(find_runs(out, "planted_experts")) == 1
+    assert find_runs(out, "planted_experts")[0].path.name in (paper / "tables" / "planted_experts.tex").read_text()
+    assert main(["paper", "--runs", str(out), "--out", str(paper), "--run-missing"]) == 2  # needs --scale
