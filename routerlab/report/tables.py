@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from routerlab.report.stats import MeanCI
 
-__all__ = ["markdown_table", "fmt_ci", "latex_table", "latex_escape"]
+__all__ = ["markdown_table", "fmt_ci", "latex_table", "latex_escape", "latex_paragraphs"]
 
 
 def fmt_ci(ci: MeanCI, digits: int = 3) -> str:
@@ -33,11 +34,68 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     return "\n".join(lines) + "\n"
 
 
-_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "±": r"$\pm$"}
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    # Characters that pdfLaTeX's default UTF-8 input does not typeset: math equivalents.
+    "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "×": r"$\times$", "−": r"$-$", "≈": r"$\approx$",
+    "→": r"$\rightarrow$", "α": r"$\alpha$", "γ": r"$\gamma$", "λ": r"$\lambda$",
+}
 
 
 def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped, for plain-text table cells and prose."""
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _inline(text: str) -> str:
+    """Escape ``text``, then turn Markdown ``**bold**`` and ```code``` into LaTeX."""
+    out, pos = [], 0
+    for match in re.finditer(f"{_BOLD.pattern}|{_CODE.pattern}", text):
+        out.append(latex_escape(text[pos:match.start()]))
+        bold, code = match.group(1), match.group(2)
+        out.append(rf"\textbf{{{latex_escape(bold)}}}" if bold is not None else rf"\texttt{{{latex_escape(code)}}}")
+        pos = match.end()
+    out.append(latex_escape(text[pos:]))
+    return "".join(out)
+
+
+def latex_paragraphs(markdown: str) -> str:
+    """The prose subset of Markdown that reports write, as LaTeX: paragraphs separated by blank
+    lines, ``- `` bullet lists (an ``itemize``), ``**bold**`` and ```code```. Anything else is
+    escaped and kept as text, so a generated finding can be ``\\input`` into the paper."""
+    blocks: list[str] = []
+    items: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            blocks.append(_inline(" ".join(para)))
+            para.clear()
+        if items:
+            blocks.append("\n".join([r"\begin{itemize}", *(rf"\item {_inline(i)}" for i in items), r"\end{itemize}"]))
+            items.clear()
+
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            flush()
+        elif stripped.startswith("- "):
+            if para:
+                flush()
+            items.append(stripped[2:])
+        elif items and line.startswith("  "):  # continuation of a bullet
+            items[-1] += " " + stripped
+        else:
+            if items:
+                flush()
+            para.append(stripped)
+    flush()
+    return "\n\n".join(blocks) + "\n"
 
 
 def latex_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, caption: str, label: str,
