@@ -234,6 +234,22 @@ def regret_rows(summary: dict[str, Any], *, bold: str = "**") -> list[dict[str, 
     return rows
 
 
+def findings(summary: dict[str, Any]) -> str:
+    """Per environment: the best policy, and whether it beats uniform routing with disjoint intervals."""
+    lines = [f"Final cumulative regret after {summary['rounds']:,} rounds ({summary['num_seeds']} seeds):"]
+    for env, by_policy in sorted(summary["final_regret"].items()):
+        best = summary["best_policy"][env]
+        b = by_policy[best]
+        text = f"- {env}: best {best} {b['final_regret']:.1f} ± {b['ci95']:.1f}"
+        if "uniform" in by_policy and best != "uniform":
+            u = by_policy["uniform"]
+            separated = b["final_regret"] + b["ci95"] < u["final_regret"] - u["ci95"]
+            text += (f" against uniform's {u['final_regret']:.1f} ± {u['ci95']:.1f}"
+                     f" ({'intervals disjoint' if separated else 'intervals overlap'})")
+        lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
 def report_zoo(rundir) -> str:
     """A Markdown section (tables) and seaborn figures in ``rundir.artifacts``."""
     from routerlab.report import markdown_table, save_figure
@@ -242,6 +258,7 @@ def report_zoo(rundir) -> str:
     save_figure(_regret_figure(rundir), rundir.artifacts / "bandit_zoo_regret")
     save_figure(_pareto_figure(summary), rundir.artifacts / "bandit_zoo_pareto")
     lines = [f"## Bandit zoo ({summary['num_seeds']} seeds, {summary['rounds']} rounds)", "",
+             findings(summary), "",
              "Final cumulative pseudo-regret, mean ± 95% interval over seeds (lower is better; best in bold).", "",
              markdown_table(regret_rows(summary))]
     lines += ["", f"Cost–quality trade-off of {summary['pareto_policy']} on the replay log, one compiled call "
@@ -256,6 +273,7 @@ def report_zoo(rundir) -> str:
 def paper_zoo(rundir, out: Path, provenance: str) -> list[Path]:
     """``tables/bandit_zoo.tex`` (final regret per policy and environment) and ``figures/bandit_zoo.pdf``."""
     from routerlab.report import latex_table, save_figure
+    from routerlab.report.paper import write_findings
     from routerlab.rundir import atomic_write_text
 
     summary = rundir.summary
@@ -266,4 +284,5 @@ def paper_zoo(rundir, out: Path, provenance: str) -> list[Path]:
         f"95\\% t-interval half-width over {summary['num_seeds']} seeds (lower is better)."))
     tex = out / "tables" / "bandit_zoo.tex"
     atomic_write_text(tex, f"% {provenance}\n" + table)
-    return [tex, *save_figure(_regret_figure(rundir), out / "figures" / "bandit_zoo", subject=provenance)[:1]]
+    return [tex, write_findings(out, "bandit_zoo", findings(summary), provenance),
+            *save_figure(_regret_figure(rundir), out / "figures" / "bandit_zoo", subject=provenance)[:1]]

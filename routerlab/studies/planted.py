@@ -397,6 +397,30 @@ def _figure(rundir: RunDir):
     return fig
 
 
+def findings(rundir: RunDir) -> str:
+    """The verdict in words, from the summary: does routing beat the dense layer, and does it find the clusters?"""
+    from routerlab.report import MeanCI, fmt_ci
+
+    summary = rundir.summary["variants"]
+    ci = {v: MeanCI(**e["test_nmse"]) for v, e in summary.items() if "test_nmse" in e}
+    learned = [v for v in ci if v not in ("dense", "hash")]
+    lines = []
+    if "dense" in ci and learned:
+        best = min(learned, key=lambda v: ci[v].mean)
+        beat = [v for v in learned if ci[v].hi < ci["dense"].lo]
+        lines.append(f"Test NMSE: dense {fmt_ci(ci['dense'])}; best learned router {best} {fmt_ci(ci[best])}. "
+                     f"{len(beat)} of {len(learned)} learned routers beat the dense layer with disjoint 95% "
+                     f"intervals{': ' + ', '.join(beat) if beat else ''}.")
+    if "hash" in ci:
+        lines.append(f"The hash control, which never learns, reaches {fmt_ci(ci['hash'])}.")
+    ami = {v: MeanCI(**summary[v]["ami"]) for v in learned if "ami" in summary[v]}
+    if ami:
+        lo, hi = min(ami, key=lambda v: ami[v].mean), max(ami, key=lambda v: ami[v].mean)
+        lines.append(f"AMI of the learned routing with the planted clusters ranges from {fmt_ci(ami[lo], 2)} ({lo}) "
+                     f"to {fmt_ci(ami[hi], 2)} ({hi}).")
+    return " ".join(lines) + "\n"
+
+
 def report(rundir: RunDir) -> str:
     """Markdown table plus a two-panel figure (test NMSE, routing AMI) in ``artifacts/``."""
     from routerlab.report import markdown_table, save_figure
@@ -408,14 +432,16 @@ def report(rundir: RunDir) -> str:
         f"target; {cfg['num_seeds']} seeds, {cfg['steps']} steps. Test NMSE is MSE over target "
         "variance; AMI compares each input's top expert with its planted cluster. Intervals are "
         "95% Student-t over seeds.\n\n"
+        + findings(rundir) + "\n"
         + markdown_table(_table_rows(rundir))
         + "\n![planted experts](planted_experts.png)\n"
     )
 
 
 def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
-    """``tables/planted_experts.tex`` and ``figures/planted_experts.pdf`` for the paper."""
+    """``tables/planted_experts.tex``, its findings and ``figures/planted_experts.pdf`` for the paper."""
     from routerlab.report import latex_table, save_figure
+    from routerlab.report.paper import write_findings
 
     cfg = rundir.config
     table = latex_table(
@@ -428,4 +454,5 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
     )
     tex = out / "tables" / "planted_experts.tex"
     atomic_write_text(tex, f"% {provenance}\n" + table)
-    return [tex, *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance)[:1]]
+    return [tex, write_findings(out, "planted_experts", findings(rundir), provenance),
+            *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance)[:1]]
