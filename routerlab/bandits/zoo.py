@@ -183,16 +183,20 @@ def _regret_figure(rundir):
             rows.append({"env": r["env"], "policy": r["policy"], "round": t, "regret": m, "lo": m - h, "hi": m + h})
     curves = pd.DataFrame(rows)
     envs = sorted(curves["env"].unique())
-    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
-    for ax, env in zip(axes[0], envs):
+    cols = min(3, max(1, len(envs)))
+    nrows = -(-len(envs) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols + 1.6, 2.9 * nrows), squeeze=False)
+    for ax, env in zip(axes.flat, envs):
         sub = curves[curves["env"] == env]
         sns.lineplot(data=sub, x="round", y="regret", hue="policy", ax=ax, legend=env == envs[-1])
         for _, g in sub.groupby("policy"):
             ax.fill_between(g["round"], g["lo"], g["hi"], alpha=0.15)
         ax.set_title(env)
         ax.set_ylabel("cumulative regret")
+    for ax in list(axes.flat)[len(envs):]:
+        ax.axis("off")
     if envs:
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1.0))
+        sns.move_legend(list(axes.flat)[len(envs) - 1], "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
     return fig
 
 

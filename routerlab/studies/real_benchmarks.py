@@ -265,13 +265,16 @@ def summarize(rundir: RunDir, target: float = 0.95) -> dict[str, Any]:
     return {"datasets": summary, "published": PUBLISHED}
 
 
-def _cell(entry: dict[str, Any], key: str, scale: float = 1.0, digits: int = 3) -> str:
+def _cell(entry: dict[str, Any], key: str, scale: float = 1.0, digits: int = 3, *, boot: bool = True) -> str:
+    """``mean ± t half-width [bootstrap lo, hi]`` (the bracket only with ``boot``)."""
     if key not in entry:
         return "n/a"
     e = entry[key]
     half = (e["hi"] - e["lo"]) / 2
     text = f"{e['mean'] * scale:.{digits}f} ± {half * scale:.{digits}f}"
-    if e.get("boot_lo") is not None:
+    if not boot:
+        pass
+    elif e.get("boot_lo") is not None:
         text += f" [{e['boot_lo'] * scale:.{digits}f}, {e['boot_hi'] * scale:.{digits}f}]"
     else:
         text += " [n/a]"  # undefined on some resample (e.g. the target quality never reached)
@@ -439,9 +442,10 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
             e = entry["routers"].get(router)
             if e is None:
                 continue
-            rows.append({"dataset": name, "router": router, "cost / 1k queries ($)": _cell(e, "mean_cost", 1000.0, 2),
-                         "quality": _cell(e, "mean_quality"), f"savings @{cfg['target']:.0%}": _cell(e, "savings"),
-                         "APGR": _cell(e, "apgr")})
+            rows.append({"dataset": name, "router": router,
+                         "cost / 1k queries ($)": _cell(e, "mean_cost", 1000.0, 2, boot=False),
+                         "quality": _cell(e, "mean_quality", boot=False),
+                         f"savings @{cfg['target']:.0%}": _cell(e, "savings"), "APGR": _cell(e, "apgr")})
         if name in PUBLISHED:
             rows.append({"dataset": name, "router": "RouteLLM (published)",
                          f"savings @{cfg['target']:.0%}": f"{PUBLISHED[name]['savings']:.2f}"})
