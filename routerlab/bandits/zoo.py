@@ -289,4 +289,4 @@ def paper_zoo(rundir, out: Path, provenance: str) -> list[Path]:
     tex = out / "tables" / "bandit_zoo.tex"
     atomic_write_text(tex, f"% {provenance}\n" + table)
     return [tex, write_findings(out, "bandit_zoo", findings(summary), provenance),
-            *save_figure(_regret_figure(rundir), out / "figures" / "bandit_zoo", subject=provenance)[:1]]
+            *save_figure(_regret_figure(rundir), out / "figures" / "bandit_zoo", subject=provenance, png=False)]

@@ -455,4 +455,4 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
     tex = out / "tables" / "planted_experts.tex"
     atomic_write_text(tex, f"% {provenance}\n" + table)
     return [tex, write_findings(out, "planted_experts", findings(rundir), provenance),
-            *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance)[:1]]
+            *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance, png=False)]

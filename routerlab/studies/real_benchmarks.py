@@ -461,5 +461,5 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
     written = [tex, write_findings(out, "real_benchmarks", findings(rundir), provenance)]
     fig = _cost_quality_figure(rundir)
     if fig is not None:
-        written += save_figure(fig, out / "figures" / "real_benchmarks", subject=provenance)[:1]
+        written += save_figure(fig, out / "figures" / "real_benchmarks", subject=provenance, png=False)
     return written
