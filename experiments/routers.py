@@ -13,8 +13,8 @@ z-losses. RL-R starts from the same initial parameters as Switch (same init stre
 Not in this experiment: expert choice, Soft MoE and Sinkhorn/BASE. Each makes a token's
 routing depend on later tokens of its sequence (or batch), so in a causal decoder they leak
 the future and the layer refuses them (routerlab.moe.causal_leak). They need a
-non-causal model (an encoder with a bidirectional objective), which this study does not
-yet include; planted_experts compares them on a non-sequential task.
+non-causal model: experiments/encoder_routers.py compares them in the same toy model made
+bidirectional and trained on masked bytes, and planted_experts on a non-sequential task.
 
 Command:
     routerlab run routers --scale quick

@@ -23,7 +23,9 @@
 #   DeepSeek-V3's auxiliary-loss-free bias. Does alpha = 0 collapse onto few experts?
 # * `routers`: Switch top-1, top-2, hash and a REINFORCE-trained router (RL-R, Clark et al.
 #   2022). Expert choice, Soft MoE and Sinkhorn/BASE let a token's routing depend on later
-#   tokens; the causal decoder refuses them, and they are not compared here.
+#   tokens; the causal decoder refuses them. They are compared in a bidirectional encoder
+#   on masked bytes by `routerlab run encoder_routers` (not run here, to keep this notebook
+#   short; its report is a Markdown file like the two below).
 #
 # The scale comes from `ROUTERLAB_SCALE` (`smoke` in CI, `quick` or `paper` by hand).
 

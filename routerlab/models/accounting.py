@@ -12,9 +12,13 @@ FLOP convention (Kaplan et al. 2020 style, matmuls only):
 * 2 FLOPs per multiply-add; forward pass only. A training step costs 3x the forward
   (:func:`training_flops`): the backward pass is twice the forward.
 * Counted: the q, k, v, o projections (``8 d^2``), attention scores ``QK^T`` and the
-  value mix ``AV`` at the full context (``2 T d`` each per token: the implementation forms
-  the whole ``T x T`` score matrix and masks it, so a causal kernel that skipped the upper
-  triangle would do about half), each FFN, each router, and the output head (``2 d V``).
+  value mix ``AV`` at the full context (``2 T d`` each per token), each FFN, each router,
+  and the output head (``2 d V``, at every position, also under the masked objective, whose
+  loss reads only the masked ones).
+* Attention is charged alike for the causal decoder and the bidirectional encoder
+  (``causal=False``): the implementation forms the whole ``T x T`` score matrix in both
+  and the decoder masks its upper triangle, so both do ``4 T d`` per token. (A causal
+  kernel that skipped the masked half would do about ``2 T d``; ours does not.)
 * Not counted: the embedding lookup, norms, softmaxes, rotary rotations, activations,
   residual adds and the MoE gather/combine (all ``O(d)`` or ``O(k d)`` per token).
 * *total* charges every MoE layer as if every token visited every expert (the FLOPs of a
@@ -103,7 +107,8 @@ def _moe_flops(moe: MoEConfig, seq_len: int, *, active: bool) -> Fraction:
 def flops_per_token(cfg: LMConfig) -> dict[str, int | float]:
     """``{"total", "active"}`` forward FLOPs per token at context ``seq_len`` (see module doc)."""
     d, t = cfg.d_model, cfg.seq_len
-    per_layer_attention = 8 * d * d + 2 * (2 * t * d)  # projections + QK^T + AV
+    # Projections + QK^T + AV over the full T x T matrix, causal or bidirectional (module doc).
+    per_layer_attention = 8 * d * d + 2 * (2 * t * d)
     head = 2 * d * cfg.vocab_size
     total = active = Fraction(head + cfg.n_layers * per_layer_attention)
     for i in range(cfg.n_layers):

@@ -1,4 +1,5 @@
-"""``LMConfig``: the toy decoder-only language model, dense or Mixture-of-Experts."""
+"""``LMConfig``: the toy language model, dense or Mixture-of-Experts; a causal decoder, or a
+bidirectional encoder with ``causal=False``."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ class LMConfig:
 
     Architecture: token embedding (plus a learned position table when
     ``positions="learned"``), ``n_layers`` pre-norm blocks
-    ``x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))`` with causal multi-head attention, a final
-    RMSNorm, and an output head (the transposed embedding when ``tie_embeddings``). Every
-    matmul is bias-free. Dense FFNs are :class:`routerlab.moe.DenseFFN`,
+    ``x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))`` with multi-head attention (causal, or
+    bidirectional when ``causal=False``), a final RMSNorm, and an output head (the transposed
+    embedding when ``tie_embeddings``). Every matmul is bias-free. Dense FFNs are :class:`routerlab.moe.DenseFFN`,
     ``act(x @ w_in) @ w_out`` of width ``d_ff``: the same form and initialisation as one
     expert of :class:`routerlab.moe.MoELayer`, so dense and MoE models differ only in routing.
 
@@ -41,6 +42,11 @@ class LMConfig:
       rope_base: rotary frequency base.
       norm_eps: RMSNorm epsilon.
       activation: dense FFN activation (MoE experts use ``moe.activation``).
+      causal: ``True``: a decoder, position ``t`` sees positions ``<= t`` only (attention is
+        masked and MoE layers refuse token-mixing routers, :func:`~routerlab.moe.causal_leak`).
+        ``False``: a bidirectional encoder, every position sees the whole sequence, and
+        expert choice, Soft MoE and Sinkhorn are allowed. Train it on the masked objective
+        (``TrainConfig.objective="masked"``): on next-byte prediction it could copy the answer.
     """
 
     vocab_size: int = 128
@@ -58,6 +64,7 @@ class LMConfig:
     rope_base: float = 10_000.0
     norm_eps: float = 1e-6
     activation: Literal["gelu", "relu", "silu"] = "gelu"
+    causal: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "seq_len", "d_ff", "moe_every"):
@@ -75,9 +82,10 @@ class LMConfig:
                   f"must equal d_model ({self.d_model}); got {self.moe.d_model}")
             check(self.moe_every <= self.n_layers, "moe_every",
                   f"must be <= n_layers ({self.n_layers}) so that some block is MoE; got {self.moe_every}")
-            leak = causal_leak(self.moe)
+            leak = causal_leak(self.moe) if self.causal else None
             check(leak is None or self.moe.allow_causal_leak, "moe.router",
-                  f"this is a causal decoder and {leak}; set moe.allow_causal_leak=true only to study the leak")
+                  f"this is a causal decoder and {leak}; use a bidirectional encoder (causal=false) "
+                  "or set moe.allow_causal_leak=true only to study the leak")
         else:
             check(self.moe is None, "moe", "is set but ffn is 'dense'; set ffn=moe, or moe=null")
 

@@ -1,6 +1,9 @@
-"""A toy decoder-only transformer LM whose FFNs are dense or Mixture-of-Experts per block.
+"""A toy transformer LM whose FFNs are dense or Mixture-of-Experts per block.
 
-Pre-norm blocks with RMSNorm, causal multi-head attention with rotary (or learned)
+A causal decoder by default; with ``LMConfig.causal=False`` a bidirectional encoder (no
+attention mask, and MoE layers may mix tokens of a sequence: expert choice, Soft MoE,
+Sinkhorn), trained on masked-byte prediction (:mod:`routerlab.train.objective`).
+Pre-norm blocks with RMSNorm, multi-head attention with rotary (or learned)
 positions, bias-free projections, tied (or untied) embeddings. See :class:`LMConfig` for
 the exact architecture and :mod:`routerlab.models.accounting` for its parameter and FLOP
 counts. Initialisation: embeddings (and an untied head) ``N(0, 0.02)``; attention
@@ -84,7 +87,10 @@ def causal_mask(length: int) -> jax.Array:
 
 
 class Attention(nnx.Module):
-    """Causal multi-head self-attention without biases."""
+    """Multi-head self-attention without biases: causal, or bidirectional when ``cfg.causal`` is False.
+
+    Both forms compute the full ``T x T`` score matrix; the causal one masks its upper triangle.
+    """
 
     def __init__(self, cfg: LMConfig, *, rngs: nnx.Rngs):
         d, h, hd = cfg.d_model, cfg.n_heads, cfg.head_dim
@@ -95,6 +101,7 @@ class Attention(nnx.Module):
         # Residual-branch outputs are scaled down with depth (GPT-2).
         self.wo = nnx.Param(_normal(rngs, (h, hd, d), std / math.sqrt(2 * cfg.n_layers)))
         self.rope_base = cfg.rope_base if cfg.positions == "rope" else None
+        self.causal = cfg.causal
 
     def __call__(self, x: jax.Array) -> jax.Array:
         q = _mm("btd,dhk->bthk", x, self.wq[...])
@@ -104,8 +111,9 @@ class Attention(nnx.Module):
             q, k = rotary(q, self.rope_base), rotary(k, self.rope_base)
         scores = jnp.einsum("bqhk,bshk->bhqs", q, k, preferred_element_type=jnp.float32)
         scores = scores / math.sqrt(q.shape[-1])
-        length = x.shape[1]
-        scores = jnp.where(causal_mask(length)[None, None], scores, jnp.finfo(jnp.float32).min)
+        if self.causal:
+            length = x.shape[1]
+            scores = jnp.where(causal_mask(length)[None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
         out = jnp.einsum("bhqs,bshk->bqhk", probs, v, preferred_element_type=jnp.float32).astype(x.dtype)
         return _mm("bqhk,hkd->bqd", out, self.wo[...])
@@ -117,6 +125,7 @@ class Block(nnx.Module):
     def __init__(self, cfg: LMConfig, index: int, *, rngs: nnx.Rngs):
         self.index = index
         self.is_moe = cfg.is_moe_layer(index)
+        self.causal = cfg.causal
         self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = Attention(cfg, rngs=rngs)
         self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
@@ -131,15 +140,17 @@ class Block(nnx.Module):
         if not self.is_moe:
             return x + self.ffn.apply(h), None
         layer_key = None if key is None else jax.random.fold_in(key, self.index)
-        y, aux = self.ffn(h, key=layer_key, token_ids=token_ids, causal=True)
+        # A decoder's MoE layer refuses routings that would leak later tokens; an encoder's need not.
+        y, aux = self.ffn(h, key=layer_key, token_ids=token_ids, causal=self.causal)
         return x + y, aux
 
 
 class LM(nnx.Module):
-    """The toy decoder-only LM.
+    """The toy LM: a causal decoder, or a bidirectional encoder (``cfg.causal=False``).
 
     ``model(tokens, key=None) -> (logits, aux)``: ``tokens[B, T]`` int with ``T <= seq_len``;
-    ``logits[B, T, V]`` float32 (position ``t`` predicts token ``t + 1``); ``aux`` maps the
+    ``logits[B, T, V]`` float32 (decoder: position ``t`` predicts token ``t + 1``; encoder:
+    position ``t`` predicts the original token at ``t``, read at masked positions); ``aux`` maps the
     index of each MoE block to that layer's aux pytree (losses and routing metrics), empty
     for a dense model. ``key`` feeds router noise; each MoE block folds in its index.
     """

@@ -87,15 +87,20 @@ def init_sharded_state(cfg: LMRunConfig, mesh: Mesh) -> TrainState:
 
 def sharded_train_step(step: Callable, state: TrainState, mesh: Mesh) -> Callable:
     """``step`` (from :func:`routerlab.train.make_train_step` or ``compiled_steps``) jitted with
-    the state's shardings in and out, the batch split over the mesh, the key replicated; the
+    the state's shardings in and out, the batch split over the mesh, the keys replicated; the
     metrics are left to the partitioner. The input state is donated (its buffers are reused
     for the new state), as in any memory-bound training loop. Numerically the single-device step, up to the order
-    of float reductions."""
+    of float reductions. Called as ``sharded(state, tokens, key, mask_key=None)``, like ``step``."""
     shardings = state_shardings(state, mesh)
     replicated = NamedSharding(mesh, P())
-    return jax.jit(
+    jitted = jax.jit(
         step,
-        in_shardings=(shardings, batch_sharding(mesh), replicated),
+        in_shardings=(shardings, batch_sharding(mesh), replicated, replicated),  # state, tokens, key, mask_key
         out_shardings=(shardings, None, None),
         donate_argnums=(0,),
     )
+
+    def sharded(state: TrainState, tokens: jax.Array, key: jax.Array | None, mask_key: jax.Array | None = None):
+        return jitted(state, tokens, key, mask_key)
+
+    return sharded

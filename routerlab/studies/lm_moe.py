@@ -10,8 +10,8 @@ Shared conventions (all studies):
 
 * **Compute** is active training FLOPs, ``3 x`` forward matmul FLOPs per token (backward = 2x
   forward; :mod:`routerlab.models.accounting`) x tokens seen. A variant's curve is its
-  validation loss (mean next-byte cross-entropy, nats) after each ``eval_every`` steps,
-  against the training FLOPs spent so far.
+  validation loss (mean next-byte cross-entropy, nats; ``encoder_routers``: mean masked-byte
+  cross-entropy) after each ``eval_every`` steps, against the training FLOPs spent so far.
 * Every MoE layer replaces the FFN of every block; each expert has the dense FFN's width
   ``d_ff`` unless the study says otherwise, so top-1 MoE matches the dense model's active
   FLOPs up to the router (``2 d E`` per token per layer).
@@ -43,7 +43,12 @@ the functions named):
     ``m E - 1`` routed experts, top-``(m - 1)``): matched total and active expert parameters.
 ``routers``
     Switch top-1, top-2, hash and RL-R (:mod:`routerlab.moe.reinforce`) in the decoder; the
-    token-mixing routers are refused by a causal decoder and are not part of it.
+    token-mixing routers are refused by a causal decoder and are compared in ``encoder_routers``.
+``encoder_routers``
+    The same toy model made bidirectional (``LMConfig.causal=False``) and trained on masked
+    bytes (:mod:`routerlab.train.objective`): dense, Switch top-1, top-2, expert choice, Soft
+    MoE and Sinkhorn/BASE. Its losses are masked-byte cross-entropies, not comparable with
+    the other studies' next-byte losses.
 ``scaling_fit``
     A grid of widths x expert counts; Clark et al. 2022's bilinear law fitted by
     :func:`fit_bilinear`, intervals by :func:`bootstrap_bilinear` and by a t-interval over
@@ -55,7 +60,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -87,6 +92,7 @@ __all__ = [
     "ci_or_censored",
     "ScalingFitConfig",
     "RoutersConfig",
+    "EncoderRoutersConfig",
     "e_hat",
     "fit_bilinear",
     "bootstrap_bilinear",
@@ -111,7 +117,13 @@ class LMStudyConfig:
       bytes_per_domain: size of the generated corpus.
       load_balance_weight, z_loss_weight: auxiliary loss weights of MoE variants.
       block_size: rows per block of dropless dispatch (small: toy token counts).
+
+    Class attribute (not a field, so it is not in ``config.json``): ``causal``, whether the
+    variants are causal decoders on next-byte prediction (every study but
+    :class:`EncoderRoutersConfig`, whose variants are bidirectional encoders on masked bytes).
     """
+
+    causal: ClassVar[bool] = True
 
     seed: int = 0
     num_seeds: int = 3
@@ -154,7 +166,7 @@ class LMStudyConfig:
 
     def run_config(self, moe: MoEConfig | None = None, *, d_ff: int | None = None, steps: int | None = None) -> LMRunConfig:
         model = LMConfig(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads, seq_len=self.seq_len,
-                         d_ff=d_ff or self.d_ff, ffn="dense" if moe is None else "moe", moe=moe)
+                         d_ff=d_ff or self.d_ff, ffn="dense" if moe is None else "moe", moe=moe, causal=self.causal)
         return LMRunConfig(model=model, data=CorpusConfig(bytes_per_domain=self.bytes_per_domain),
                            train=self.train_config(steps), seed=self.seed)
 
@@ -238,6 +250,32 @@ class RoutersConfig(LMStudyConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.pg_weight > 0, "pg_weight", f"must be > 0; got {self.pg_weight}")
+
+
+@dataclass(frozen=True)
+class EncoderRoutersConfig(LMStudyConfig):
+    """Routers in the bidirectional encoder, trained on masked bytes.
+
+    ``mask_rate``: fraction of each sequence's positions masked (``TrainConfig.mask_rate``).
+    Compute matching (active FLOPs per token in the study's table): expert choice uses
+    ``top_k=1`` and capacity factor 1, so each expert takes ``seq_len / num_experts`` tokens
+    of a sequence and a token gets one expert on average, Switch's expert FLOPs; Soft MoE has
+    ``seq_len / num_experts`` slots per expert, one slot per token, so its expert FLOPs also
+    equal Switch's (its dispatch and combine, ``4 d`` per slot per token, come on top).
+    """
+
+    causal: ClassVar[bool] = False
+    mask_rate: float = 0.15
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 < self.mask_rate < 1, "mask_rate", f"must be in (0, 1); got {self.mask_rate}")
+        check(self.seq_len % self.num_experts == 0, "num_experts",
+              f"must divide seq_len ({self.seq_len}) so that expert choice and Soft MoE match Switch's "
+              f"expert FLOPs; got {self.num_experts}")
+
+    def train_config(self, steps: int | None = None) -> TrainConfig:
+        return replace(super().train_config(steps), objective="masked", mask_rate=self.mask_rate)
 
 
 @dataclass(frozen=True)
@@ -665,7 +703,64 @@ def _routers_text(cfg: RoutersConfig, summary: dict[str, Any]) -> str:
         verdict = "better" if ci.hi < 0 else "worse" if ci.lo > 0 else "not resolved"
         lines.append(f"- {key.removesuffix('_minus_switch_loss')}: {fmt_ci(ci)} ({verdict})")
     lines.append("\nExpert choice, Soft MoE and Sinkhorn/BASE are not in this table: each lets a token's "
-                 "routing depend on later tokens, so the causal decoder refuses them (routerlab.moe.causal_leak).")
+                 "routing depend on later tokens, so the causal decoder refuses them (routerlab.moe.causal_leak). "
+                 "They are compared in a bidirectional encoder on masked bytes (encoder_routers).")
+    return "\n".join(lines) + "\n"
+
+
+SWITCH = "switch(top-1)"
+
+
+def _encoder_routers_variants(cfg: EncoderRoutersConfig) -> list[tuple[str, LMRunConfig]]:
+    per_expert = cfg.seq_len // cfg.num_experts  # tokens per expert (expert choice), slots per expert (Soft MoE)
+    return [
+        ("dense", cfg.run_config()),
+        (SWITCH, cfg.run_config(cfg.moe())),
+        ("top-2", cfg.run_config(cfg.moe(top_k=2, renormalize=True))),
+        ("expert_choice(cf=1)", cfg.run_config(cfg.moe(router="expert_choice", capacity_factor=1.0))),
+        (f"soft({per_expert} slots/expert)", cfg.run_config(cfg.moe(router="soft", slots_per_expert=per_expert))),
+        # BASE/S-BASE: balanced by Sinkhorn, so no load-balance loss (the z-loss stays).
+        ("sinkhorn(BASE)", cfg.run_config(cfg.moe(router="sinkhorn", load_balance_weight=0.0))),
+    ]
+
+
+def _encoder_routers_analysis(cfg: EncoderRoutersConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
+    ref = groups[SWITCH]
+    return {f"{name}_minus_switch_loss": _paired_diff(rows, ref) for name, rows in groups.items() if rows is not ref}
+
+
+def _encoder_routers_text(cfg: EncoderRoutersConfig, summary: dict[str, Any]) -> str:
+    lines = ["Final validation loss (masked-byte cross-entropy, nats per masked byte) minus Switch (top-1), "
+             "paired by seed:"]
+    verdicts: dict[str, str] = {}
+    for key, value in summary["analysis"].items():
+        ci = MeanCI(**value)
+        name = key.removesuffix("_minus_switch_loss")
+        verdicts[name] = "better" if ci.hi < 0 else "worse" if ci.lo > 0 else "not resolved"
+        lines.append(f"- {name}: {fmt_ci(ci)} ({verdicts[name]})")
+    better = [name for name, v in verdicts.items() if v == "better"]
+    worse = [name for name, v in verdicts.items() if v == "worse"]
+    means = {name: v["final_val_loss"]["mean"] for name, v in summary["variants"].items()}
+    best = min(means, key=means.get)
+    if best == SWITCH:
+        verdict = "Switch (top-1) itself has the lowest mean validation loss"
+    elif verdicts.get(best) == "better":
+        verdict = f"{best} has the lowest mean validation loss, a resolved gain over Switch (paired interval below 0)"
+    else:
+        verdict = (f"{best} has the lowest mean validation loss, but its gain over Switch is not resolved "
+                   "(the paired interval does not lie below 0)")
+    lines.append(f"\n{verdict}. Resolved better than Switch: {', '.join(better) or 'none'}; resolved worse: "
+                 f"{', '.join(worse) or 'none'}.")
+    lines.append(
+        "\nWhy an encoder: expert choice (each expert picks its top tokens of the sequence), Soft MoE (every slot "
+        "is a weighted average of all tokens of the sequence) and Sinkhorn/BASE (balancing normalises router scores "
+        "over every token of the batch; here at evaluation too, where BASE itself routes greedily) make a token's "
+        "routing, and so its output, depend on other tokens. In a decoder the input at position t + 1 is the "
+        "target at t, so that dependence leaks the answer, and the "
+        "causal decoder refuses these routers (routerlab.moe.causal_leak). In this bidirectional encoder every "
+        "target byte is replaced by MASK in the input, so no token's routing can see it. The losses here are "
+        "masked-byte cross-entropies and are not comparable with the decoder's next-byte losses (routers study)."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -724,7 +819,16 @@ COLUMNS = ["variant", "params (total)", "FLOPs/token (active)", "train FLOPs", "
            "dead", "dropped"]
 
 
-def _figure(rundir: RunDir, title: str):
+def _loss_name(cfg: LMStudyConfig) -> str:
+    """What a study's losses are: next-byte (decoders) or masked-byte (the encoder) cross-entropy."""
+    return "cross-entropy (nats/byte)" if cfg.causal else "masked-byte cross-entropy (nats per masked byte)"
+
+
+def _ylabel(cfg: LMStudyConfig) -> str:
+    return "validation loss (nats/byte)" if cfg.causal else "val. masked-byte loss (nats)"
+
+
+def _figure(rundir: RunDir, title: str, ylabel: str = "validation loss (nats/byte)"):
     import matplotlib.pyplot as plt
 
     from routerlab.report import setup_style
@@ -739,7 +843,7 @@ def _figure(rundir: RunDir, title: str):
         if len(rows) > 1:
             half = np.array([mean_ci(col).half_width for col in losses.T])
             ax.fill_between(flops, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set(xscale="log", xlabel="training FLOPs (active)", ylabel="validation loss (nats/byte)", title=title)
+    ax.set(xscale="log", xlabel="training FLOPs (active)", ylabel=ylabel, title=title)
     ax.legend(fontsize=6, ncol=2)
     return fig
 
@@ -748,6 +852,10 @@ def _setup(cfg: LMStudyConfig) -> str:
     if isinstance(cfg, ScalingFitConfig):
         return (f"Decoder widths d_model in {list(cfg.widths)} (FFN/expert width {cfg.ffn_mult} d_model), "
                 f"{cfg.n_layers} layers, context {cfg.seq_len}")
+    if not cfg.causal:
+        return (f"Bidirectional encoder d_model={cfg.d_model}, {cfg.n_layers} layers, context {cfg.seq_len}, "
+                f"dense/expert width {cfg.d_ff}, trained to predict masked bytes "
+                f"({getattr(cfg, 'mask_rate', 0.15):g} of each sequence replaced by MASK)")
     return (f"Decoder d_model={cfg.d_model}, {cfg.n_layers} layers, context {cfg.seq_len}, "
             f"dense/expert width {cfg.d_ff}")
 
@@ -789,10 +897,10 @@ class Study:
 
         cfg = self._cfg(rundir)
         summary = rundir.summary
-        save_figure(_figure(rundir, self.title), rundir.artifacts / self.name)
+        save_figure(_figure(rundir, self.title, _ylabel(cfg)), rundir.artifacts / self.name)
         return (
             f"## {self.title}\n\n{_setup(cfg)}; {cfg.steps} steps of {cfg.batch_size} sequences; {cfg.num_seeds} seeds. "
-            "Losses are validation cross-entropy (nats/byte); intervals are 95% Student-t over seeds.\n\n"
+            f"Losses are validation {_loss_name(cfg)}; intervals are 95% Student-t over seeds.\n\n"
             + self.text(cfg, summary) + "\n" + markdown_table(_table_rows(summary, self.order(cfg)), COLUMNS)
             + f"\n![{self.name}]({self.name}.png)\n"
         )
@@ -802,14 +910,16 @@ class Study:
         from routerlab.report import latex_table, save_figure
 
         cfg = self._cfg(rundir)
+        unit = "nats/byte" if cfg.causal else "masked-byte cross-entropy, nats per masked byte"
         table = latex_table(_table_rows(rundir.summary, self.order(cfg)), COLUMNS,
                             caption=(f"{self.title} ({cfg.num_seeds} seeds, {cfg.steps} steps): final validation and "
-                                     "test loss (nats/byte) and routing metrics, mean $\\pm$ 95\\% t-interval "
+                                     f"test loss ({unit}) and routing metrics, mean $\\pm$ 95\\% t-interval "
                                      "half-width over seeds."),
                             label=f"tab:{self.name}")
         tex = out / "tables" / f"{self.name}.tex"
         atomic_write_text(tex, f"% {provenance}\n" + table)
-        return [tex, *save_figure(_figure(rundir, self.title), out / "figures" / self.name, subject=provenance)[:1]]
+        figure = _figure(rundir, self.title, _ylabel(cfg))
+        return [tex, *save_figure(figure, out / "figures" / self.name, subject=provenance)[:1]]
 
 
 STUDIES: dict[str, Study] = {
@@ -829,5 +939,7 @@ STUDIES: dict[str, Study] = {
               _routers_variants, _routers_analysis, _routers_text),
         Study("granularity", "Fine-grained and shared experts (DeepSeekMoE) at matched parameters", GranularityConfig,
               _granularity_variants, _granularity_analysis, _granularity_text),
+        Study("encoder_routers", "Routers in a bidirectional encoder on masked bytes", EncoderRoutersConfig,
+              _encoder_routers_variants, _encoder_routers_analysis, _encoder_routers_text),
     )
 }

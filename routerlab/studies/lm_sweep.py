@@ -3,10 +3,13 @@
 :func:`train_seeds` is the sweep counterpart of :func:`routerlab.train.train`. It reuses that
 path's pieces rather than copying them: the jitted step and evaluation functions of
 :func:`routerlab.train.loop.compiled_steps` (loss, AdamW on the warmup-cosine schedule, the
-DeepSeek bias update), :func:`routerlab.train.loop.init_state`, and the same named key streams
-(``params``, ``data``, ``("router_noise", step)``) per seed, so seed ``s`` here sees exactly the
-initialisation, batches and router noise that ``train(replace(cfg, seed=s))`` sees, and its
-loss curve agrees with that path to float tolerance (``tests/studies/test_lm_sweep.py``).
+DeepSeek bias update, the objective), :func:`routerlab.train.loop.init_state`, and the same named
+key streams (``params``, ``data``, ``("router_noise", step)``, ``("mask", step)``) per seed, so
+seed ``s`` here sees exactly the initialisation, batches, router noise and masks that
+``train(replace(cfg, seed=s))`` sees, and its loss curve agrees with that path to float
+tolerance (``tests/studies/test_lm_moe.py``). Evaluation masks (masked objective) are the
+fixed ones of :func:`routerlab.train.objective.eval_mask_key`, batch by batch as in
+:func:`routerlab.train.loop.evaluate`.
 
 Steps run in segments of ``eval_every`` (the last one possibly shorter): one compiled program
 ``vmap(scan(train_step))`` per segment length, compiled once per config with
@@ -35,6 +38,7 @@ from routerlab.rng import stream_key
 from routerlab.runtime import FAST_COMPILE
 from routerlab.train.config import LMRunConfig, TrainConfig
 from routerlab.train.loop import NonFiniteError, compiled_steps, init_state
+from routerlab.train.objective import check_mask_id, eval_mask_keys
 
 __all__ = ["train_seeds", "eval_points"]
 
@@ -68,7 +72,8 @@ def _reinforce_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: flo
     graphdef, _, _ = split_model(model)
     tx = make_optimizer(train_cfg)
 
-    def step(state, tokens, key):
+    def step(state, tokens, key, mask_key=None):
+        del mask_key  # RL-R trains on next tokens only (train_seeds refuses the masked objective)
         grad_fn = jax.value_and_grad(reinforce_lm_loss, argnums=1, has_aux=True)
         (loss, (ce, aux_loss, _, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key, pg_weight)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -89,15 +94,16 @@ def _steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None)
 @functools.lru_cache(maxsize=16)
 def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None):
     train_step, _ = _steps(model_cfg, train_cfg, pg_weight)
+    masked = train_cfg.objective == "masked"
 
-    def one_seed(state, tokens, keys):
+    def one_seed(state, tokens, keys, mask_keys):
         def body(state, inputs):
-            tok, key = inputs
-            new, metrics, health = train_step(state, tok, key if noise else None)
+            tok, key, mask_key = inputs
+            new, metrics, health = train_step(state, tok, key if noise else None, mask_key if masked else None)
             return new, {"loss": metrics["loss"], "ce": metrics["ce"], "aux_loss": metrics["aux_loss"],
                          "ok": health["ok"]}
 
-        return jax.lax.scan(body, state, (tokens, keys))
+        return jax.lax.scan(body, state, (tokens, keys, mask_keys))
 
     return jax.jit(jax.vmap(one_seed), compiler_options=FAST_COMPILE)
 
@@ -105,11 +111,12 @@ def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_wei
 @functools.lru_cache(maxsize=16)
 def _eval_fn(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None):
     _, eval_step = _steps(model_cfg, train_cfg, pg_weight)
+    masked = train_cfg.objective == "masked"
 
-    def one_seed(params, rest, batches):
-        return jax.lax.map(lambda tok: eval_step(params, rest, tok), batches)
+    def one_seed(params, rest, batches, mask_keys):
+        return jax.lax.map(lambda b: eval_step(params, rest, b[0], b[1] if masked else None), (batches, mask_keys))
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None)), compiler_options=FAST_COMPILE)
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None)), compiler_options=FAST_COMPILE)
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -117,7 +124,9 @@ def _stack(trees: Sequence[Any]) -> Any:
 
 
 def _eval_split(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str, Any]:
-    ce_seq, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches)))  # [S, nb, B], {layer: [S, nb, ...]}
+    # Batch i of the split gets evaluation mask key i (used only by the masked objective).
+    ce_seq, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches),
+                                        eval_mask_keys(len(batches))))  # [S, nb, B], {layer: [S, nb, ...]}
     num_seeds = ce_seq.shape[0]
     out: dict[str, Any] = {"loss": ce_seq.reshape(num_seeds, -1).astype(np.float64).mean(axis=1)}
     out["loss_by_domain"] = {DOMAINS[d]: ce_seq[:, domains == d].reshape(num_seeds, -1).astype(np.float64).mean(axis=1)
@@ -143,7 +152,8 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     Returns numpy arrays with a leading seed axis ``S``:
 
     * ``eval_steps [n]``: steps of the validation evaluations (:func:`eval_points`);
-    * ``val_loss [S, n]``: mean validation cross-entropy (nats/token) after each;
+    * ``val_loss [S, n]``: mean validation cross-entropy (nats/token; of the masked
+      positions under the masked objective) after each;
     * ``train_loss``, ``train_ce``, ``train_aux [S, steps]``: per-step training loss, its
       cross-entropy and auxiliary parts (the ``train`` records of the single-model path);
     * ``val``, ``test``: the final evaluation of each split: ``loss [S]``,
@@ -156,6 +166,11 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
         raise ValueError("train_seeds needs at least one seed")
     tc = cfg.train
     corpus = build_corpus(cfg.data, cfg.model.seq_len)
+    masked = tc.objective == "masked"
+    if masked:
+        check_mask_id(corpus)
+    if masked and reinforce_pg_weight is not None:
+        raise ValueError("RL-R's reward is the next-token cross-entropy; it is not defined for the masked objective")
     states = [init_state(replace(cfg, seed=s)) for s in seeds]
     state = _stack(states)
     del states
@@ -165,6 +180,8 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     steps = jnp.arange(tc.steps)
     keys = jnp.stack([jax.vmap(lambda i, base=stream_key(s, "router_noise"): jax.random.fold_in(base, i))(steps)
                       for s in seeds])  # [S, steps], key ("router_noise", i) of each seed
+    mask_keys = jnp.stack([jax.vmap(lambda i, base=stream_key(s, "mask"): jax.random.fold_in(base, i))(steps)
+                           for s in seeds])  # [S, steps], key ("mask", i); unused by next_token
     if reinforce_pg_weight is not None and not tc.router_noise:
         raise ValueError("RL-R samples experts with the router_noise key; set train.router_noise=true")
     segment = _segment_fn(cfg.model, tc, tc.router_noise, reinforce_pg_weight)
@@ -174,7 +191,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     points = eval_points(tc)
     val_loss, logs, start = [], [], 0
     for end in points:
-        state, out = segment(state, jnp.asarray(tokens[:, start:end]), keys[:, start:end])
+        state, out = segment(state, jnp.asarray(tokens[:, start:end]), keys[:, start:end], mask_keys[:, start:end])
         out = jax.device_get(out)
         bad = ~np.asarray(out["ok"])
         if bad.any():

@@ -13,6 +13,7 @@ from routerlab.train.loop import (
     train,
     truncate_metrics,
 )
+from routerlab.train.objective import MASK_ID, check_mask_id, eval_mask_key, mask_positions, masked_cross_entropy
 from routerlab.train.step import (
     TrainState,
     aux_metrics,
@@ -47,4 +48,9 @@ __all__ = [
     "nonfinite_message",
     "router_bias_update",
     "split_model",
+    "MASK_ID",
+    "check_mask_id",
+    "eval_mask_key",
+    "mask_positions",
+    "masked_cross_entropy",
 ]

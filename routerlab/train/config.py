@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from routerlab.config import check
 from routerlab.models.config import LMConfig
@@ -39,6 +40,10 @@ class TrainConfig:
       ckpt_keep: checkpoints kept (the newest).
       router_noise: pass a per-step ``router_noise`` key to MoE layers while training
         (their config decides whether any noise is applied).
+      objective: ``"next_token"`` (next-byte cross-entropy; needs a causal model) or
+        ``"masked"`` (masked-byte cross-entropy at ``mask_rate`` of the positions; needs a
+        bidirectional model, ``model.causal=false``). See :mod:`routerlab.train.objective`.
+      mask_rate: fraction of positions masked per sequence by the masked objective.
     """
 
     steps: int = 1_000
@@ -57,6 +62,8 @@ class TrainConfig:
     ckpt_every: int = 100
     ckpt_keep: int = 3
     router_noise: bool = True
+    objective: Literal["next_token", "masked"] = "next_token"
+    mask_rate: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "eval_every", "eval_batches", "ckpt_every", "ckpt_keep"):
@@ -70,6 +77,7 @@ class TrainConfig:
         check(0 <= self.b2 < 1, "b2", f"must be in [0, 1); got {self.b2}")
         check(self.eps > 0, "eps", f"must be > 0; got {self.eps}")
         check(self.grad_clip >= 0, "grad_clip", f"must be >= 0 (0 disables clipping); got {self.grad_clip}")
+        check(0 < self.mask_rate < 1, "mask_rate", f"must be in (0, 1); got {self.mask_rate}")
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,10 @@ class LMRunConfig:
     """One language-model training run: model, corpus, training and the seed.
 
     ``seed`` names every random stream of the run (:class:`routerlab.rng.KeyStreams`):
-    ``params`` (initialisation), ``data`` (batch order) and ``router_noise``. The corpus
-    text has its own ``data.seed``.
+    ``params`` (initialisation), ``data`` (batch order), ``router_noise`` and ``mask`` (the
+    masked objective's training masks). The corpus text has its own ``data.seed``.
+    ``train.objective`` must suit ``model.causal``: next-byte prediction for a causal
+    decoder, masked bytes for a bidirectional encoder.
     """
 
     model: LMConfig = field(default_factory=LMConfig)
@@ -93,3 +103,11 @@ class LMRunConfig:
                   f"must be divisible by the mesh's {self.mesh.size} devices; got {self.train.batch_size}")
         check(self.model.vocab_size >= VOCAB_SIZE, "model.vocab_size",
               f"must be >= {VOCAB_SIZE} (the corpus is ASCII); got {self.model.vocab_size}")
+        if self.train.objective == "masked":
+            check(not self.model.causal, "train.objective",
+                  "'masked' needs a bidirectional model: set model.causal=false (a causal model "
+                  "cannot see the bytes after a mask)")
+        else:
+            check(self.model.causal, "train.objective",
+                  "'next_token' needs a causal model: with model.causal=false the model sees the "
+                  "next byte in its input and copies it; set train.objective=masked")

@@ -3,8 +3,10 @@
 :func:`train` runs one :class:`LMRunConfig` inside a :class:`~routerlab.rundir.RunDir`:
 
 * Randomness comes from :class:`~routerlab.rng.KeyStreams` under ``cfg.seed``:
-  ``params`` (init), ``data`` (batch order, :meth:`Corpus.batch`) and
-  ``("router_noise", step)``. Every input of step ``s`` is a function of ``(cfg, s)``.
+  ``params`` (init), ``data`` (batch order, :meth:`Corpus.batch`),
+  ``("router_noise", step)`` and, under the masked objective, ``("mask", step)``; evaluation
+  masks are fixed (:func:`routerlab.train.objective.eval_mask_key`). Every input of step
+  ``s`` is a function of ``(cfg, s)``.
 * Step ``s`` (1-based) writes, in this order: a ``train`` record (every ``log_every``), a
   ``val`` record (every ``eval_every``), at the last step a ``test`` record, then the
   checkpoint (every ``ckpt_every``, and the last step). Records hold no timings, so the
@@ -45,6 +47,7 @@ from routerlab.rng import KeyStreams
 from routerlab.rundir import RunDir, RunDirError, atomic_write_text
 from routerlab.train.checkpoint import Checkpoints
 from routerlab.train.config import LMRunConfig, TrainConfig
+from routerlab.train.objective import check_mask_id, eval_mask_key
 from routerlab.train.step import (
     TrainState,
     make_eval_step,
@@ -122,12 +125,14 @@ def init_state(cfg: LMRunConfig) -> TrainState:
 
 @functools.lru_cache(maxsize=8)
 def compiled_steps(model_cfg: LMConfig, train_cfg: TrainConfig) -> tuple[Callable, Callable]:
-    """``(train_step, eval_step)`` jitted for this model and optimiser (cached per process,
-    so repeated runs of one config compile once)."""
+    """``(train_step, eval_step)`` jitted for this model, optimiser and objective (cached per
+    process, so repeated runs of one config compile once)."""
     model = nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0)))
     graphdef, _, rest = split_model(model)
     bias = router_bias_update if uses_router_bias(rest) else None
-    return make_train_step(graphdef, make_optimizer(train_cfg), bias), make_eval_step(graphdef)
+    objective = dict(objective=train_cfg.objective, mask_rate=train_cfg.mask_rate)
+    return (make_train_step(graphdef, make_optimizer(train_cfg), bias, **objective),
+            make_eval_step(graphdef, **objective))
 
 
 def to_python(value: Any) -> Any:
@@ -158,8 +163,13 @@ def evaluate(
     split: str,
     batch_size: int,
     max_batches: int | None,
+    *,
+    masked: bool = False,
 ) -> dict[str, Any]:
     """Cross-entropy and routing metrics of ``split`` on fixed, domain-pure batches.
+
+    ``masked``: the eval step is the masked objective's; batch ``i`` of the split is masked
+    with :func:`~routerlab.train.objective.eval_mask_key` ``(i)``, the same in every run.
 
     Returns ``loss`` (mean over windows), ``loss_by_domain``, ``routing`` (each MoE layer's
     metrics averaged over batches) and ``routing_by_domain`` (the same per domain: e.g.
@@ -168,8 +178,9 @@ def evaluate(
     """
     losses: dict[str, list[np.ndarray]] = {}
     routing: dict[str, list[Any]] = {}
-    for batch in corpus.eval_batches(split, batch_size, max_batches):
-        ce_seq, layer_metrics = eval_step(state.params, state.rest, jnp.asarray(batch.tokens))
+    for index, batch in enumerate(corpus.eval_batches(split, batch_size, max_batches)):
+        mask_key = eval_mask_key(index) if masked else None
+        ce_seq, layer_metrics = eval_step(state.params, state.rest, jnp.asarray(batch.tokens), mask_key)
         domain = DOMAINS[int(batch.domain[0])]
         losses.setdefault(domain, []).append(np.asarray(ce_seq, np.float64))
         routing.setdefault(domain, []).append(jax.device_get(layer_metrics))
@@ -265,6 +276,9 @@ def train(
     tc = cfg.train
     keys = KeyStreams(cfg.seed)
     corpus = build_corpus(cfg.data, cfg.model.seq_len)
+    masked = tc.objective == "masked"
+    if masked:
+        check_mask_id(corpus)
     train_step, eval_step = compiled_steps(cfg.model, tc)
     if cfg.mesh is None:
         state = init_state(cfg)
@@ -296,7 +310,8 @@ def train(
                 step = index + 1
                 batch = corpus.batch(keys("data"), index, tc.batch_size)
                 noise = keys("router_noise", index) if tc.router_noise else None
-                new_state, metrics, health = train_step(state, jnp.asarray(batch.tokens), noise)
+                mask_key = keys("mask", index) if masked else None
+                new_state, metrics, health = train_step(state, jnp.asarray(batch.tokens), noise, mask_key)
                 if not bool(health["ok"]):
                     raise NonFiniteError(nonfinite_message(step, jax.device_get(metrics), jax.device_get(health)), step)
                 state = new_state
@@ -311,7 +326,7 @@ def train(
                     if due:
                         record = {"step": step, "split": split, **tag,
                                   **evaluate(eval_step, state, corpus, split, tc.batch_size,
-                                             tc.eval_batches if split == "val" else None)}
+                                             tc.eval_batches if split == "val" else None, masked=masked)}
                         _check_finite(step, record)
                         run.log(record)
                 if step % tc.ckpt_every == 0 or last:

@@ -8,9 +8,10 @@ compiled once with :func:`jax.jit`, so the hot loop never re-traverses the modul
 
 Losses and numerics:
 
-* ``ce`` is the mean next-token cross-entropy (nats) over every position of the batch;
-  the training loss is ``ce + sum over MoE layers of aux.loss`` (each layer's weighted
-  auxiliary losses, :class:`routerlab.moe.MoELayer`).
+* ``ce`` is the objective's cross-entropy (nats; :mod:`routerlab.train.objective`): the mean
+  next-token cross-entropy over every position of the batch, or under the masked objective
+  the mean over the masked positions; the training loss is ``ce + sum over MoE layers of
+  aux.loss`` (each layer's weighted auxiliary losses, :class:`routerlab.moe.MoELayer`).
 * Each step also returns a *health* pytree: whether the loss, the gradients and the new
   state are finite, per-parameter gradient norms and per-parameter finiteness, from which
   :func:`nonfinite_message` names the offending quantity.
@@ -18,6 +19,7 @@ Losses and numerics:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -26,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+
+from routerlab.train.objective import apply_mask, mask_positions, masked_cross_entropy
 
 __all__ = [
     "TrainState",
@@ -95,16 +99,34 @@ def lm_loss(
     rest: nnx.State,
     tokens: jax.Array,
     key: jax.Array | None,
+    mask_key: jax.Array | None = None,
+    *,
+    objective: str = "next_token",
+    mask_rate: float = 0.15,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, dict[int, Any], jax.Array]]:
     """``(loss, (ce, aux_loss, aux, ce_per_sequence))`` of ``tokens[B, T + 1]``.
 
-    Inputs are ``tokens[:, :-1]`` and targets ``tokens[:, 1:]``. ``aux`` maps each MoE
-    block index to its layer's aux pytree.
+    ``objective="next_token"``: inputs ``tokens[:, :-1]``, targets ``tokens[:, 1:]``, every
+    position counts. ``objective="masked"``: the sequence ``x = tokens[:, :-1]`` with the
+    positions of :func:`~routerlab.train.objective.mask_positions` ``(mask_key, x.shape,
+    mask_rate)`` replaced by ``MASK_ID`` is the input, ``x`` the target, and only masked
+    positions count. ``key`` feeds router noise. ``aux`` maps each MoE block index to its
+    layer's aux pytree.
     """
     model = nnx.merge(graphdef, params, rest)
-    logits, aux = model(tokens[:, :-1], key=key)
-    ce_tok = optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:])
-    ce_seq = jnp.mean(ce_tok, axis=1)
+    if objective == "next_token":
+        logits, aux = model(tokens[:, :-1], key=key)
+        ce_tok = optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:])
+        ce_seq = jnp.mean(ce_tok, axis=1)
+    elif objective == "masked":
+        if mask_key is None:
+            raise ValueError("the masked objective needs a mask_key")
+        x = tokens[:, :-1]
+        mask = mask_positions(mask_key, x.shape, mask_rate)
+        logits, aux = model(apply_mask(x, mask), key=key)
+        ce_seq = masked_cross_entropy(logits, x, mask)  # every row has the same number of masked positions
+    else:
+        raise ValueError(f"unknown objective {objective!r}; expected 'next_token' or 'masked'")
     ce = jnp.mean(ce_seq)
     aux_loss = jnp.zeros((), jnp.float32)
     for layer_aux in aux.values():
@@ -142,8 +164,14 @@ def make_train_step(
     graphdef: nnx.GraphDef,
     tx: optax.GradientTransformation,
     bias_update: BiasUpdate | None = None,
-) -> Callable[[TrainState, jax.Array, jax.Array | None], tuple[TrainState, dict[str, Any], dict[str, Any]]]:
-    """The jitted ``step(state, tokens, key) -> (state, metrics, health)``.
+    *,
+    objective: str = "next_token",
+    mask_rate: float = 0.15,
+) -> Callable[..., tuple[TrainState, dict[str, Any], dict[str, Any]]]:
+    """The jitted ``step(state, tokens, key, mask_key=None) -> (state, metrics, health)``.
+
+    ``key`` feeds router noise (``None``: none); ``mask_key`` draws the masked objective's
+    positions (required by ``objective="masked"``, ignored otherwise; see :func:`lm_loss`).
 
     ``metrics``: ``loss``, ``ce``, ``aux_loss``, ``grad_norm`` (global, before clipping) and
     ``routing`` (``{layer: aux_metrics}``). ``health``: ``ok`` (loss, gradients and the new
@@ -152,9 +180,11 @@ def make_train_step(
     optimiser update (the DeepSeek loss-free balancing step).
     """
 
-    def step(state: TrainState, tokens: jax.Array, key: jax.Array | None):
-        grad_fn = jax.value_and_grad(lm_loss, argnums=1, has_aux=True)
-        (loss, (ce, aux_loss, aux, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key)
+    loss_fn = functools.partial(lm_loss, objective=objective, mask_rate=mask_rate)
+
+    def step(state: TrainState, tokens: jax.Array, key: jax.Array | None, mask_key: jax.Array | None = None):
+        grad_fn = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)
+        (loss, (ce, aux_loss, aux, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key, mask_key)
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -185,11 +215,16 @@ def make_train_step(
     return jax.jit(step)
 
 
-def make_eval_step(graphdef: nnx.GraphDef) -> Callable[[nnx.State, nnx.State, jax.Array], tuple[jax.Array, dict]]:
-    """The jitted ``eval(params, rest, tokens) -> (ce_per_sequence[B], routing)`` (no router noise)."""
+def make_eval_step(
+    graphdef: nnx.GraphDef, *, objective: str = "next_token", mask_rate: float = 0.15,
+) -> Callable[..., tuple[jax.Array, dict]]:
+    """The jitted ``eval(params, rest, tokens, mask_key=None) -> (ce_per_sequence[B], routing)``
+    (no router noise). The masked objective needs ``mask_key``: the evaluation batch's
+    :func:`~routerlab.train.objective.eval_mask_key`, so every run masks the same positions."""
 
-    def step(params: nnx.State, rest: nnx.State, tokens: jax.Array):
-        _, (_, _, aux, ce_seq) = lm_loss(graphdef, params, rest, tokens, None)
+    def step(params: nnx.State, rest: nnx.State, tokens: jax.Array, mask_key: jax.Array | None = None):
+        _, (_, _, aux, ce_seq) = lm_loss(graphdef, params, rest, tokens, None, mask_key,
+                                         objective=objective, mask_rate=mask_rate)
         return ce_seq, {layer: aux_metrics(a) for layer, a in aux.items()}
 
     return jax.jit(step)

@@ -28,6 +28,8 @@ CONFIGS = {
     "switch-capacity": LMConfig(ffn="moe", moe=moe(top_k=1, renormalize=False, capacity_factor=1.25)),
     "expert-choice": LMConfig(ffn="moe", moe=moe(router="expert_choice", capacity_factor=1.5, allow_causal_leak=True)),
     "soft": LMConfig(ffn="moe", moe=moe(router="soft", slots_per_expert=2, allow_causal_leak=True)),
+    "encoder-expert-choice": LMConfig(ffn="moe", moe=moe(router="expert_choice", capacity_factor=1.0), causal=False),
+    "encoder-dense-learned": LMConfig(causal=False, positions="learned"),
 }
 
 
@@ -49,6 +51,19 @@ def test_dense_counts_by_hand():
     # -> 131072; head 2*64*128 = 16384.
     assert flops_per_token(LMConfig()) == {"total": 2 * 131072 + 16384, "active": 278528}
     assert training_flops(LMConfig(), tokens=1000) == 3 * 278528 * 1000
+
+
+def test_bidirectional_attention_counts_by_hand():
+    # Both the decoder and the encoder form the full T x T score matrix (the decoder masks
+    # its upper triangle), so per token and block at T=128, d=64: projections 8*64^2 = 32768,
+    # QK^T 2*128*64 = 16384, AV 16384; FFN 4*64*256 = 65536; head 2*64*128 = 16384.
+    per_block = 32768 + 16384 + 16384 + 65536
+    assert flops_per_token(LMConfig(causal=False)) == {"total": 2 * per_block + 16384, "active": 278528}
+    assert flops_per_token(LMConfig(causal=False)) == flops_per_token(LMConfig())
+    # At T=32: QK^T and AV shrink to 2*32*64 = 4096 each, the rest is unchanged.
+    assert flops_per_token(LMConfig(causal=False, seq_len=32))["active"] == 2 * (32768 + 2 * 4096 + 65536) + 16384
+    # Parameters do not depend on the mask.
+    assert param_count(LMConfig(causal=False)) == param_count(LMConfig())
 
 
 def test_moe_counts_by_hand():

@@ -58,6 +58,21 @@ def test_logits_are_causal_float32_finite_and_keyed(cfg):
     assert np.array_equal(a, other) == (cfg.ffn == "dense")
 
 
+def test_encoder_sees_the_future_and_the_decoder_does_not():
+    # Changing only the last byte: a bidirectional encoder's earlier outputs change (its
+    # attention is unmasked), a causal decoder's do not. (The token-mixing MoE layers of an
+    # encoder run in tests/moe and in the encoder_routers smoke study.)
+    tokens = jax.random.randint(jax.random.key(0), (2, 16), 0, 128)
+    changed = tokens.at[:, 15].set((tokens[:, 15] + 1) % 128)
+    for cfg, sees_future in ((LMConfig(**TINY, causal=False), True), (LMConfig(**TINY), False)):
+        model, forward = build(cfg)
+        (a, _), (b, _) = forward(nnx.state(model), tokens, None), forward(nnx.state(model), changed, None)
+        assert bool(jnp.all(jnp.isfinite(a)))
+        assert (not np.allclose(a[:, :15], b[:, :15])) == sees_future
+        if sees_future:
+            assert not np.allclose(a[:, 0], b[:, 0])  # even the first position sees the last byte
+
+
 def test_moe_every_places_moe_blocks():
     assert moe_cfg(moe_every=1).moe_layers == (0, 1)
     assert moe_cfg(moe_every=2).moe_layers == (1,)
@@ -106,6 +121,7 @@ def test_config_validation_names_the_field():
         LMConfig(**(TINY | {"n_heads": 5}))
     with pytest.raises(ConfigError, match="^moe.router: this is a causal decoder"):
         moe_cfg(moe={"router": "expert_choice", "capacity_factor": 1.0})
+    assert not moe_cfg(causal=False, moe={"router": "expert_choice", "capacity_factor": 1.0}).causal  # an encoder may
     with pytest.raises(ConfigError, match="^model.moe.d_model"):
         # nested: from_dict prefixes the parent's path
         from_dict(_Wrapper, {"model": {"ffn": "moe", "moe": {"d_model": 8}}})

@@ -2,10 +2,12 @@
 math on hand-worked cases, matched compute and parameters, and a smoke run end to end."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from routerlab.config import ConfigError
 from routerlab.models.accounting import flops_per_token, param_count
 from routerlab.models.config import LMConfig
 from routerlab.models.corpus import CorpusConfig
@@ -14,6 +16,7 @@ from routerlab.registry import execute, load_experiment
 from routerlab.rundir import RunDir
 from routerlab.studies.lm_moe import (
     STUDIES,
+    EncoderRoutersConfig,
     GranularityConfig,
     LMStudyConfig,
     ci_or_censored,
@@ -50,6 +53,28 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
     np.testing.assert_allclose([val_rec[s] for s in (6, 12)], sweep["val_loss"][0], rtol=1e-5)
     np.testing.assert_allclose(test_rec, sweep["test"]["loss"], rtol=1e-5)
     assert sweep["val"]["routing"]["0"]["load"].shape == (1, 4)
+
+
+@pytest.mark.slow
+def test_batched_trainer_equals_single_model_train_masked_encoder(tmp_path):
+    """The same agreement for a bidirectional encoder on masked bytes: both paths draw the
+    ("mask", step) training masks and the fixed evaluation masks alike. (Dense, to keep the
+    compile short; the encoder's MoE routers run in the encoder_routers smoke test.)"""
+    cfg = LMRunConfig(
+        model=LMConfig(d_model=16, n_layers=1, n_heads=2, seq_len=16, d_ff=32, causal=False),
+        data=CorpusConfig(bytes_per_domain=20_000),
+        train=TrainConfig(steps=6, batch_size=4, warmup_steps=1, eval_every=6, eval_batches=1, log_every=3,
+                          ckpt_every=6, objective="masked"),
+        seed=2,
+    )
+    sweep = train_seeds(cfg, [2])
+    run = RunDir.create(tmp_path, "single", cfg)
+    train(cfg, run)
+    records = list(run.records())
+    np.testing.assert_allclose([r["loss"] for r in records if r["split"] == "train"], sweep["train_loss"][0, [2, 5]],
+                               rtol=1e-5)
+    np.testing.assert_allclose([r["loss"] for r in records if r["split"] == "val"], sweep["val_loss"][0], rtol=1e-5)
+    np.testing.assert_allclose([r["loss"] for r in records if r["split"] == "test"], sweep["test"]["loss"], rtol=1e-5)
 
 
 def test_eval_points():
@@ -118,6 +143,41 @@ def test_granularity_variants_match_expert_parameters_and_active_flops():
         assert m.top_k * m.d_ff + m.shared_width == 64  # one width-64 FFN active per token
 
 
+def test_encoder_routers_variants_are_encoders_at_matched_compute():
+    cfg = EncoderRoutersConfig()
+    variants = dict(STUDIES["encoder_routers"].variants(cfg))
+    assert set(variants) == {"dense", "switch(top-1)", "top-2", "expert_choice(cf=1)", "soft(4 slots/expert)",
+                             "sinkhorn(BASE)"}
+    assert all(not v.model.causal and v.train.objective == "masked" for v in variants.values())
+    flops = {name: flops_per_token(v.model)["active"] for name, v in variants.items()}
+    # Expert choice with capacity factor 1 and Sinkhorn top-1 use exactly Switch's active FLOPs.
+    assert flops["expert_choice(cf=1)"] == flops["sinkhorn(BASE)"] == flops["switch(top-1)"]
+    # Soft MoE: 8 experts x 4 slots = 32 slots for 32 tokens, so its expert FLOPs per token
+    # equal one expert's, 4 d f = 8192; plus its router 2 d 32 = 2048 and dispatch + combine
+    # 4 d 32 = 4096, against Switch's router 2 d 8 = 512: 2 layers x (2048 + 4096 - 512) more.
+    assert flops["soft(4 slots/expert)"] - flops["switch(top-1)"] == 2 * (2048 + 4096 - 512)
+    # The decoder refuses each token-mixing variant.
+    for name in ("expert_choice(cf=1)", "soft(4 slots/expert)", "sinkhorn(BASE)"):
+        with pytest.raises(ConfigError, match="^moe.router: this is a causal decoder"):
+            replace(variants[name].model, causal=True)
+    with pytest.raises(ConfigError, match="^num_experts: must divide seq_len"):
+        EncoderRoutersConfig(num_experts=6)
+
+
+def test_encoder_routers_text_names_the_winner_and_the_reason():
+    def variant(mean):
+        return {"final_val_loss": {"mean": mean, "lo": mean - 0.01, "hi": mean + 0.01}}
+
+    summary = {
+        "variants": {"dense": variant(2.0), "switch(top-1)": variant(1.9), "soft(4 slots/expert)": variant(1.7)},
+        "analysis": {"dense_minus_switch_loss": {"mean": 0.1, "lo": 0.05, "hi": 0.15, "n": 3},
+                     "soft(4 slots/expert)_minus_switch_loss": {"mean": -0.2, "lo": -0.3, "hi": -0.1, "n": 3}},
+    }
+    text = STUDIES["encoder_routers"].text(EncoderRoutersConfig(), summary)
+    assert "soft(4 slots/expert) has the lowest mean validation loss, a resolved gain over Switch" in text
+    assert "resolved worse: dense." in text and "leaks the answer" in text and "masked-byte" in text
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     exp = load_experiment("moe_vs_dense")
@@ -153,7 +213,8 @@ def test_moe_vs_dense_resumes_to_identical_metrics(smoke_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["expert_count", "balancing", "capacity", "granularity", "routers", "scaling_fit"])
+@pytest.mark.parametrize("name", ["expert_count", "balancing", "capacity", "granularity", "routers", "scaling_fit",
+                                  "encoder_routers"])
 def test_other_studies_smoke(name, tmp_path):
     exp = load_experiment(name)
     run = execute(exp, exp.config("smoke"), tmp_path, scale="smoke")
