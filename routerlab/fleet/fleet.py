@@ -7,7 +7,9 @@ of its state (``nnx.split`` once). A model is defined by its architecture, its s
 *family weights* ``w [F]``: each batch row picks a family from ``w`` and then a uniform
 example of that family's training pool. A specialist has one-hot weights, a generalist
 uniform ones, so all of a fleet's models see the same number of examples (``steps x
-batch_size``) and a generalist sees ``1/F`` of them per family. The loss is the
+batch_size``) and a generalist sees ``1/F`` of them per family (so each knowledge fact
+``1/F`` as often as the knowledge specialist does: an exposure confound that
+:class:`ControlSpec` models help to separate from capacity). The loss is the
 cross-entropy of the answer and EOS tokens only (:func:`routerlab.fleet.tasks.answer_mask`).
 Optimiser: :func:`routerlab.train.loop.make_optimizer` (AdamW, warmup-cosine, clipping).
 
@@ -21,6 +23,12 @@ including the first EOS (all ``max_new`` when none). FLOPs per query are
 cost is ``(tokens_in + tokens_out) / 1000 * price`` with the price of the model's size
 class (:class:`Prices`, default the seed's $0.03 / $0.002 / $0.0003 per 1K tokens for
 large / medium / small).
+
+Controls (:class:`ControlSpec`). Extra models trained and scored exactly like the fleet's
+(one family, or the mixture) but kept out of the routing logs and ``fleet.json``'s
+``models``: they answer questions about the fleet (e.g. a generalist of a specialist's
+size, a knowledge specialist of a generalist's size) without changing what routers see.
+``fleet.json`` lists them under ``controls``; their accuracies sit beside the models'.
 
 Caching (:func:`ensure_fleet`). A fleet lives in ``<runs root>/_fleets/<config hash>/``,
 written to a temporary folder and renamed when complete, holding ``fleet.json`` (models,
@@ -61,7 +69,7 @@ from routerlab.train.config import TrainConfig
 from routerlab.train.loop import make_optimizer
 from routerlab.train.step import split_model
 
-__all__ = ["ModelSpec", "Prices", "FleetConfig", "lm_config", "train_group", "decode", "build_fleet",
+__all__ = ["ModelSpec", "ControlSpec", "Prices", "FleetConfig", "lm_config", "train_group", "decode", "build_fleet",
            "ensure_fleet", "Fleet", "load_fleet", "scaled_fleet"]
 
 
@@ -81,6 +89,24 @@ class ModelSpec:
               f"must be small, medium or large; got {self.price_class!r}")
         for name in ("d_model", "n_layers", "n_heads", "d_ff"):
             check(getattr(self, name) >= 1, name, f"must be >= 1; got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """A control model: architecture ``arch`` trained on ``family`` only, or on the uniform
+    mixture of every family when ``family`` is None; scored like the fleet, not routed to.
+
+    A control whose ``arch`` equals one of the fleet's architectures trains in the same
+    batched program as the fleet's models of that architecture (no extra compilation).
+    """
+
+    name: str
+    arch: ModelSpec
+    family: str | None = None
+
+    def __post_init__(self):
+        check(self.family is None or self.family in FAMILIES, "family",
+              f"must be one of {', '.join(FAMILIES)} or null (the mixture); got {self.family!r}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +138,8 @@ class FleetConfig:
       eval_size: held-out queries per family in each of the suite's val and test sets.
       router_fractions: train/val/test fractions of the routing log's queries (for routers).
       prices: USD per 1K tokens per size class.
+      controls: control models (:class:`ControlSpec`), trained and scored per seed like the
+        fleet but left out of the routing logs.
     """
 
     tasks: TaskConfig = field(default_factory=TaskConfig)
@@ -132,6 +160,7 @@ class FleetConfig:
     eval_size: int = 300
     router_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     prices: Prices = field(default_factory=Prices)
+    controls: tuple[ControlSpec, ...] = ()
 
     def __post_init__(self):
         check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "seeds", "must be distinct, at least one")
@@ -141,6 +170,10 @@ class FleetConfig:
               "names must be distinct and not start with 'spec-'")
         for f in self.specialist_families:
             check(f in FAMILIES, "specialist_families", f"unknown family {f!r}")
+        ctl = [c.name for c in self.controls]
+        taken = set(names) | {f"spec-{f}" for f in self.specialist_families}
+        check(len(set(ctl)) == len(ctl) and not set(ctl) & taken, "controls",
+              "names must be distinct and differ from the fleet's model names")
         for name in ("steps", "batch_size", "train_size", "eval_size"):
             check(getattr(self, name) >= 1, name, f"must be >= 1; got {getattr(self, name)}")
         check(0 <= self.warmup_steps < self.steps, "warmup_steps", f"must be in [0, steps); got {self.warmup_steps}")
@@ -277,12 +310,18 @@ def decode(graphdef, params, rest, pairs: Sequence[tuple[str, str]], seq_len: in
 
 
 def _model_table(cfg: FleetConfig) -> list[dict[str, Any]]:
+    """One row per trained model: the fleet's specialists and generalists, then the controls.
+
+    ``family`` is the one family a model trains on, None for the uniform mixture.
+    """
     seq_len = cfg.tasks.seq_len
     rows = []
     for f in cfg.specialist_families:
         rows.append({"name": f"spec-{f}", "role": "specialist", "family": f, "spec": cfg.specialist})
     for g in cfg.generalists:
         rows.append({"name": g.name, "role": "generalist", "family": None, "spec": g})
+    for c in cfg.controls:
+        rows.append({"name": c.name, "role": "control", "family": c.family, "spec": c.arch})
     for r in rows:
         lm = lm_config(r["spec"], seq_len)
         r["params"] = int(param_count(lm)["total"])
@@ -302,7 +341,10 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
     groups: dict[ModelSpec, list[dict[str, Any]]] = {}
     for r in table:
         groups.setdefault(r["spec"], []).append(r)
-    meta: dict[str, Any] = {"models": [{k: v for k, v in r.items() if k != "spec"} for r in table],
+    public = [{k: v for k, v in r.items() if k != "spec"} for r in table]
+    fleet_rows = [r for r in table if r["role"] != "control"]  # the routing logs hold these
+    meta: dict[str, Any] = {"models": [r for r in public if r["role"] != "control"],
+                            "controls": [r for r in public if r["role"] == "control"],
                             "families": list(families), "seeds": {}, "timings_s": {}}
     for seed in cfg.seeds:
         suite = make_suite(cfg.tasks, families, train_size=cfg.train_size, eval_size=cfg.eval_size, seed=seed)
@@ -315,7 +357,7 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
         losses: dict[str, list[float]] = {}
         for spec, rows in groups.items():
             t0 = time.process_time()
-            w = np.stack([np.eye(len(families))[families.index(r["family"])] if r["role"] == "specialist"
+            w = np.stack([np.eye(len(families))[families.index(r["family"])] if r["family"] is not None
                           else np.full(len(families), 1.0 / len(families)) for r in rows])
             init_keys = jnp.stack([stream_key(seed, f"fleet/params/{r['name']}") for r in rows])
             data_keys = jnp.stack([stream_key(seed, f"fleet/data/{r['name']}") for r in rows])
@@ -343,7 +385,7 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
             cols: dict[str, list] = {c: [] for c in ("query_id", "split", "task", "prompt", "model", "quality",
                                                      "cost", "tokens_in", "tokens_out")}
             for qi, (f, _, _, p, _) in enumerate(queries):
-                for r in table:
+                for r in fleet_rows:
                     n_in, n_out = int(tin[qi]), int(tokens_out[r["name"]][qi])
                     cost = ((n_in + n_out) / 1000 * r["price_per_1k"] if unit == "usd"
                             else (n_in + n_out) * r["flops_per_token"] / 1e9)
@@ -403,8 +445,16 @@ def scaled_fleet(scale: str) -> FleetConfig:
     ``smoke``: a few seconds of training, one seed (plumbing only; models are near chance).
     ``quick``: 3 seeds, 1500 steps x 32 sequences per model; specialists 7,104 parameters,
     generalists 26,496 / 102,144 / 337,728 (small / medium / large price class): the largest
-    is 48x a specialist. ~480 CPU s to build on 2 cores.
-    ``paper``: the same architectures trained 4x longer on larger pools, 5 seeds.
+    is 48x a specialist. Knowledge: 300 facts of 3 random digits (~3,000 bits), chosen by a
+    pilot (1 seed, quick budget) so that it is neither at ceiling nor at floor: the knowledge
+    specialist is capacity-bound there (pilot 0.44 exact match, 0.03 with 600 facts, while a
+    knowledge-only model of gen-m's size reaches 1.00 and 0.89), and each generalist sees a
+    fact ~32 times to the specialist's ~160. Two controls separate capacity from exposure:
+    ``ctl-gen-xs`` (the specialist's architecture on the mixture) and ``ctl-know-m``
+    (gen-m's architecture on knowledge only). ~540 CPU s to build on 2 cores (measured
+    2026-11-28; ~480 before the controls).
+    ``paper``: the same architectures, tasks and controls trained 4x longer on larger pools
+    with twice the batch, 5 seeds.
     """
     spec = ModelSpec("spec", 16, 2, 2, 64, "small")
     gens = (
@@ -412,16 +462,20 @@ def scaled_fleet(scale: str) -> FleetConfig:
         ModelSpec("gen-m", 64, 2, 4, 256, "medium"),
         ModelSpec("gen-l", 96, 3, 4, 384, "large"),
     )
-    if scale == "smoke":
-        return FleetConfig(tasks=TaskConfig(num_facts=40), specialist=ModelSpec("spec", 16, 1, 2, 32, "small"),
-                           generalists=(ModelSpec("gen-s", 16, 1, 2, 32, "small"),
-                                        ModelSpec("gen-l", 32, 1, 2, 64, "large")),
+    tasks = TaskConfig(num_facts=300, fact_digits=3)
+    controls = (ControlSpec("ctl-gen-xs", spec, None), ControlSpec("ctl-know-m", gens[1], "knowledge"))
+    if scale == "smoke":  # controls train in their architecture's program, so they cost ~nothing here
+        tiny, big = ModelSpec("spec", 16, 1, 2, 32, "small"), ModelSpec("gen-l", 32, 1, 2, 64, "large")
+        return FleetConfig(tasks=TaskConfig(num_facts=40, fact_digits=3), specialist=tiny,
+                           generalists=(ModelSpec("gen-s", 16, 1, 2, 32, "small"), big),
+                           controls=(ControlSpec("ctl-gen-xs", tiny, None),
+                                     ControlSpec("ctl-know-l", big, "knowledge")),
                            seeds=(0,), steps=30, batch_size=16, warmup_steps=5, train_size=500, eval_size=20)
     if scale == "quick":
-        return FleetConfig(tasks=TaskConfig(num_facts=200), specialist=spec, generalists=gens, seeds=(0, 1, 2),
+        return FleetConfig(tasks=tasks, specialist=spec, generalists=gens, controls=controls, seeds=(0, 1, 2),
                            steps=1500, batch_size=32, warmup_steps=100, train_size=20_000, eval_size=200)
     if scale == "paper":
-        return FleetConfig(tasks=TaskConfig(num_facts=200), specialist=spec, generalists=gens,
+        return FleetConfig(tasks=tasks, specialist=spec, generalists=gens, controls=controls,
                            seeds=(0, 1, 2, 3, 4), steps=6000, batch_size=64, warmup_steps=200,
                            train_size=40_000, eval_size=400)
     raise ValueError(f"unknown scale {scale!r}")

@@ -12,8 +12,9 @@ code       a straight-line program over variables ``a..e``, every      ``a=3;b=a
 logic      a propositional formula over ``T``/``F`` with ``& | ~``     ``~(T&F)|F=`` -> ``T``
            (``logic_depth`` levels of nesting)
 planning   sort a list of digits (``plan_length`` digits)              ``sort 3152=`` -> ``1235``
-knowledge  recall a fixed synthetic fact: ``entity:relation``          ``kxq:color=`` -> ``red``
-           (``num_facts`` facts drawn once from ``fact_seed``)
+knowledge  recall a fixed synthetic fact: ``entity:relation`` ->       ``ycg:pin=`` -> ``319``
+           a ``fact_digits``-digit code (``num_facts`` facts drawn
+           once from ``fact_seed``)
 =========  =========================================================  ==========================
 
 Queries are byte sequences (:data:`ALPHABET`, :func:`encode`): ``BOS prompt answer EOS``,
@@ -28,6 +29,17 @@ the training pool is the fact base itself (every fact stated once), and the eval
 queries ask those facts; val and test hold disjoint sets of facts, but every evaluated
 fact was in training. That is what "broad knowledge" means for a toy LM: memorisation,
 which favours capacity.
+
+Knowledge load. A fact's value is a uniform ``fact_digits``-digit code, so the base holds
+``num_facts * fact_digits * log2(10)`` bits and a guess is right with probability
+``10 ** -fact_digits``; the prefix ``entity:relation=`` carries no information about the
+code. The two knobs set how hard memorisation is: a small model runs out of capacity as
+the number of facts grows (for the fleet's ~7k-parameter specialist, more so with many
+facts than with many digits per fact), while a large model needs enough exposures per fact
+(training queries / ``num_facts``). The fleet's scales pick a base that loads the
+specialist's capacity but not a larger model's (:func:`routerlab.fleet.fleet.scaled_fleet`).
+With word-valued relations of 8 values (3 bits a fact, the previous design) and 200 facts,
+every fleet model memorised the base and the knowledge comparison sat at ceiling.
 """
 
 from __future__ import annotations
@@ -49,7 +61,9 @@ __all__ = [
     "VOCAB_SIZE",
     "TaskConfig",
     "Suite",
+    "RELATIONS",
     "facts",
+    "knowledge_query_tokens",
     "generate",
     "make_suite",
     "encode",
@@ -68,11 +82,16 @@ PAD, BOS, EOS = 0, 1, 2
 VOCAB_SIZE = 3 + len(ALPHABET)
 _CHAR_ID = {c: i + 3 for i, c in enumerate(ALPHABET)}
 
-RELATIONS = {
-    "color": ("red", "blue", "green", "gold", "gray", "pink", "teal", "tan"),
-    "city": ("rome", "oslo", "lima", "kiev", "baku", "doha", "riga", "bern"),
-    "pet": ("cat", "dog", "owl", "fox", "yak", "eel", "bee", "ant"),
-}
+#: Relations of the knowledge base; every value is a ``fact_digits``-digit code, uniform over
+#: all ``10 ** fact_digits`` codes, so a fact holds ``fact_digits * log2(10)`` bits.
+RELATIONS: tuple[str, ...] = ("pin", "room", "zip")
+#: Letters of an entity name (``26 ** ENTITY_LETTERS`` entities).
+ENTITY_LETTERS = 3
+
+
+def knowledge_query_tokens(fact_digits: int) -> int:
+    """Tokens of the longest encoded knowledge query: BOS, ``entity:relation=``, the code, EOS."""
+    return 1 + ENTITY_LETTERS + 1 + max(map(len, RELATIONS)) + 1 + fact_digits + 1
 
 
 @dataclass(frozen=True)
@@ -85,7 +104,10 @@ class TaskConfig:
       code_statements: assignments in a program.
       logic_depth: nesting depth of a formula (1 = ``x op y``).
       plan_length: digits to sort.
-      num_facts: facts in the knowledge base (entity x relation pairs).
+      num_facts: facts in the knowledge base (distinct entity x relation pairs).
+      fact_digits: digits of a fact's value (``10 ** fact_digits`` values per relation, so
+        ``num_facts * fact_digits * log2(10)`` bits in the knowledge base; chance accuracy
+        ``10 ** -fact_digits``).
       fact_seed: the seed of the knowledge base (fixed across fleet seeds).
       seq_len: model context; every encoded query fits in ``seq_len + 1`` tokens.
     """
@@ -95,7 +117,8 @@ class TaskConfig:
     code_statements: int = 3
     logic_depth: int = 2
     plan_length: int = 4
-    num_facts: int = 120
+    num_facts: int = 300
+    fact_digits: int = 3
     fact_seed: int = 1234
     seq_len: int = 24
 
@@ -105,9 +128,14 @@ class TaskConfig:
         check(1 <= self.code_statements <= 5, "code_statements", f"must be in [1, 5]; got {self.code_statements}")
         check(1 <= self.logic_depth <= 3, "logic_depth", f"must be in [1, 3]; got {self.logic_depth}")
         check(2 <= self.plan_length <= 8, "plan_length", f"must be in [2, 8]; got {self.plan_length}")
-        cap = 26**3 * len(RELATIONS)
+        cap = 26**ENTITY_LETTERS * len(RELATIONS)
         check(8 <= self.num_facts <= cap, "num_facts", f"must be in [8, {cap}]; got {self.num_facts}")
+        check(1 <= self.fact_digits <= 4, "fact_digits", f"must be in [1, 4]; got {self.fact_digits}")
         check(self.seq_len >= 8, "seq_len", f"must be >= 8; got {self.seq_len}")
+        need = knowledge_query_tokens(self.fact_digits)
+        check(need <= self.seq_len + 1, "seq_len",
+              f"a knowledge query with fact_digits={self.fact_digits} needs {need} tokens > seq_len + 1 = "
+              f"{self.seq_len + 1}; raise seq_len to >= {need - 1} or lower fact_digits")
 
 
 # -- the families --------------------------------------------------------------------------
@@ -208,16 +236,21 @@ def _planning(rng: np.random.Generator, cfg: TaskConfig) -> tuple[str, str]:
 
 
 def facts(cfg: TaskConfig) -> list[tuple[str, str]]:
-    """The knowledge base: ``num_facts`` distinct ``(entity:relation=, value)`` pairs from ``fact_seed``."""
+    """The knowledge base: ``num_facts`` distinct ``(entity:relation=, code)`` pairs from ``fact_seed``.
+
+    Each fact draws an entity (``ENTITY_LETTERS`` random letters), a relation and a
+    ``fact_digits``-digit code (leading zeros kept), all uniform; a repeated
+    ``entity:relation`` key is redrawn. The first ``n`` facts do not depend on
+    ``num_facts`` (only on ``fact_digits`` and ``fact_seed``), so larger bases extend smaller ones.
+    """
     rng = np.random.default_rng(cfg.fact_seed)
     seen: dict[str, str] = {}
-    rels = sorted(RELATIONS)
+    letters = list(string.ascii_lowercase)
     while len(seen) < cfg.num_facts:
-        entity = "".join(rng.choice(list(string.ascii_lowercase), 3))
-        rel = rels[rng.integers(len(rels))]
-        key = f"{entity}:{rel}="
-        if key not in seen:
-            seen[key] = RELATIONS[rel][rng.integers(len(RELATIONS[rel]))]
+        entity = "".join(rng.choice(letters, ENTITY_LETTERS))
+        rel = RELATIONS[rng.integers(len(RELATIONS))]
+        code = f"{int(rng.integers(10**cfg.fact_digits)):0{cfg.fact_digits}d}"
+        seen.setdefault(f"{entity}:{rel}=", code)
     return list(seen.items())
 
 
@@ -295,13 +328,12 @@ def make_suite(
             val[f] = [kb[i] for i in order[:n]]
             test[f] = [kb[i] for i in order[n : 2 * n]]
             train[f] = kb
-            continue
-        evals = _unique(generate(f, 8 * eval_size, cfg, seed), set(), 2 * eval_size)
-        val[f], test[f] = evals[0::2], evals[1::2]
-        held = {p for p, _ in evals}
-        pool = _unique(generate(f, 2 * train_size, cfg, seed + 10_000), held, train_size)
-        train[f] = pool
-        for pair in train[f] + evals:
+        else:
+            evals = _unique(generate(f, 8 * eval_size, cfg, seed), set(), 2 * eval_size)
+            val[f], test[f] = evals[0::2], evals[1::2]
+            held = {p for p, _ in evals}
+            train[f] = _unique(generate(f, 2 * train_size, cfg, seed + 10_000), held, train_size)
+        for pair in train[f] + val[f] + test[f]:
             check(len(encode(*pair)) <= cfg.seq_len + 1, "seq_len",
                   f"{f} query {pair[0]!r} needs {len(encode(*pair))} tokens > seq_len + 1 = {cfg.seq_len + 1}")
     return Suite(cfg, fams, train, val, test)

@@ -12,7 +12,22 @@ The seed's claims, as tests on this fleet, each over fleet seeds (paired by seed
   10x its parameters on ``f``? (Paired difference specialist - generalist, mean and 95%
   t-interval over seeds; "beats" = interval above 0, "loses" = below 0, else "tie".)
 * **knowledge**: do generalists keep the lead on knowledge: does the largest generalist
-  beat the knowledge specialist there?
+  beat the knowledge specialist there? (Paired difference generalist - specialist.)
+
+Knowledge is recall of a synthetic fact base sized to load capacity (``num_facts`` facts of
+``fact_digits`` random digits each; :mod:`routerlab.fleet.tasks`), so it separates models
+only when it is not at ceiling. The comparison has an *exposure confound*: with equal steps
+and batch, a generalist sees each fact ``1/F`` as often as the knowledge specialist (the
+summary records the training queries per fact of each), which favours the specialist. The
+fleet's controls (:class:`routerlab.fleet.fleet.ControlSpec`; rows ``ctl-*``, not routed to)
+split the gap into paired differences that each hold one factor fixed:
+
+* a model of the specialist's size on the mixture (``ctl-gen-xs``, or a generalist of that
+  size): largest generalist - it is *capacity at the generalists' exposure*, knowledge
+  specialist - it is *exposure (and no competing families) at the specialist's size*;
+* a larger knowledge-only model (``ctl-know-m``): it - knowledge specialist is *capacity at
+  the specialist's exposure*, it - largest generalist is *exposure for larger models*
+  (conservative when the control is the smaller of the two).
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from routerlab.fleet.fleet import FleetConfig, ensure_fleet, load_fleet
 from routerlab.report import mean_ci
 from routerlab.rundir import RunDir, atomic_write_text
 
-__all__ = ["SpecialistsConfig", "run", "summarize", "report", "paper", "verdict"]
+__all__ = ["SpecialistsConfig", "run", "summarize", "report", "paper", "verdict", "knowledge_text"]
 
 
 @dataclass(frozen=True)
@@ -67,12 +82,14 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
     fleet = load_fleet(records[0]["fleet"])
     ratio = cfg.size_ratio if cfg else rundir.config["size_ratio"]
     models = fleet.models
+    controls = fleet.meta.get("controls", [])
     families = fleet.meta["families"]
-    acc = {m["name"]: {f: [r["accuracy"][m["name"]]["test"][f] for r in records] for f in families} for m in models}
+    acc = {m["name"]: {f: [r["accuracy"][m["name"]]["test"][f] for r in records] for f in families}
+           for m in models + controls}
     table = {m["name"]: {"role": m["role"], "family": m["family"], "params": m["params"],
                          "flops_per_token": m["flops_per_token"], "price_per_1k": m["price_per_1k"],
                          "accuracy": {f: mean_ci(acc[m["name"]][f])._asdict() for f in families}}
-             for m in models}
+             for m in models + controls}
     generalists = [m for m in models if m["role"] == "generalist"]
     claims = []
     for s in (m for m in models if m["role"] == "specialist"):
@@ -86,13 +103,55 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
     largest = max(generalists, key=lambda g: g["params"])
     knowledge = None
     if "spec-knowledge" in acc:
-        diffs = [a - b for a, b in zip(acc[largest["name"]]["knowledge"], acc["spec-knowledge"]["knowledge"],
-                                       strict=True)]
-        knowledge = {"generalist": largest["name"], "specialist": "spec-knowledge", **verdict(diffs)}
+        knowledge = {"generalist": largest["name"], "specialist": "spec-knowledge",
+                     **verdict(_paired(acc, largest["name"], "spec-knowledge", "knowledge")),
+                     **_knowledge_setup(fleet.meta["config"], families),
+                     "controls": _knowledge_controls(acc, models, controls, largest["name"])}
     return {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
             "knowledge_claim": knowledge, "size_ratio": ratio,
-            "order": [m["name"] for m in models],
+            "order": [m["name"] for m in models + controls],
             "spec_params": min(m["params"] for m in models), "largest_params": largest["params"]}
+
+
+def _paired(acc: dict[str, dict[str, list[float]]], a: str, b: str, family: str) -> list[float]:
+    """Per-seed accuracy differences ``a - b`` on ``family``."""
+    return [x - y for x, y in zip(acc[a][family], acc[b][family], strict=True)]
+
+
+def _knowledge_setup(fleet_cfg: dict[str, Any], families: list[str]) -> dict[str, Any]:
+    """The fact base's size and the training queries per fact of the specialist and of a generalist."""
+    tasks = fleet_cfg["tasks"]
+    n, digits = tasks["num_facts"], tasks.get("fact_digits")
+    seen = fleet_cfg["steps"] * fleet_cfg["batch_size"]
+    out = {"num_facts": n, "fact_digits": digits, "exposure_specialist": seen / n,
+           "exposure_generalist": seen / len(families) / n}
+    if digits is not None:  # fleets built before the knob existed had 3-bit word values
+        out |= {"bits": n * digits * float(np.log2(10)), "chance": 10.0**-digits}
+    return out
+
+
+def _knowledge_controls(acc: dict[str, dict[str, list[float]]], models: list[dict[str, Any]],
+                        controls: list[dict[str, Any]], largest: str) -> list[dict[str, Any]]:
+    """Paired knowledge differences that hold capacity or exposure fixed, from the models at hand.
+
+    ``twin``: a model of the knowledge specialist's size trained on the mixture (a mixture
+    control, else a generalist of that size); ``big``: the largest knowledge-only control.
+    Each entry: ``label``, ``a``, ``b`` and the :func:`verdict` of ``a - b``.
+    """
+    spec = next(m for m in models if m["name"] == "spec-knowledge")
+    same = [m for m in controls if m["family"] is None and m["params"] == spec["params"]]
+    same += [m for m in models if m["role"] == "generalist" and m["params"] == spec["params"] and m["name"] != largest]
+    big = max((m for m in controls if m["family"] == "knowledge" and m["params"] > spec["params"]),
+              key=lambda m: m["params"], default=None)
+    pairs = []
+    if same:
+        twin = same[0]["name"]
+        pairs += [("capacity at the generalists' exposure", largest, twin),
+                  ("exposure at the specialist's size", "spec-knowledge", twin)]
+    if big:
+        pairs += [("capacity at the specialist's exposure", big["name"], "spec-knowledge"),
+                  ("exposure (knowledge only vs mixture) for larger models", big["name"], largest)]
+    return [{"label": label, "a": a, "b": b, **verdict(_paired(acc, a, b, "knowledge"))} for label, a, b in pairs]
 
 
 def _fmt(ci: dict[str, float]) -> str:
@@ -110,7 +169,8 @@ def report(rundir: RunDir) -> str:
     rows = []
     for name in s["order"]:
         m = s["models"][name]
-        rows.append({"model": name, "params": f"{m['params']:,}", "MFLOPs/token": f"{m['flops_per_token'] / 1e6:.3f}",
+        rows.append({"model": name, "trained on": m["family"] or "mixture", "params": f"{m['params']:,}",
+                     "MFLOPs/token": f"{m['flops_per_token'] / 1e6:.3f}",
                      "$/1K tok": m["price_per_1k"], **{f: _fmt(m["accuracy"][f]) for f in fams}})
     claim_rows = [{"specialist": c["specialist"], "vs": c["generalist"], "size ratio": f"{c['size_ratio']:.0f}x",
                    "accuracy diff (own family)": f"{c['mean']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
@@ -120,7 +180,8 @@ def report(rundir: RunDir) -> str:
         "Specialists train on their family only; generalists on the uniform mixture; same steps and batch, so a "
         f"generalist sees each family 1/{len(fams)} as often as that family's specialist (equal training compute per "
         "model, unequal exposure per family). Knowledge is recall of facts stated in training; a family where every "
-        "model is near 1.0 is at ceiling and cannot separate them.",
+        "model is near 1.0 is at ceiling and cannot separate them. Rows named ctl-* are controls: trained and scored "
+        "like the fleet but not part of it (not routed to).",
         "",
         markdown_table(rows),
         f"Claim 1: a specialist beats generalists with >= {s['size_ratio']:.0f}x its parameters on its own family "
@@ -130,8 +191,7 @@ def report(rundir: RunDir) -> str:
     ]
     k = s.get("knowledge_claim")
     if k:
-        lines += [f"Claim 2 (knowledge): {k['generalist']} minus spec-knowledge on knowledge: "
-                  f"{k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}]: verdict for the generalist: {k['verdict']}.", ""]
+        lines += ["", knowledge_text(s), ""]
     setup_style()
     fig, axes = plt.subplots(1, len(fams), figsize=(3.0 * len(fams), 3.0), sharey=True, squeeze=False)
     pal = sns.color_palette("colorblind", 3)
@@ -146,12 +206,57 @@ def report(rundir: RunDir) -> str:
             ax.errorbar([sp["params"]], [sp["accuracy"][f]["mean"]],
                         yerr=[(sp["accuracy"][f]["hi"] - sp["accuracy"][f]["lo"]) / 2],
                         marker="*", ms=10, color=pal[1], label=f"spec-{f}", capsize=2, ls="none")
+        for n, m in s["models"].items():  # controls on the mixture, or on this family
+            if m["role"] == "control" and m["family"] in (None, f):
+                ax.errorbar([m["params"]], [m["accuracy"][f]["mean"]],
+                            yerr=[(m["accuracy"][f]["hi"] - m["accuracy"][f]["lo"]) / 2], marker="x",
+                            color=pal[2], capsize=2, ls="none")
+                ax.annotate(n, (m["params"], m["accuracy"][f]["mean"]), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points")
         ax.set(xscale="log", title=f, xlabel="parameters")
     axes[0][0].set_ylabel("test exact match")
     axes[0][0].legend(fontsize=7)
     save_figure(fig, rundir.artifacts / "specialists_vs_generalists")
     lines += ["![accuracy vs parameters](specialists_vs_generalists.png)", ""]
     return "\n".join(lines)
+
+
+def _diff(v: dict[str, Any]) -> str:
+    return f"{v['mean']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}]"
+
+
+def knowledge_text(s: dict[str, Any]) -> str:
+    """The knowledge claim in words: verdict, paired difference, ceiling and exposure caveats, controls."""
+    k = s["knowledge_claim"]
+    g, models = k["generalist"], s["models"]
+    acc_g, acc_s = models[g]["accuracy"]["knowledge"]["mean"], models["spec-knowledge"]["accuracy"]["knowledge"]["mean"]
+    word = k["verdict"].split(" ")[0]
+    outcome = {"beats": f"the generalist wins on knowledge: {g} beats spec-knowledge",
+               "loses": f"the generalist does NOT keep the lead on knowledge: spec-knowledge beats {g}",
+               "tie": f"not resolved: {g} and spec-knowledge tie on knowledge"}[word]
+    size = models[g]["params"] / models["spec-knowledge"]["params"]
+    base = f"{k['num_facts']:,} facts"
+    if k.get("fact_digits") is not None:
+        base += (f" of {k['fact_digits']} random digits ({k['bits']:,.0f} bits; chance exact match "
+                 f"{k['chance']:.3g})")
+    text = (f"Claim 2 (generalists keep the lead on knowledge): {outcome} "
+            f"({acc_g:.2f} vs {acc_s:.2f}; paired difference {g} - spec-knowledge {_diff(k)}, "
+            f"{size:.0f}x the parameters; verdict from the 95% t-interval: {k['verdict']}). "
+            f"Knowledge base: {base}. Exposure confound: in training the specialist saw each fact "
+            f"~{k['exposure_specialist']:.0f} times, each generalist ~{k['exposure_generalist']:.0f} times "
+            f"(1/{len(s['families'])}), which favours the specialist")
+    text += {"beats": ", so the generalist's win holds despite it.",
+             "loses": ": the loss may reflect exposure rather than capacity.",
+             "tie": "."}[word]
+    accs = [m["accuracy"]["knowledge"]["mean"] for m in models.values()]
+    if min(accs) >= 0.95:
+        text += " Every model is at >= 0.95 on knowledge: the task is at ceiling and cannot separate them."
+    if k.get("controls"):
+        params = {n: m["params"] for n, m in models.items()}
+        parts = [f"{c['label']}: {c['a']} ({params[c['a']]:,} params) - {c['b']} ({params[c['b']]:,}) = "
+                 f"{_diff(c)} ({c['verdict']})" for c in k["controls"]]
+        text += " Controls (paired differences on knowledge): " + "; ".join(parts) + "."
+    return text
 
 
 def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
@@ -166,7 +271,9 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
              **{f: _fmt(s["models"][n]["accuracy"][f]) for f in fams}} for n in s["order"]]
     table = latex_table(rows, ["model", "params", *fams],
                         caption=(f"Specialists vs generalists: test exact match per family, mean $\\pm$ 95\\% "
-                                 f"t-interval half-width over {len(s['seeds'])} fleet seeds."),
+                                 f"t-interval half-width over {len(s['seeds'])} fleet seeds."
+                                 + (" Rows ctl-* are controls, trained like the fleet but not routed to."
+                                    if any(m["role"] == "control" for m in s["models"].values()) else "")),
                         label="tab:specialists")
     tex = out / "tables" / "specialists_vs_generalists.tex"
     tex.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The fleet: training lowers the answer loss, batched greedy decoding agrees with a one-query
-reference, the routing log is complete and priced right, fleets are cached, and the three
-fleet studies run end to end on one tiny fleet."""
+reference, the routing log is complete and priced right, controls are scored but not routed,
+fleets are cached, and the three fleet studies run end to end on one tiny fleet."""
 
 from dataclasses import replace
 
@@ -12,7 +12,17 @@ from flax import nnx
 
 from routerlab.data.schema import to_matrices, validate_log
 from routerlab.fleet import fleet as fleet_mod
-from routerlab.fleet.fleet import ModelSpec, decode, ensure_fleet, lm_config, scaled_fleet, train_group
+from routerlab.config import ConfigError, from_dict, to_dict
+from routerlab.fleet.fleet import (
+    ControlSpec,
+    FleetConfig,
+    ModelSpec,
+    decode,
+    ensure_fleet,
+    lm_config,
+    scaled_fleet,
+    train_group,
+)
 from routerlab.fleet.tasks import EOS, FAMILIES, TaskConfig, decode_answer, encode, generate, make_suite
 from routerlab.models.lm import LM
 from routerlab.rundir import RunDir
@@ -102,6 +112,35 @@ def test_routing_log_is_complete_and_priced(tiny):
             assert acc[name]["test"][f] == pytest.approx(frame.loc[rows, "quality"].mean())
 
 
+def test_controls_are_scored_but_not_routed(tiny):
+    cfg, _, fleet = tiny
+    assert cfg.controls  # the smoke fleet carries the quick fleet's kinds of control
+    names = [c["name"] for c in fleet.meta["controls"]]
+    assert names == [c.name for c in cfg.controls]
+    assert not set(names) & set(fleet.log(0, "usd")["model"])
+    acc = fleet.meta["seeds"]["0"]["accuracy"]
+    for c in fleet.meta["controls"]:
+        assert set(acc[c["name"]]["test"]) == set(FAMILIES) and c["role"] == "control"
+    by_name = {c.name: c for c in cfg.controls}
+    # a control shares its architecture's parameter count with the fleet model of that architecture
+    spec_params = next(m["params"] for m in fleet.models if m["name"] == "spec-knowledge")
+    assert next(c["params"] for c in fleet.meta["controls"] if by_name[c["name"]].arch == cfg.specialist) == spec_params
+
+
+def test_control_specs_are_validated():
+    spec = ModelSpec("spec")
+    with pytest.raises(ConfigError, match="family"):
+        ControlSpec("ctl", spec, "poetry")
+    with pytest.raises(ConfigError, match="controls"):
+        replace(scaled_fleet("smoke"), controls=(ControlSpec("gen-l", spec, None),))
+    with pytest.raises(ConfigError, match="controls"):
+        replace(scaled_fleet("smoke"), controls=(ControlSpec("c", spec), ControlSpec("c", spec, "math")))
+    for scale in ("smoke", "quick", "paper"):  # a same-size generalist and a larger knowledge-only model
+        f = scaled_fleet(scale)
+        assert {(c.arch == f.specialist, c.family) for c in f.controls} == {(True, None), (False, "knowledge")}
+        assert from_dict(FleetConfig, to_dict(f)) == f  # controls survive config.json and --set overrides
+
+
 def test_fleet_is_cached(tiny, monkeypatch):
     cfg, root, fleet = tiny
 
@@ -138,6 +177,13 @@ def test_fleet_studies_end_to_end(tiny):
             assert max(oracle["points"]["quality"]) >= max(rec["test_mean_quality"]) - 1e-12
             assert summary["bandit_budget"] is not None
         if name == "specialists_vs_generalists":
-            assert set(summary["models"]) == {m["name"] for m in fleet.models}
+            assert set(summary["models"]) == {m["name"] for m in fleet.models + fleet.meta["controls"]}
+            k = summary["knowledge_claim"]
+            assert k["num_facts"] == cfg.tasks.num_facts and k["exposure_specialist"] == 5 * k["exposure_generalist"]
+            labels = [c["label"] for c in k["controls"]]
+            assert labels == ["capacity at the generalists' exposure", "exposure at the specialist's size",
+                              "capacity at the specialist's exposure",
+                              "exposure (knowledge only vs mixture) for larger models"]
+            assert "Exposure confound" in text and "Controls" in text
         if name == "lambda_sweep":
             assert len(summary["curve"]) == run_cfg.lams

@@ -8,6 +8,7 @@ from routerlab.fleet.tasks import (
     BOS,
     EOS,
     FAMILIES,
+    RELATIONS,
     TaskConfig,
     answer_mask,
     decode_answer,
@@ -15,6 +16,7 @@ from routerlab.fleet.tasks import (
     encode_batch,
     facts,
     generate,
+    knowledge_query_tokens,
     make_suite,
     solve_code,
     solve_logic,
@@ -95,3 +97,48 @@ def test_encoding_and_answer_mask():
     with pytest.raises(ValueError, match="needs"):
         encode_batch([("a=1;b=a+1;c=b*b;d=c-a;e=d+d;e?", "5")], seq_len=16)
     assert np.array_equal(encode("7=", "1")[:3], encode("7=")[:3])
+
+
+def test_knowledge_base_is_seeded_distinct_and_nested():
+    cfg = TaskConfig(num_facts=500, fact_digits=3)
+    kb = facts(cfg)
+    assert kb == facts(TaskConfig(num_facts=500, fact_digits=3))  # deterministic
+    assert kb != facts(TaskConfig(num_facts=500, fact_digits=3, fact_seed=7))
+    assert facts(TaskConfig(num_facts=200, fact_digits=3)) == kb[:200]  # a larger base extends a smaller one
+    keys = [p for p, _ in kb]
+    assert len(set(keys)) == 500
+    for p, a in kb:
+        entity, rel = p.rstrip("=").split(":")
+        assert len(entity) == 3 and entity.isalpha() and rel in RELATIONS, p
+        assert len(a) == 3 and a.isdigit(), a  # leading zeros kept: exactly fact_digits digits
+    # codes are uniform: every digit shows up in every position
+    assert all(len({a[i] for _, a in kb}) == 10 for i in range(3))
+
+
+def test_knowledge_answers_fit_seq_len_and_bad_knobs_fail_clearly():
+    for d in (1, 2, 3, 4):
+        kb = facts(TaskConfig(num_facts=300, fact_digits=d))
+        longest = max(len(encode(p, a)) for p, a in kb)
+        assert longest <= knowledge_query_tokens(d) <= 24 + 1  # fits the default seq_len
+        assert any(p.endswith(":room=") for p, _ in kb) and longest == knowledge_query_tokens(d)  # tight bound
+        tokens, _, alen = encode_batch(kb, 24)
+        assert set(alen) == {d + 1}  # the code and EOS
+    with pytest.raises(ConfigError, match="fact_digits"):
+        TaskConfig(fact_digits=0)
+    with pytest.raises(ConfigError, match="fact_digits"):
+        TaskConfig(fact_digits=5)
+    with pytest.raises(ConfigError, match="num_facts"):
+        TaskConfig(num_facts=26**3 * len(RELATIONS) + 1)
+    with pytest.raises(ConfigError, match=r"seq_len.*needs 15 tokens"):
+        TaskConfig(fact_digits=4, seq_len=12)
+    TaskConfig(fact_digits=4, seq_len=14)  # exactly enough
+
+
+def test_knowledge_splits_with_a_large_base():
+    cfg = TaskConfig(num_facts=2000, fact_digits=2)
+    suite = make_suite(cfg, ("knowledge",), train_size=10, eval_size=200, seed=1)
+    val, test = ({p for p, _ in getattr(suite, s)["knowledge"]} for s in ("val", "test"))
+    assert len(val) == len(test) == 200 and not val & test
+    assert len(suite.train["knowledge"]) == 2000  # the pool is the base: every fact stated once
+    other = make_suite(cfg, ("knowledge",), train_size=10, eval_size=200, seed=2)
+    assert {p for p, _ in other.test["knowledge"]} != test  # the fleet seed picks the evaluated facts
