@@ -44,6 +44,7 @@ def check_paper_hook(tmp_path):
                 assert r"\toprule" in text and r"\bottomrule" in text
         for pdf in (p for p in written if p.suffix == ".pdf"):
             assert pdf.parent == out / "figures" and pdf.read_bytes().startswith(b"%PDF")
+        assert not list(out.rglob("*.png"))  # the paper takes vector figures only
         return {p.name: p for p in written}
 
     return check

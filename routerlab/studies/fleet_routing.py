@@ -371,8 +371,42 @@ def report(rundir: RunDir) -> str:
     return "\n".join(lines)
 
 
+def findings(rundir: RunDir) -> str:
+    """The seed's pipeline (task classifier -> best model for the task) against the reference
+    generalists, the best learned router by AIQ, and the per-query oracle, from the summary."""
+    s = rundir.summary
+    r = s["routers"]
+    ref, largest = ", ".join(s["reference"]), ", ".join(s["largest"])
+    quality = {name: r[f"single:{name}"]["mean_quality"] for name in (*s["reference"], *s["largest"])
+               if f"single:{name}" in r}
+    lines = []
+    if "task_classifier" in r:
+        t = r["task_classifier"]
+        lines.append(
+            f"The seed's pipeline (task classifier, validation accuracy {s['task_accuracy_val']['mean']:.2f}, then "
+            f"the best model for the task) reaches test quality {_cell(t.get('mean_quality'))} against "
+            + ", ".join(f"{n}'s {_cell(q)}" for n, q in quality.items())
+            + f". It saves {_cell(t.get('savings'))} of the best generalist's ({ref}) cost at 95% of its quality "
+            f"(a {_fold_cell(t.get('savings'))} cost cut) and {_cell(t.get('savings_largest'))} of the largest "
+            f"generalist's ({largest}) ({_fold_cell(t.get('savings_largest'))}). The seed's 10-100x is the cut "
+            "against the largest; against the best generalist it is the smaller number, and any cut is capped by "
+            "the price list's dearest-to-cheapest ratio.")
+    learned = {n: e for n, e in r.items() if n in ("knn", "mlp", "mf", "cascade[mlp]") and e.get("aiq", {}).get("mean")
+               is not None}
+    if learned:
+        best = max(learned, key=lambda n: learned[n]["aiq"]["mean"])
+        text = f"Best learned router by AIQ: {best} {_cell(learned[best]['aiq'])}"
+        if "oracle" in r:
+            text += f"; the per-query oracle reaches {_cell(r['oracle'].get('aiq'))}"
+        if "random" in r:
+            text += f"; random routing {_cell(r['random'].get('aiq'))}"
+        lines.append(text + ".")
+    return "\n\n".join(lines) + "\n"
+
+
 def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
     from routerlab.report import latex_table
+    from routerlab.report.paper import write_findings
 
     s = rundir.summary
     rows = [{"router": n, "AIQ": _cell(e.get("aiq")), "savings@95": _cell(e.get("savings")),
@@ -388,7 +422,7 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
     tex = out / "tables" / "fleet_routing.tex"
     tex.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(tex, f"% {provenance}\n" + table)
-    return [tex]
+    return [tex, write_findings(out, "fleet_routing", findings(rundir), provenance)]
 
 
 # -- the lambda sweep ----------------------------------------------------------------------
@@ -487,11 +521,27 @@ def _lambda_figure(rundir: RunDir):
     return fig
 
 
-def paper_lambda(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
-    """``figures/lambda_sweep.pdf``."""
-    from routerlab.report import save_figure
+def findings_lambda(rundir: RunDir) -> str:
+    """Both ends of LinUCB's curve over the cost penalty."""
+    s = rundir.summary
+    lo, hi = s["curve"][0], s["curve"][-1]
 
-    return save_figure(_lambda_figure(rundir), out / "figures" / "lambda_sweep", subject=provenance)[:1]
+    def point(p: dict[str, Any]) -> str:
+        q, c = p["quality"], p["cost"]
+        return (f"quality {q['mean']:.3f} ± {(q['hi'] - q['lo']) / 2:.3f} at "
+                f"${c['mean'] * 1000:.3g} ± {(c['hi'] - c['lo']) / 2 * 1000:.2g} per 1k queries")
+
+    return (f"LinUCB replayed online over {len(s['curve'])} cost penalties in one compiled call: {point(lo)} at "
+            f"lam = {lo['lam_scaled']:g} (times the cost gap), {point(hi)} at lam = {hi['lam_scaled']:g}.\n")
+
+
+def paper_lambda(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
+    """``figures/lambda_sweep.pdf`` and its findings."""
+    from routerlab.report import save_figure
+    from routerlab.report.paper import write_findings
+
+    return [write_findings(out, "lambda_sweep", findings_lambda(rundir), provenance),
+            *save_figure(_lambda_figure(rundir), out / "figures" / "lambda_sweep", subject=provenance, png=False)]
 
 
 def report_lambda(rundir: RunDir) -> str:

@@ -259,11 +259,30 @@ def knowledge_text(s: dict[str, Any]) -> str:
     return text
 
 
+def findings(s: dict[str, Any]) -> str:
+    """Both claims in words: specialist vs >= ``size_ratio`` x generalists on its own family, then knowledge."""
+    claims = [c for c in s["claims"] if c["specialist"] != "spec-knowledge"]
+    lines = []
+    if claims:
+        counts = {v: sum(c["verdict"].split(" ")[0] == v for c in claims) for v in ("beats", "tie", "loses")}
+        beats = [f"{c['specialist']} vs {c['generalist']} ({c['size_ratio']:.0f}x) {_diff(c)}" for c in claims
+                 if c["verdict"].split(" ")[0] == "beats"]
+        lines.append(
+            f"Claim 1 (a specialist beats generalists with >= {s['size_ratio']:.0f}x its parameters on its own "
+            f"family; paired over {len(s['seeds'])} seeds, 95% t-intervals): of {len(claims)} comparisons on "
+            f"math, code, logic and planning the specialist wins {counts['beats']}, ties {counts['tie']} and loses "
+            f"{counts['loses']}." + (f" Wins: {'; '.join(beats)}." if beats else ""))
+    if s.get("knowledge_claim"):
+        lines.append(knowledge_text(s))
+    return "\n\n".join(lines) + "\n"
+
+
 def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
-    """``tables/specialists_vs_generalists.tex`` and ``figures/specialists_vs_generalists.pdf``."""
+    """``tables/specialists_vs_generalists.tex``, its findings and ``figures/specialists_vs_generalists.pdf``."""
     import matplotlib.pyplot as plt
 
     from routerlab.report import latex_table, save_figure
+    from routerlab.report.paper import write_findings
 
     s = rundir.summary
     fams = s["families"]
@@ -288,4 +307,5 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
             ax.scatter(m["params"], mean, marker="o", label=f"{n} (mean over families)")
     ax.set(xscale="log", xlabel="parameters", ylabel="test exact match")
     ax.legend(fontsize=5)
-    return [tex, *save_figure(fig, out / "figures" / "specialists_vs_generalists", subject=provenance)[:1]]
+    return [tex, write_findings(out, "specialists_vs_generalists", findings(s), provenance),
+            *save_figure(fig, out / "figures" / "specialists_vs_generalists", subject=provenance, png=False)]

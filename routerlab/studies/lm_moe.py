@@ -906,8 +906,9 @@ class Study:
         )
 
     def paper(self, rundir: RunDir, out: Path, provenance: str) -> list[Path]:
-        """``tables/<name>.tex`` and ``figures/<name>.pdf``."""
+        """``tables/<name>.tex``, ``tables/<name>_findings.tex`` (the report's verdicts) and ``figures/<name>.pdf``."""
         from routerlab.report import latex_table, save_figure
+        from routerlab.report.paper import write_findings
 
         cfg = self._cfg(rundir)
         unit = "nats/byte" if cfg.causal else "masked-byte cross-entropy, nats per masked byte"
@@ -919,7 +920,8 @@ class Study:
         tex = out / "tables" / f"{self.name}.tex"
         atomic_write_text(tex, f"% {provenance}\n" + table)
         figure = _figure(rundir, self.title, _ylabel(cfg))
-        return [tex, *save_figure(figure, out / "figures" / self.name, subject=provenance)[:1]]
+        return [tex, write_findings(out, self.name, self.text(cfg, rundir.summary), provenance),
+                *save_figure(figure, out / "figures" / self.name, subject=provenance, png=False)]
 
 
 STUDIES: dict[str, Study] = {

@@ -154,7 +154,7 @@ def test_fleet_is_cached(tiny, monkeypatch):
 
 
 @pytest.mark.slow
-def test_fleet_studies_end_to_end(tiny):
+def test_fleet_studies_end_to_end(tiny, check_paper_hook):
     from routerlab.registry import load_experiment
 
     cfg, root, fleet = tiny
@@ -167,6 +167,8 @@ def test_fleet_studies_end_to_end(tiny):
         run.write_json("summary.json", summary)
         text = exp.report(run)
         assert "|" in text and any(run.artifacts.glob("*.png"))
+        run.finish()
+        assert f"{name}_findings.tex" in check_paper_hook(name, run)
         if name == "fleet_routing":
             routers = summary["routers"]
             assert {"task_classifier", "oracle", "linucb (online)", "single:gen-l"} <= set(routers)

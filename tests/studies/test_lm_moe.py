@@ -185,7 +185,7 @@ def smoke_run(tmp_path_factory):
     return exp, execute(exp, exp.config("smoke"), out, scale="smoke")
 
 
-def test_moe_vs_dense_smoke_end_to_end(smoke_run):
+def test_moe_vs_dense_smoke_end_to_end(smoke_run, check_paper_hook):
     exp, run = smoke_run
     records = list(run.records())
     cfg = exp.config("smoke")
@@ -200,6 +200,9 @@ def test_moe_vs_dense_smoke_end_to_end(smoke_run):
     report = (run.artifacts / "report.md").read_text()
     assert "Compute ratio at equal loss" in report and "| moe |" in report
     assert (run.artifacts / "moe_vs_dense.pdf").is_file()
+    written = check_paper_hook("moe_vs_dense", run)  # every LM study shares this paper hook
+    assert set(written) == {"moe_vs_dense.tex", "moe_vs_dense_findings.tex", "moe_vs_dense.pdf"}
+    assert "Compute ratio at equal loss" in written["moe_vs_dense_findings.tex"].read_text()
 
 
 def test_moe_vs_dense_resumes_to_identical_metrics(smoke_run):
@@ -215,11 +218,12 @@ def test_moe_vs_dense_resumes_to_identical_metrics(smoke_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["expert_count", "balancing", "capacity", "granularity", "routers", "scaling_fit",
                                   "encoder_routers"])
-def test_other_studies_smoke(name, tmp_path):
+def test_other_studies_smoke(name, tmp_path, check_paper_hook):
     exp = load_experiment(name)
     run = execute(exp, exp.config("smoke"), tmp_path, scale="smoke")
     assert run.done and all(np.isfinite(r["final_val_loss"]) for r in run.records())
     assert f"![{name}]" in (run.artifacts / "report.md").read_text()
+    assert f"{name}_findings.tex" in check_paper_hook(name, run)
 
 
 def test_e_hat_saturates():
