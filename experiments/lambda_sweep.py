@@ -11,18 +11,18 @@ Command:
     routerlab run lambda_sweep --scale quick
     routerlab run lambda_sweep --scale smoke
 
-Runtime (measured 2026-11-28, 2 CPU cores shared with other jobs): smoke ~10 CPU s; quick
-~76 CPU s (~2 min wall), the fleet reused when cached (else ~480 CPU s to train it).
+Runtime (measured 2026-11-28 on 2 CPU cores): smoke ~10 CPU s; quick ~60 CPU s (~1 min
+wall), the fleet reused when cached (else ~540 CPU s to train it).
 
-Expected result (quick, measured 2026-11-28, 3 fleet seeds x 4 bandit seeds, 4000 rounds,
-24 lams): at lam = 0 LinUCB reaches quality 0.613 +- 0.016 at $0.107 per 1k queries, above
-gen-l's 0.570 at $0.46 (it learns per-query which model answers, on the replayed test
-queries); raising lam walks down to 0.582 +- 0.049 at $0.0046 per 1k queries (the small
-models' price). The curve is flat within its intervals: quality changes by ~0.03 over a
-23x range of cost. AIQ is undefined because the bandit's cheapest point costs slightly
-more than the cheapest single model (the common range starts there).
+Expected result (quick, measured 2026-11-28 on the fleet with the capacity-bound knowledge
+family, 3 fleet seeds x 4 bandit seeds, 4000 rounds, 24 lams): at lam = 0 LinUCB reaches
+quality 0.532 +- 0.089 at $0.106 per 1k queries, above gen-m's 0.489 and gen-l's 0.458 (it
+learns per query which model answers, on the replayed test queries); raising lam walks down
+to 0.495 +- 0.125 at $0.0045 per 1k queries (the small models' price). The curve is flat
+within its intervals: quality changes by ~0.04 over a ~24x range of cost. AIQ is undefined
+because the bandit's cheapest point costs slightly more than the cheapest single model.
 
-Feeds: paper figure lambda_sweep.
+Feeds: paper figure lambda_sweep and its findings.
 """
 
 from dataclasses import replace

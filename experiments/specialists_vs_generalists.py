@@ -40,9 +40,9 @@ planning.
 Knowledge is no longer at ceiling (ctl-know-m 1.00, gen-m 0.45, spec-knowledge 0.32, gen-l
 0.29, gen-s 0.07, ctl-gen-xs 0.02). "Generalists keep the lead on knowledge" is NOT
 supported for the largest generalist: gen-l - spec-knowledge = -0.027 [-0.195, +0.141], a
-tie. It holds for gen-m (14x): gen-m - spec-knowledge = +0.131 [+0.073, +0.189]; and gen-m
-beats gen-l there too (+0.158 [+0.015, +0.301]), so the lead does not grow with size. The
-controls say why: capacity and exposure both matter and cancel for gen-l. At equal
+tie. It holds for gen-m (14x): gen-m - spec-knowledge = +0.131 [+0.073, +0.189] (the claims
+table's spec-knowledge vs gen-m row); gen-m's mean (0.45) is above gen-l's (0.29), so the
+lead does not grow with size here. The controls say why: capacity and exposure both matter and cancel for gen-l. At equal
 exposure capacity wins (gen-l - ctl-gen-xs, the specialist's architecture on the mixture,
 +0.269 [+0.202, +0.336]; ctl-know-m, gen-m's architecture on knowledge only, -
 spec-knowledge +0.682 [+0.450, +0.914]: the 7k specialist is capacity-bound); at equal size

@@ -27,9 +27,12 @@
 #
 # One confound is built in: every model trains for the same steps and batch, so a
 # generalist sees each family, and each fact, 1/5 as often as that family's specialist.
-# Where the fleet holds a generalist with the specialist's architecture, the knowledge claim
-# is split into a capacity effect (largest generalist vs that small generalist, equal
-# exposure) and an exposure effect (knowledge specialist vs that small generalist, equal size).
+# Two controls, trained and scored like the fleet but never routed to, split the knowledge
+# claim: `ctl-gen-xs` (the specialist's architecture trained on the mixture) gives a capacity
+# effect at the generalists' exposure (largest generalist vs ctl-gen-xs) and an exposure
+# effect at the specialist's size (knowledge specialist vs ctl-gen-xs); `ctl-know-m` (the
+# medium generalist's architecture trained on knowledge only) gives a capacity effect at the
+# specialist's exposure (ctl-know-m vs the knowledge specialist).
 #
 # The scale comes from `ROUTERLAB_SCALE` (`smoke` in CI: models barely trained, the
 # verdicts below are then about plumbing, not the claim; `quick` or `paper` by hand).

@@ -39,13 +39,30 @@ _LATEX_ESCAPES = {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
     # Characters that pdfLaTeX's default UTF-8 input does not typeset: math equivalents.
     "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "×": r"$\times$", "−": r"$-$", "≈": r"$\approx$",
-    "→": r"$\rightarrow$", "α": r"$\alpha$", "γ": r"$\gamma$", "λ": r"$\lambda$",
+    "→": r"$\rightarrow$", "α": r"$\alpha$", "γ": r"$\gamma$", "λ": r"$\lambda$", "…": r"\ldots{}",
+    "–": "--", "—": "---",
 }
+_APPROX = re.compile(r"~(?=[\d.])")  # "~160 times": about, not a literal tilde
 
 
 def latex_escape(text: str) -> str:
-    """``text`` with LaTeX's special characters escaped, for plain-text table cells and prose."""
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    """``text`` with LaTeX's special characters escaped, for plain-text table cells and prose.
+
+    Raises ``ValueError`` on a non-ASCII character it has no mapping for, since pdfLaTeX would
+    stop on it (or drop it) far from here.
+    """
+    out = []
+    for i, part in enumerate(_APPROX.split(text)):
+        if i:
+            out.append(r"$\sim$")
+        for ch in part:
+            if ch in _LATEX_ESCAPES:
+                out.append(_LATEX_ESCAPES[ch])
+            elif ord(ch) < 128:
+                out.append(ch)
+            else:
+                raise ValueError(f"latex_escape: no LaTeX mapping for {ch!r} (U+{ord(ch):04X}) in {text[:60]!r}")
+    return "".join(out)
 
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
@@ -77,7 +94,8 @@ def latex_paragraphs(markdown: str) -> str:
             blocks.append(_inline(" ".join(para)))
             para.clear()
         if items:
-            blocks.append("\n".join([r"\begin{itemize}", *(rf"\item {_inline(i)}" for i in items), r"\end{itemize}"]))
+            # "\item{}" so that an item starting with "[" is not read as the item's label
+            blocks.append("\n".join([r"\begin{itemize}", *(rf"\item{{}} {_inline(i)}" for i in items), r"\end{itemize}"]))
             items.clear()
 
     for line in markdown.splitlines():

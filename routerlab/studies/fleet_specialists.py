@@ -262,16 +262,18 @@ def knowledge_text(s: dict[str, Any]) -> str:
 def findings(s: dict[str, Any]) -> str:
     """Both claims in words: specialist vs >= ``size_ratio`` x generalists on its own family, then knowledge."""
     claims = [c for c in s["claims"] if c["specialist"] != "spec-knowledge"]
+    families = [f for f in s["families"] if f != "knowledge"]
     lines = []
     if claims:
-        counts = {v: sum(c["verdict"].split(" ")[0] == v for c in claims) for v in ("beats", "tie", "loses")}
+        counts = {v: sum(c["verdict"] == v for c in claims) for v in sorted({c["verdict"] for c in claims})}
         beats = [f"{c['specialist']} vs {c['generalist']} ({c['size_ratio']:.0f}x) {_diff(c)}" for c in claims
-                 if c["verdict"].split(" ")[0] == "beats"]
+                 if c["verdict"].startswith("beats")]
+        how = "95% t-intervals" if len(s["seeds"]) > 1 else "one seed: no interval"
         lines.append(
             f"Claim 1 (a specialist beats generalists with >= {s['size_ratio']:.0f}x its parameters on its own "
-            f"family; paired over {len(s['seeds'])} seeds, 95% t-intervals): of {len(claims)} comparisons on "
-            f"math, code, logic and planning the specialist wins {counts['beats']}, ties {counts['tie']} and loses "
-            f"{counts['loses']}." + (f" Wins: {'; '.join(beats)}." if beats else ""))
+            f"family; paired over {len(s['seeds'])} seeds, {how}): of {len(claims)} comparisons on "
+            f"{', '.join(families)}: " + ", ".join(f"{v} {n}" for v, n in counts.items()) + "."
+            + (f" Wins: {'; '.join(beats)}." if beats else ""))
     if s.get("knowledge_claim"):
         lines.append(knowledge_text(s))
     return "\n\n".join(lines) + "\n"

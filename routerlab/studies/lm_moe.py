@@ -691,8 +691,17 @@ def _routers_variants(cfg: RoutersConfig) -> list[tuple]:
     ]
 
 
-def _routers_analysis(cfg: RoutersConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
-    ref = groups["switch(top-1)"]
+SWITCH = "switch(top-1)"
+
+
+def _verdict(ci: MeanCI) -> str:
+    """A paired loss difference against the reference: its sign, when the 95% interval excludes 0."""
+    return "better" if ci.hi < 0 else "worse" if ci.lo > 0 else "not resolved"
+
+
+def _routers_analysis(cfg: LMStudyConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
+    """Each variant's final validation loss minus Switch (top-1)'s, paired by seed (routers and encoder_routers)."""
+    ref = groups[SWITCH]
     return {f"{name}_minus_switch_loss": _paired_diff(rows, ref) for name, rows in groups.items() if rows is not ref}
 
 
@@ -700,15 +709,11 @@ def _routers_text(cfg: RoutersConfig, summary: dict[str, Any]) -> str:
     lines = ["Final validation loss minus Switch (top-1), paired by seed:"]
     for key, value in summary["analysis"].items():
         ci = MeanCI(**value)
-        verdict = "better" if ci.hi < 0 else "worse" if ci.lo > 0 else "not resolved"
-        lines.append(f"- {key.removesuffix('_minus_switch_loss')}: {fmt_ci(ci)} ({verdict})")
+        lines.append(f"- {key.removesuffix('_minus_switch_loss')}: {fmt_ci(ci)} ({_verdict(ci)})")
     lines.append("\nExpert choice, Soft MoE and Sinkhorn/BASE are not in this table: each lets a token's "
                  "routing depend on later tokens, so the causal decoder refuses them (routerlab.moe.causal_leak). "
                  "They are compared in a bidirectional encoder on masked bytes (encoder_routers).")
     return "\n".join(lines) + "\n"
-
-
-SWITCH = "switch(top-1)"
 
 
 def _encoder_routers_variants(cfg: EncoderRoutersConfig) -> list[tuple[str, LMRunConfig]]:
@@ -724,11 +729,6 @@ def _encoder_routers_variants(cfg: EncoderRoutersConfig) -> list[tuple[str, LMRu
     ]
 
 
-def _encoder_routers_analysis(cfg: EncoderRoutersConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
-    ref = groups[SWITCH]
-    return {f"{name}_minus_switch_loss": _paired_diff(rows, ref) for name, rows in groups.items() if rows is not ref}
-
-
 def _encoder_routers_text(cfg: EncoderRoutersConfig, summary: dict[str, Any]) -> str:
     lines = ["Final validation loss (masked-byte cross-entropy, nats per masked byte) minus Switch (top-1), "
              "paired by seed:"]
@@ -736,7 +736,7 @@ def _encoder_routers_text(cfg: EncoderRoutersConfig, summary: dict[str, Any]) ->
     for key, value in summary["analysis"].items():
         ci = MeanCI(**value)
         name = key.removesuffix("_minus_switch_loss")
-        verdicts[name] = "better" if ci.hi < 0 else "worse" if ci.lo > 0 else "not resolved"
+        verdicts[name] = _verdict(ci)
         lines.append(f"- {name}: {fmt_ci(ci)} ({verdicts[name]})")
     better = [name for name, v in verdicts.items() if v == "better"]
     worse = [name for name, v in verdicts.items() if v == "worse"]
@@ -751,6 +751,10 @@ def _encoder_routers_text(cfg: EncoderRoutersConfig, summary: dict[str, Any]) ->
                    "(the paired interval does not lie below 0)")
     lines.append(f"\n{verdict}. Resolved better than Switch: {', '.join(better) or 'none'}; resolved worse: "
                  f"{', '.join(worse) or 'none'}.")
+    if "sinkhorn(BASE)" in worse:
+        lines.append("Sinkhorn/BASE is scored as it trains, balanced over each evaluation batch; BASE itself routes "
+                     "greedily at inference, so part of this deficit may be the evaluation protocol rather than "
+                     "the router.")
     lines.append(
         "\nWhy an encoder: expert choice (each expert picks its top tokens of the sequence), Soft MoE (every slot "
         "is a weighted average of all tokens of the sequence) and Sinkhorn/BASE (balancing normalises router scores "
@@ -785,8 +789,7 @@ def _granularity_text(cfg: GranularityConfig, summary: dict[str, Any]) -> str:
     lines = ["Final validation loss minus the coarse top-1 MoE, paired by seed:"]
     for key, value in summary["analysis"].items():
         ci = MeanCI(**value)
-        verdict = "better" if ci.hi < 0 else "worse" if ci.lo > 0 else "not resolved"
-        lines.append(f"- {key.removesuffix('_minus_coarse_loss')}: {fmt_ci(ci)} ({verdict})")
+        lines.append(f"- {key.removesuffix('_minus_coarse_loss')}: {fmt_ci(ci)} ({_verdict(ci)})")
     return "\n".join(lines) + "\n"
 
 
@@ -942,6 +945,6 @@ STUDIES: dict[str, Study] = {
         Study("granularity", "Fine-grained and shared experts (DeepSeekMoE) at matched parameters", GranularityConfig,
               _granularity_variants, _granularity_analysis, _granularity_text),
         Study("encoder_routers", "Routers in a bidirectional encoder on masked bytes", EncoderRoutersConfig,
-              _encoder_routers_variants, _encoder_routers_analysis, _encoder_routers_text),
+              _encoder_routers_variants, _routers_analysis, _encoder_routers_text),
     )
 }

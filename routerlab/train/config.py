@@ -77,6 +77,8 @@ class TrainConfig:
         check(0 <= self.b2 < 1, "b2", f"must be in [0, 1); got {self.b2}")
         check(self.eps > 0, "eps", f"must be > 0; got {self.eps}")
         check(self.grad_clip >= 0, "grad_clip", f"must be >= 0 (0 disables clipping); got {self.grad_clip}")
+        check(self.objective in ("next_token", "masked"), "objective",
+              f"must be 'next_token' or 'masked'; got {self.objective!r}")
         check(0 < self.mask_rate < 1, "mask_rate", f"must be in (0, 1); got {self.mask_rate}")
 
 

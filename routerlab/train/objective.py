@@ -17,7 +17,9 @@ Keys. Training masks come from the named stream ``("mask", step)`` of the run's 
 (:class:`routerlab.rng.KeyStreams`), independent of the ``data`` and ``router_noise``
 streams. Evaluation masks come from :func:`eval_mask_key`: a fixed stream that does not
 depend on the run's seed, folded with the index of the evaluation batch within its split, so
-every variant and every seed is evaluated on the same masked positions of the same windows.
+runs with the same evaluation batching (batch size, batches per domain, domains; every
+variant and seed of a study) are evaluated on the same masked positions of the same windows.
+Change the batching and the masks change with it.
 
 Masked-byte losses (nats/byte) are not comparable with next-byte losses: the encoder sees
 both sides of a gap and predicts only 15% of the bytes.

@@ -181,7 +181,7 @@ def test_fleet_studies_end_to_end(tiny, check_paper_hook):
         if name == "specialists_vs_generalists":
             assert set(summary["models"]) == {m["name"] for m in fleet.models + fleet.meta["controls"]}
             k = summary["knowledge_claim"]
-            assert k["num_facts"] == cfg.tasks.num_facts and k["exposure_specialist"] == 5 * k["exposure_generalist"]
+            assert k["num_facts"] == cfg.tasks.num_facts and k["exposure_specialist"] == pytest.approx(5 * k["exposure_generalist"])
             labels = [c["label"] for c in k["controls"]]
             assert labels == ["capacity at the generalists' exposure", "exposure at the specialist's size",
                               "capacity at the specialist's exposure",

@@ -1,5 +1,7 @@
 """Markdown and LaTeX tables, and report prose turned into LaTeX for the paper."""
 
+import pytest
+
 from routerlab.report import MeanCI, fmt_ci, latex_paragraphs, latex_table, markdown_table
 from routerlab.report.tables import latex_escape
 
@@ -18,6 +20,9 @@ def test_latex_escape_covers_specials_and_unicode_that_pdflatex_rejects():
     assert latex_escape("a<=b, c>=d") == r"a\textless{}=b, c\textgreater{}=d"
     assert latex_escape("±≤≥×−λ") == r"$\pm$$\leq$$\geq$$\times$$-$$\lambda$"
     assert latex_escape("x~y^z\\") == r"x\textasciitilde{}y\textasciicircum{}z\textbackslash{}"
+    assert latex_escape("seen ~160 times, 1–2…") == r"seen $\sim$160 times, 1--2\ldots{}"
+    with pytest.raises(ValueError, match="U\\+221A"):  # pdfLaTeX stops on an unmapped character: fail here
+        latex_escape("√2")
 
 
 def test_latex_table_is_booktabs_with_escaped_cells():
@@ -41,8 +46,8 @@ def test_latex_paragraphs_converts_the_report_subset():
     assert latex_paragraphs(markdown) == (
         "Final loss minus \\textbf{Switch}, paired by seed:\n\n"
         "\\begin{itemize}\n"
-        "\\item hash: -0.35 $\\pm$ 0.18 (better)\n"
-        "\\item rl-r: +0.24 $\\pm$ 0.12 (worse)\n"
+        "\\item{} hash: -0.35 $\\pm$ 0.18 (better)\n"
+        "\\item{} rl-r: +0.24 $\\pm$ 0.12 (worse)\n"
         "\\end{itemize}\n\n"
         "Run \\texttt{routerlab run routers}; 50\\% saved. Same paragraph.\n"
     )
