@@ -27,7 +27,7 @@ from pathlib import Path
 
 from routerlab import __version__
 from routerlab.config import ConfigError, parse_assignment
-from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_experiment, resume
+from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_experiment, recorded_run, resume
 from routerlab.runtime import enable_compilation_cache
 from routerlab.rundir import RunDir, RunDirError, atomic_write_text, dumps, find_runs
 
@@ -136,9 +136,8 @@ def _ensure_runs(plan: Sequence[tuple[str, str]], out: Path) -> list[tuple[str, 
             print(f"{name}: no {scale} scale; skipped")
             continue
         cfg = exp.config(scale)
-        recorded = [r for r in find_runs(out, name) if r.matches(cfg)]
-        if recorded:
-            run = recorded[-1]
+        run = recorded_run(name, cfg, out)
+        if run is not None:
             print(f"{name} ({scale}): reusing {run.path}")
         else:
             start = time.perf_counter()

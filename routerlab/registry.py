@@ -25,7 +25,7 @@ from typing import Any
 from routerlab.config import ConfigError, from_dict, override
 from routerlab.rundir import RunDir, RunDirError, atomic_write_text, find_runs
 
-__all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "execute", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
+__all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "execute", "recorded_run", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
 
 SCALE_NAMES = ("smoke", "quick", "paper")
 
@@ -109,6 +109,14 @@ def runs_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "runs"
 
 
+def recorded_run(name: str, cfg: Any, out: Path | str) -> RunDir | None:
+    """The newest complete run of ``name`` under ``out`` made from exactly ``cfg``, if any."""
+    for run in reversed(find_runs(out, name)):
+        if run.matches(cfg):
+            return run
+    return None
+
+
 def ensure_run(name: str, scale: str, out: Path | str = "runs", sets: Sequence[str] = ()) -> RunDir:
     """The newest complete run of ``name`` made from exactly this config, else a new one.
 
@@ -116,10 +124,7 @@ def ensure_run(name: str, scale: str, out: Path | str = "runs", sets: Sequence[s
     """
     exp = load_experiment(name)
     cfg = exp.config(scale, sets)
-    for run in reversed(find_runs(out, name)):
-        if run.matches(cfg):
-            return run
-    return execute(exp, cfg, out, scale=scale)
+    return recorded_run(name, cfg, out) or execute(exp, cfg, out, scale=scale)
 
 
 def resume(path: Path | str) -> tuple[Experiment, RunDir]:

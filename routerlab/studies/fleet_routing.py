@@ -300,9 +300,9 @@ def _fold_cell(e: dict[str, Any] | None) -> str:
 
 def report(rundir: RunDir) -> str:
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     from routerlab.report import markdown_table, save_figure, setup_style
+    from routerlab.report.figures import plot_router_curves
 
     s = rundir.summary
     cfg = rundir.config
@@ -345,24 +345,11 @@ def report(rundir: RunDir) -> str:
     rec = records[0]
     setup_style()
     fig, ax = plt.subplots(figsize=(6, 4))
-    pal = sns.color_palette("colorblind", 12)
-    curves = [r for r in rec["routers"] if not r["router"].startswith("single:")]
-    for i, r in enumerate(curves):
-        c = np.asarray(r["points"]["cost"]) * 1000
-        q = np.asarray(r["points"]["quality"])
-        o = np.argsort(c, kind="stable")
-        ax.plot(c[o], q[o], label=r["router"], color=pal[i % 12], lw=1.2,
-                ls="--" if "oracle" in r["router"] else "-")
+    plot_router_curves(ax, rec["routers"])
     if "bandit" in rec:
         b = rec["bandit"]
         ax.plot(np.mean(b["cost"], axis=1) * 1000, np.mean(b["quality"], axis=1), "x", color="black",
                 label="linucb (online)")
-    for r in rec["routers"]:
-        if r["router"].startswith("single:"):
-            c, q = r["points"]["cost"][0] * 1000, r["points"]["quality"][0]
-            ax.plot(c, q, "o", color="grey", ms=3)
-            ax.annotate(r["router"].removeprefix("single:"), (c, q), fontsize=6, xytext=(3, -8),
-                        textcoords="offset points")
     ax.set(xscale="log", title=f"fleet routing (test, seed {rec['seed']})", xlabel=f"cost ({unit})",
            ylabel="mean exact match")
     ax.legend(fontsize=6, loc="lower right")

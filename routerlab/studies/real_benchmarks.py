@@ -272,11 +272,9 @@ def _cell(entry: dict[str, Any], key: str, scale: float = 1.0, digits: int = 3, 
     e = entry[key]
     half = (e["hi"] - e["lo"]) / 2
     text = f"{e['mean'] * scale:.{digits}f} ± {half * scale:.{digits}f}"
-    if not boot:
-        pass
-    elif e.get("boot_lo") is not None:
+    if boot and e.get("boot_lo") is not None:
         text += f" [{e['boot_lo'] * scale:.{digits}f}, {e['boot_hi'] * scale:.{digits}f}]"
-    else:
+    elif boot:
         text += " [n/a]"  # undefined on some resample (e.g. the target quality never reached)
     if e["seeds_defined"] < e["seeds"]:
         text += f" ({e['seeds_defined']}/{e['seeds']} seeds)"
@@ -363,9 +361,9 @@ def report(rundir: RunDir) -> str:
 def _cost_quality_figure(rundir: RunDir):
     """Cost-quality curves of every router on the first split seed's test set, one panel per dataset."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     from routerlab.report import setup_style
+    from routerlab.report.figures import plot_router_curves
 
     cfg = rundir.config
     records = [r for r in rundir.records() if "routers" in r and r["seed"] == cfg["seeds"][0]]
@@ -373,24 +371,11 @@ def _cost_quality_figure(rundir: RunDir):
         return None
     setup_style()
     fig, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4), squeeze=False)
-    palette = sns.color_palette("colorblind", 12)
     for ax, record in zip(axes[0], records, strict=True):
-        curves = [r for r in record["routers"] if not r["router"].startswith("single:")]
-        for i, r in enumerate(curves):
-            c = np.asarray(r["points"]["cost"]) * 1000
-            q = np.asarray(r["points"]["quality"])
-            order = np.argsort(c, kind="stable")
-            ax.plot(c[order], q[order], label=r["router"], color=palette[i % 12], lw=1.2,
-                    ls="--" if r["router"] in ("oracle", "per_task_oracle") else "-")
+        plot_router_curves(ax, record["routers"])
         if "bandit" in record:
             b = record["bandit"]
             ax.plot(np.asarray(b["cost"]) * 1000, b["quality"], "x", color="black", label="linucb (online)")
-        for r in record["routers"]:
-            if r["router"].startswith("single:"):
-                c, q = r["points"]["cost"][0] * 1000, r["points"]["quality"][0]
-                ax.plot(c, q, "o", color="grey")
-                ax.annotate(r["router"].removeprefix("single:")[:18], (c, q), fontsize=6,
-                            xytext=(3, -8), textcoords="offset points")
         ax.set(title=f"{record['dataset']} (test, seed {record['seed']})", xlabel="cost per 1k queries ($)",
                ylabel="mean quality")
     axes[0][-1].legend(fontsize=6, loc="lower right")
