@@ -183,20 +183,29 @@ def _regret_figure(rundir):
             rows.append({"env": r["env"], "policy": r["policy"], "round": t, "regret": m, "lo": m - h, "hi": m + h})
     curves = pd.DataFrame(rows)
     envs = sorted(curves["env"].unique())
+    # One colour per policy, fixed before drawing, so each band has its own line's colour in every
+    # panel (seaborn's hue order and a groupby's alphabetical order need not agree).
+    policies = list(dict.fromkeys(curves["policy"]))
+    palette = dict(zip(policies, sns.color_palette(n_colors=len(policies))))
     cols = min(3, max(1, len(envs)))
     nrows = -(-len(envs) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols + 1.6, 2.9 * nrows), squeeze=False)
     for ax, env in zip(axes.flat, envs):
         sub = curves[curves["env"] == env]
-        sns.lineplot(data=sub, x="round", y="regret", hue="policy", ax=ax, legend=env == envs[-1])
-        for _, g in sub.groupby("policy"):
-            ax.fill_between(g["round"], g["lo"], g["hi"], alpha=0.15)
+        for policy in policies:
+            g = sub[sub["policy"] == policy]
+            if g.empty:
+                continue
+            ax.plot(g["round"], g["regret"], color=palette[policy], label=policy, gid=f"line:{policy}")
+            ax.fill_between(g["round"], g["lo"], g["hi"], color=palette[policy], alpha=0.15, linewidth=0,
+                            gid=f"band:{policy}")
         ax.set_title(env)
+        ax.set_xlabel("round")
         ax.set_ylabel("cumulative regret")
     for ax in list(axes.flat)[len(envs):]:
         ax.axis("off")
     if envs:
-        sns.move_legend(list(axes.flat)[len(envs) - 1], "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+        list(axes.flat)[len(envs) - 1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
     return fig
 
 

@@ -44,3 +44,41 @@ def test_config_validation():
         BanditZooConfig(num_seeds=2)
     with pytest.raises(ConfigError, match="unknown policy"):
         BanditZooConfig(policies=("linucb", "nope"))
+
+
+def test_regret_bands_share_their_lines_colour():
+    """Each policy's band is drawn in its own line's colour, in every panel.
+
+    The policies appear in non-alphabetical order ("ucb" before "eps"), which is what made the
+    bands and lines of the old figure pair up wrongly (bands in alphabetical order, lines in order
+    of appearance).
+    """
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    from routerlab.bandits.zoo import _regret_figure
+
+    class Records:
+        def records(self):
+            for env in ("wheel", "fleet"):
+                for k, policy in enumerate(("ucb", "eps", "greedy")):
+                    yield {"kind": "regret", "env": env, "policy": policy, "curve_round": [1, 2, 3],
+                           "curve_regret": [k, 2 * k, 3 * k], "curve_regret_ci95": [0.1, 0.1, 0.1]}
+
+    fig = _regret_figure(Records())
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["fleet", "wheel"]
+    colours = {}
+    for ax in panels:
+        lines = {ln.get_gid().split(":", 1)[1]: mcolors.to_rgb(ln.get_color()) for ln in ax.get_lines()}
+        bands = {c.get_gid().split(":", 1)[1]: tuple(c.get_facecolor()[0][:3])
+                 for c in ax.collections if (c.get_gid() or "").startswith("band:")}
+        assert set(lines) == set(bands) == {"ucb", "eps", "greedy"}
+        for policy, rgb in lines.items():
+            assert bands[policy] == pytest.approx(rgb)
+            assert colours.setdefault(policy, rgb) == rgb  # the same colour in every panel
+        # the line of "ucb" really is ucb's data (regret 0), not another policy's
+        ucb = next(ln for ln in ax.get_lines() if ln.get_gid() == "line:ucb")
+        assert list(ucb.get_ydata()) == [0, 0, 0]
+    assert len(set(colours.values())) == 3
+    plt.close(fig)
