@@ -1,11 +1,11 @@
 """The ``routerlab`` command line.
 
-    routerlab run EXPERIMENT [--scale smoke|quick|paper] [--set KEY=VALUE ...] [--out DIR]
-    routerlab run --resume RUN_DIR
+    routerlab run EXPERIMENT|PATH.py [--scale smoke|quick|paper] [--set KEY=VALUE ...] [--out DIR]
+    routerlab run --resume RUN_DIR [--experiment-file PATH.py]
     routerlab list [--runs DIR]
     routerlab demo [--out DIR]
     routerlab reproduce --scale quick|paper [--out DIR]
-    routerlab report RUN_DIR
+    routerlab report RUN_DIR [--experiment-file PATH.py]
     routerlab paper [--runs DIR] [--out paper/] [--scale quick] [--run-missing]
     routerlab bench NAME [--out FILE] [--set KEY=VALUE ...] [--devices N]
     routerlab route-eval PATH [--format wide|long] [--price-table FILE] [--budget B]
@@ -14,6 +14,10 @@
 Errors in what the user typed or pointed at (configs, names, paths, malformed data rows)
 print one line and exit 2, before anything is written. Failures while running (a non-finite loss, a bad data row) print one
 line and exit 1; the run directory keeps everything written so far, without DONE.
+
+An experiment is a registered name (``routerlab list``) or, for your own file, its path
+ending in ``.py``. A run directory never names code to import: a run of your own file records
+its name and sha256, and resuming or reporting it needs ``--experiment-file`` with that file.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from routerlab import __version__
 from routerlab.config import ConfigError, parse_assignment
 from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_experiment, recorded_run, resume
 from routerlab.runtime import enable_compilation_cache
-from routerlab.rundir import RunDir, RunDirError, atomic_write_text, dumps, find_runs
+from routerlab.rundir import RunDir, RunDirError, RunDirInvalid, atomic_write_text, dumps, find_runs
 
 # The headline experiments `routerlab demo` runs, one per question, sized to finish in
 # under 10 minutes on 2 CPU cores: routing inside a layer (planted experts), MoE against
@@ -39,6 +43,7 @@ DEMO = (("planted_experts", "quick"), ("moe_vs_dense", "quick"), ("fleet_routing
 BENCHES = {
     "moe": "routerlab.bench.moe:bench_moe",
     "bandits": "routerlab.bench.bandits:bench_bandits",
+    "lm": "routerlab.bench.lm:bench_lm",
 }
 EXIT_USAGE, EXIT_FAILURE = 2, 1
 
@@ -49,11 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run one experiment into a new run directory")
-    r.add_argument("experiment", nargs="?", help="experiment name (a file in experiments/)")
-    r.add_argument("--scale", default="smoke", choices=SCALE_NAMES)
+    r.add_argument("experiment", nargs="?",
+                   help="experiment name (see `routerlab list`), or the path of your own experiment file (*.py)")
+    r.add_argument("--scale", choices=SCALE_NAMES, help="default: smoke")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     r.add_argument("--out", default="runs", type=Path, help="root of run directories (default: runs)")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in place")
+    r.add_argument("--experiment-file", type=Path, metavar="PATH.py",
+                   help="with --resume: the user experiment file the run was made from (checked against its hash)")
 
     ls = sub.add_parser("list", help="list experiments, or the runs under a directory")
     ls.add_argument("--runs", type=Path, help="list run directories under this root instead")
@@ -68,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="(re)write a run's Markdown report and figures")
     rp.add_argument("run_dir", type=Path)
+    rp.add_argument("--experiment-file", type=Path, metavar="PATH.py",
+                    help="for a run of your own experiment file: that file (checked against the recorded hash)")
 
     pp = sub.add_parser("paper", help="regenerate paper/tables and paper/figures from complete runs")
     pp.add_argument("--runs", default="runs", type=Path, help="root of run directories (default: runs)")
@@ -90,14 +100,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from routerlab.registry import execute, is_experiment_path, load_experiment, load_experiment_file, resume
+
     if args.resume:
-        exp, run = resume(args.resume)
+        given = [flag for flag, on in (("EXPERIMENT", args.experiment), ("--set", args.sets), ("--scale", args.scale)) if on]
+        if given:
+            raise ConfigError("--resume", f"a resumed run keeps its recorded config; drop {', '.join(given)} "
+                                          "(or start a new run with them)")
+        exp, run = resume(args.resume, args.experiment_file)
     else:
         if not args.experiment:
             raise ConfigError("experiment", "name an experiment (see `routerlab list`) or pass --resume RUN_DIR")
-        exp = load_experiment(args.experiment)
-        cfg = exp.config(args.scale, args.sets)  # validated before anything is written
-        run = execute(exp, cfg, args.out, scale=args.scale)
+        if args.experiment_file is not None:
+            raise ConfigError("--experiment-file", "only with --resume; to run your own file, give its path as EXPERIMENT")
+        scale = args.scale or "smoke"
+        exp = load_experiment_file(args.experiment) if is_experiment_path(args.experiment) else load_experiment(args.experiment)
+        cfg = exp.config(scale, args.sets)  # validated before anything is written
+        run = execute(exp, cfg, args.out, scale=scale)
     print(f"{exp.name}: done -> {run.path}")
     print(f"report: {run.artifacts / 'report.md'}")
     return 0
@@ -166,8 +185,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from routerlab.registry import load_recorded_experiment
+
     run = RunDir.open(args.run_dir).require_done()
-    exp = load_experiment(run.experiment)
+    exp = load_recorded_experiment(run, args.experiment_file)
     path = run.artifacts / "report.md"
     atomic_write_text(path, exp.report(run))
     print(f"report: {path}")
@@ -229,10 +250,11 @@ COMMANDS = {
 
 
 def _bad_input() -> tuple[type[BaseException], ...]:
-    """What the user typed or pointed at is wrong: one line, exit 2, nothing written."""
+    """What the user typed or pointed at is wrong (including a run directory that is locked,
+    damaged or would lose records on resume): one line, exit 2, nothing written."""
     from routerlab.data import RoutingLogError
 
-    return ConfigError, RoutingLogError
+    return ConfigError, RoutingLogError, RunDirInvalid
 
 
 def _known_failures() -> tuple[type[BaseException], ...]:

@@ -9,12 +9,27 @@ figure it feeds. It defines three functions, with the logic itself living in ``r
     def report(run: RunDir) -> str                 # Markdown; writes figures to run.artifacts
 
 and a tuple ``SCALES`` of the scales it supports (``smoke``, ``quick``, ``paper``).
+
+Where code comes from. A *name* (``planted_experts``) only ever resolves to a file of the
+registered folder (:func:`experiments_dir`): it must be an identifier and be listed by
+:func:`list_experiments`, so ``../x`` or an absolute path is refused before anything is
+imported. A user's own file runs only when its path is given explicitly
+(:func:`load_experiment_file`, ``routerlab run path/to/my_exp.py``); its run directory records
+the file's name and sha256, never a path to import, and resuming or reporting such a run
+needs the same file again (checked against that hash). A run directory is data someone may
+have downloaded: nothing in it is ever imported.
+
+An optional ``check(cfg)`` in an experiment file validates what its config alone cannot
+(derived model configs, say); it is called before the run directory is created.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import re
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +40,11 @@ from typing import Any
 from routerlab.config import ConfigError, from_dict, override
 from routerlab.rundir import RunDir, RunDirError, atomic_write_text, find_runs
 
-__all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "execute", "recorded_run", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
+__all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "load_experiment_file",
+           "load_recorded_experiment", "is_experiment_path", "execute", "recorded_run", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
 
 SCALE_NAMES = ("smoke", "quick", "paper")
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class Experiment:
     name: str
     path: Path
     module: ModuleType
+    source: dict[str, str] | None = None  # a user's own file: {"file": its name, "sha256": its hash}
 
     @property
     def doc(self) -> str:
@@ -66,7 +84,10 @@ class Experiment:
         """The validated config at ``scale`` with ``KEY=VALUE`` overrides applied."""
         if scale not in self.scales:
             raise ConfigError("scale", f"must be one of {', '.join(self.scales)}; got {scale!r}")
-        return override(self.get_config(scale), sets)
+        cfg = override(self.get_config(scale), sets)
+        if hasattr(self.module, "check"):
+            self.module.check(cfg)
+        return cfg
 
 
 def experiments_dir() -> Path:
@@ -80,27 +101,110 @@ def list_experiments() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
-def load_experiment(name: str) -> Experiment:
-    """Import ``experiments/<name>.py`` and check it defines the experiment protocol."""
-    path = experiments_dir() / f"{name}.py"
-    if not path.is_file():
-        known = ", ".join(list_experiments()) or "none found"
-        raise ConfigError("experiment", f"unknown experiment {name!r}; known: {known} (looked in {path.parent})")
-    module_name = f"routerlab_experiments.{name}"
+def _import(module_name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
     for attr in ("get_config", "run", "report", "SCALES"):
         if not hasattr(module, attr):
             raise ConfigError("experiment", f"{path} does not define {attr}")
-    return Experiment(name, path, module)
+    return module
+
+
+def load_experiment(name: str) -> Experiment:
+    """Import the registered ``experiments/<name>.py`` and check it defines the experiment protocol.
+
+    ``name`` must be an identifier listed by :func:`list_experiments`; a path (``../x``,
+    ``/tmp/x``) is refused before anything is imported (use :func:`load_experiment_file`).
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name not in list_experiments():
+        known = ", ".join(list_experiments()) or "none found"
+        hint = "; to run your own file, give its path ending in .py" if isinstance(name, str) and is_experiment_path(name) else ""
+        raise ConfigError("experiment", f"unknown experiment {name!r}; known: {known} (in {experiments_dir()}){hint}")
+    path = experiments_dir() / f"{name}.py"
+    return Experiment(name, path, _import(f"routerlab_experiments.{name}", path))
+
+
+def is_experiment_path(text: str) -> bool:
+    """Whether a command-line experiment argument is a file path rather than a registered name."""
+    return text.endswith(".py") or "/" in text or os.sep in text
+
+
+def load_experiment_file(path: Path | str, *, expect_sha256: str | None = None) -> Experiment:
+    """Import a user's own experiment file, given explicitly by its path.
+
+    Its name is the file's stem (an identifier); ``source`` records the file name and its
+    sha256, which is all a run directory keeps of it. ``expect_sha256``: refuse a file whose
+    content differs (resuming or reporting a run made from another version of it).
+    """
+    path = Path(path)
+    if path.suffix != ".py":
+        raise ConfigError("experiment", f"{path}: an experiment file must end in .py")
+    if not path.is_file():
+        raise ConfigError("experiment", f"{path}: no such experiment file")
+    name = path.stem
+    if not NAME_PATTERN.fullmatch(name):
+        raise ConfigError("experiment", f"{path}: the file name must be an identifier (letters, digits, _), as it names the run")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if expect_sha256 is not None and digest != expect_sha256:
+        raise ConfigError("--experiment-file", f"{path}: sha256 {digest[:12]}... differs from the run's recorded "
+                                               f"{expect_sha256[:12]}...; pass the file the run was made from")
+    module = _import(f"routerlab_user_experiments.{name}_{digest[:12]}", path.resolve())
+    return Experiment(name, path.resolve(), module, {"file": path.name, "sha256": digest})
+
+
+def load_recorded_experiment(run: RunDir, experiment_file: Path | str | None = None) -> Experiment:
+    """The experiment a run directory was made from, never importing a path it names.
+
+    A run of a registered experiment resolves its recorded name through
+    :func:`load_experiment`; a run of a user's own file needs that file (``experiment_file``),
+    checked against the recorded sha256.
+    """
+    header = run.header
+    name, source = header.get("experiment"), header.get("experiment_file")
+    if source is not None:
+        if not isinstance(source, dict) or not isinstance(source.get("sha256"), str):
+            raise ConfigError("experiment_file", f"{run.path}/config.json: malformed experiment_file record")
+        if experiment_file is None:
+            raise ConfigError("--experiment-file", f"{run.path} was made from the user file {source.get('file')!r} "
+                                                   f"(sha256 {source['sha256'][:12]}...); pass it with --experiment-file PATH")
+        exp = load_experiment_file(experiment_file, expect_sha256=source["sha256"])
+        if exp.name != name:
+            raise ConfigError("--experiment-file", f"{experiment_file}: names experiment {exp.name!r}; the run is of {name!r}")
+        return exp
+    if experiment_file is not None:
+        raise ConfigError("--experiment-file", f"{run.path} is a run of the registered experiment {name!r}; drop --experiment-file")
+    return load_experiment(name)
 
 
 def execute(exp: Experiment, cfg: Any, out: Path | str, *, scale: str | None = None) -> RunDir:
-    """Run ``cfg`` into a new run directory under ``out``; DONE is written only on success."""
-    run = RunDir.create(out, exp.name, cfg, scale=scale)
-    return _complete(exp, cfg, run)
+    """Run ``cfg`` into a new run directory under ``out``; DONE is written only on success.
+
+    The run holds the directory's writer lock throughout. A :class:`ConfigError` raised by the
+    experiment before it has written anything (a check that needs a derived config) removes
+    the new directory, and the folders made for it, so refused input leaves nothing behind.
+    """
+    target = Path(out) / exp.name
+    made = [d for d in (target, *target.parents) if not d.exists()]
+    run = RunDir.create(out, exp.name, cfg, scale=scale, source=exp.source)
+    try:
+        with run.lock():
+            return _complete(exp, cfg, run)
+    except ConfigError:
+        if run.untouched():
+            shutil.rmtree(run.path, ignore_errors=True)
+            for folder in made:  # innermost first; only the empty ones this call made
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
 
 
 def runs_root() -> Path:
@@ -127,14 +231,27 @@ def ensure_run(name: str, scale: str, out: Path | str = "runs", sets: Sequence[s
     return recorded_run(name, cfg, out) or execute(exp, cfg, out, scale=scale)
 
 
-def resume(path: Path | str) -> tuple[Experiment, RunDir]:
-    """Continue an interrupted run in place, from its own config.json."""
-    run = RunDir.open(path)
+def resume(path: Path | str, experiment_file: Path | str | None = None) -> tuple[Experiment, RunDir]:
+    """Continue an interrupted run in place, from its own config.json, holding its writer lock.
+
+    The experiment is resolved by :func:`load_recorded_experiment` (a registered name, or the
+    user's file checked against its recorded hash), never imported from a path the run names.
+    """
+    run = RunDir.open(path, repair=False)
     if run.done:
         raise RunDirError(f"{run.path}: already complete (DONE exists); nothing to resume")
-    exp = load_experiment(run.experiment)
-    cfg = from_dict(type(exp.get_config(run.header.get("scale") or exp.scales[0])), run.config)
-    return exp, _complete(exp, cfg, run)
+    exp = load_recorded_experiment(run, experiment_file)
+    scale = run.header.get("scale") or exp.scales[0]
+    if scale not in exp.scales:
+        raise ConfigError("scale", f"{run.path}/config.json: scale {scale!r} is not one of {', '.join(exp.scales)}")
+    cfg = from_dict(type(exp.get_config(scale)), run.config)
+    if hasattr(exp.module, "check"):
+        exp.module.check(cfg)
+    with run.lock():
+        if run.done:  # finished by another process meanwhile
+            raise RunDirError(f"{run.path}: already complete (DONE exists); nothing to resume")
+        run.repair_metrics()
+        return exp, _complete(exp, cfg, run)
 
 
 def _complete(exp: Experiment, cfg: Any, run: RunDir) -> RunDir:

@@ -19,15 +19,22 @@ Records may carry a ``"unit"`` key naming an independent piece of work (one seed
 router, say). :meth:`RunDir.completed_units` lets a resumed run skip what is done; as each
 unit draws its keys from named streams, the resumed ``metrics.jsonl`` is byte-identical to
 an uninterrupted one.
+
+One writer at a time: :meth:`RunDir.lock` takes an exclusive ``flock`` on ``.lock`` inside
+the directory for as long as a run or a resume writes to it; a second writer is refused
+with :class:`RunDirInvalid` rather than interleaving its records with the first's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,13 +45,20 @@ from typing import Any
 
 from routerlab.config import canonical_json, config_hash, to_dict
 
-__all__ = ["RunDir", "RunDirError", "atomic_write_text", "environment", "dumps", "find_runs"]
+__all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs"]
 
 DONE = "DONE"
+LOCK = ".lock"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class RunDirError(RuntimeError):
     """A run directory that is missing, incomplete or inconsistent."""
+
+
+class RunDirInvalid(RunDirError):
+    """A run directory that cannot be used as asked: another process writes it, a file in it
+    is damaged, or resuming would lose records. Nothing was changed; the CLI exits 2."""
 
 
 def dumps(record: Any) -> str:
@@ -125,9 +139,19 @@ class RunDir:
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
-    def create(cls, root: Path | str, experiment: str, cfg: Any, *, scale: str | None = None) -> RunDir:
-        """A new run directory for ``cfg`` under ``root/experiment``; writes config.json and env.json."""
+    def create(cls, root: Path | str, experiment: str, cfg: Any, *, scale: str | None = None,
+               source: dict[str, str] | None = None) -> RunDir:
+        """A new run directory for ``cfg`` under ``root/experiment``; writes config.json and env.json.
+
+        ``experiment`` must be an identifier, and the directory must land inside ``root``
+        (no ``..``, no symlink out). ``source``: a user's experiment file, recorded by
+        name and sha256 (``experiment_file`` in config.json), never as a path.
+        """
+        if not isinstance(experiment, str) or not _NAME.fullmatch(experiment):
+            raise RunDirInvalid(f"experiment name {experiment!r} is not an identifier; refusing to create a run directory from it")
         base = Path(root) / experiment
+        if not base.resolve().is_relative_to(Path(root).resolve()):
+            raise RunDirInvalid(f"{base} resolves outside {root}; refusing to write there")
         stamp, digest = _utc_stamp(), config_hash(cfg)
         path = base / f"{stamp}-{digest}"
         suffix = 1
@@ -138,19 +162,51 @@ class RunDir:
         (path / "artifacts").mkdir()
         run = cls(path)
         header = {"experiment": experiment, "scale": scale, "config_hash": digest, "config": to_dict(cfg)}
+        if source is not None:
+            header["experiment_file"] = dict(source)
         atomic_write_text(path / "config.json", json.dumps(header, indent=2, sort_keys=True) + "\n")
         seed = getattr(cfg, "seed", None)
         atomic_write_text(path / "env.json", json.dumps(environment(seed), indent=2, sort_keys=True) + "\n")
         return run
 
     @classmethod
-    def open(cls, path: Path | str) -> RunDir:
-        """Reopen an existing run (to resume or read it); cuts a torn last metrics line."""
+    def open(cls, path: Path | str, *, repair: bool = True) -> RunDir:
+        """Reopen an existing run (to resume or read it); cuts a torn last metrics line unless
+        ``repair=False`` (a resume repairs only once it holds the lock)."""
         run = cls(Path(path))
         if not (run.path / "config.json").is_file():
             raise RunDirError(f"{run.path}: not a run directory (no config.json)")
-        run._repair_metrics()
+        run.header  # noqa: B018 -- a damaged config.json fails here, in one line
+        if repair:
+            run.repair_metrics()
         return run
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunDir]:
+        """Hold the run's exclusive writer lock (``flock`` on ``.lock``), or raise :class:`RunDirInvalid`.
+
+        The kernel drops the lock when its process dies (kill -9 included), so a crashed
+        writer never leaves the run locked.
+        """
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunDirInvalid(f"{self.path}: another routerlab process is writing this run (its lock is held); "
+                                "wait for it to finish or stop it") from None
+        try:
+            yield self
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def untouched(self) -> bool:
+        """Whether the run holds nothing beyond what :meth:`create` wrote (config.json, env.json, an empty artifacts/)."""
+        names = {p.name for p in self.path.iterdir()}
+        if not names <= {"config.json", "env.json", "artifacts", LOCK}:
+            return False
+        return not (self.path / "artifacts").is_dir() or not any((self.path / "artifacts").iterdir())
 
     @property
     def done(self) -> bool:
@@ -170,7 +226,14 @@ class RunDir:
     # -- contents ------------------------------------------------------------------------
     @property
     def header(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        path = self.path / "config.json"
+        try:
+            header = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RunDirInvalid(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(header, dict) or not isinstance(header.get("config"), dict):
+            raise RunDirInvalid(f"{path}: not a run header (expected an object with 'experiment' and 'config')")
+        return header
 
     @property
     def experiment(self) -> str:
@@ -206,12 +269,14 @@ class RunDir:
             os.fsync(f.fileno())
 
     def records(self) -> Iterator[dict[str, Any]]:
+        """The records of metrics.jsonl (a torn last line is skipped); a damaged line raises
+        :class:`RunDirInvalid` naming the file and the line number."""
         if not self.metrics_path.exists():
             return
-        with open(self.metrics_path) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    yield json.loads(line)
+        with open(self.metrics_path, "rb") as f:
+            for number, line in enumerate(f, 1):
+                if line.endswith(b"\n"):
+                    yield _parse_record(self.metrics_path, number, line)
 
     def completed_units(self) -> set[str]:
         return {r["unit"] for r in self.records() if "unit" in r}
@@ -224,7 +289,7 @@ class RunDir:
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text())
 
-    def _repair_metrics(self) -> None:
+    def repair_metrics(self) -> None:
         path = self.metrics_path
         if not path.exists():
             return
@@ -239,6 +304,17 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r}, done={self.done})"
+
+
+def _parse_record(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunDirInvalid(f"{path}:{number}: not a JSON record ({err.__class__.__name__}: {err}); "
+                            "the file is damaged: restore it or cut the run back to its last good line") from None
+    if not isinstance(record, dict):
+        raise RunDirInvalid(f"{path}:{number}: not a JSON object: {line[:60]!r}")
+    return record
 
 
 def find_runs(root: Path | str, experiment: str | None = None, *, done_only: bool = True) -> list[RunDir]:

@@ -1,0 +1,194 @@
+"""Adversarial inputs to the command line (issue 17): no code runs from a name or a run
+directory, one writer per run, no silent loss on resume, refused input writes nothing."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from routerlab.cli import main
+from routerlab.rundir import RunDir
+
+# A user experiment that runs in milliseconds: one record per unit, no JAX.
+USER_EXPERIMENT = textwrap.dedent('''
+    """A user's own experiment (test fixture)."""
+    from dataclasses import dataclass
+
+    SCALES = ("smoke",)
+
+
+    @dataclass(frozen=True)
+    class Cfg:
+        seed: int = 0
+        units: int = 3
+
+
+    def get_config(scale):
+        return Cfg()
+
+
+    def run(cfg, run):
+        done = run.completed_units()
+        for i in range(cfg.units):
+            if f"u{i}" not in done:
+                run.log({"unit": f"u{i}", "value": cfg.seed + i})
+        return {"n": len(list(run.records()))}
+
+
+    def report(run):
+        return "# user report\\n"
+''')
+
+
+def _evil(folder: Path) -> Path:
+    """A file that proves it ran by creating ``PWNED`` beside itself."""
+    path = folder / "evil.py"
+    path.write_text(f"import pathlib\npathlib.Path({str(folder / 'PWNED')!r}).write_text('ran')\n")
+    return path
+
+
+def _one_line_error(capsys, fragment: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert err.startswith("routerlab: error: ") and fragment in err, err
+    return err
+
+
+@pytest.mark.parametrize("name", ["{T}/evil", "../../evil", "{T}/../{T_name}/evil", "evil/", "./evil"])
+def test_an_experiment_name_never_imports_a_path(tmp_path, monkeypatch, capsys, name):
+    evil = _evil(tmp_path)
+    monkeypatch.chdir(tmp_path / "..")
+    name = name.format(T=tmp_path, T_name=tmp_path.name)
+    assert main(["run", name, "--out", str(tmp_path / "out")]) == 2
+    _one_line_error(capsys, "experiment")
+    assert not (evil.parent / "PWNED").exists()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("field, value", [("experiment", "../../../{T}/evil"), ("experiment", "{T}/evil"),
+                                          ("experiment", "os"), ("experiment", None)])
+@pytest.mark.parametrize("command", ["resume", "report"])
+def test_a_run_directory_never_names_code_to_import(tmp_path, capsys, field, value, command):
+    _evil(tmp_path)
+    run_dir = tmp_path / "runs" / "x" / "run"
+    run_dir.mkdir(parents=True)
+    header = {"experiment": value.format(T=tmp_path) if value else value, "scale": "smoke", "config": {"seed": 0}}
+    (run_dir / "config.json").write_text(json.dumps(header))
+    if command == "report":
+        (run_dir / "DONE").write_text("x\n")
+    before = sorted(p.name for p in run_dir.iterdir())
+    argv = ["run", "--resume", str(run_dir)] if command == "resume" else ["report", str(run_dir)]
+    assert main(argv) == 2
+    _one_line_error(capsys, "unknown experiment")
+    assert not (tmp_path / "PWNED").exists()
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written, not even a lock
+
+
+def test_user_file_runs_only_when_given_and_is_recorded_by_hash(tmp_path, capsys):
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    out = tmp_path / "runs"
+    assert main(["run", str(mine), "--out", str(out)]) == 0
+    (run_dir,) = (out / "my_exp").iterdir()
+    header = json.loads((run_dir / "config.json").read_text())
+    import hashlib
+
+    assert header["experiment"] == "my_exp"
+    assert header["experiment_file"] == {"file": "my_exp.py", "sha256": hashlib.sha256(mine.read_bytes()).hexdigest()}
+    assert str(tmp_path) not in (run_dir / "config.json").read_text()  # no path to import
+    capsys.readouterr()
+
+    # report needs the file, and the same file.
+    assert main(["report", str(run_dir)]) == 2
+    _one_line_error(capsys, "--experiment-file")
+    assert main(["report", str(run_dir), "--experiment-file", str(mine)]) == 0
+    capsys.readouterr()
+    changed = tmp_path / "other" / "my_exp.py"
+    changed.parent.mkdir()
+    changed.write_text(USER_EXPERIMENT + "\n# edited\n")
+    assert main(["report", str(run_dir), "--experiment-file", str(changed)]) == 2
+    _one_line_error(capsys, "differs from the run's recorded")
+
+
+def test_resume_of_a_user_file_run_checks_the_hash(tmp_path, capsys):
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    out = tmp_path / "runs"
+    assert main(["run", str(mine), "--out", str(out)]) == 0
+    (run_dir,) = (out / "my_exp").iterdir()
+    lines = (run_dir / "metrics.jsonl").read_text()
+    (run_dir / "DONE").unlink()
+    (run_dir / "metrics.jsonl").write_text(lines.splitlines(keepends=True)[0])
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir)]) == 2
+    _one_line_error(capsys, "pass it with --experiment-file")
+    (tmp_path / "other").mkdir()
+    renamed = _evil(tmp_path / "other").rename(tmp_path / "other" / "my_exp.py")
+    assert main(["run", "--resume", str(run_dir), "--experiment-file", str(renamed)]) == 2
+    _one_line_error(capsys, "differs from the run's recorded")
+    assert not (renamed.parent / "PWNED").exists()  # refused before importing
+    assert main(["run", "--resume", str(run_dir), "--experiment-file", str(mine)]) == 0
+    assert (run_dir / "metrics.jsonl").read_text() == lines
+
+
+def test_run_directories_stay_under_out(tmp_path, capsys):
+    from routerlab.rundir import RunDirInvalid
+
+    with pytest.raises(RunDirInvalid, match="not an identifier"):
+        RunDir.create(tmp_path / "out", "../escape", {"seed": 0})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RunDirInvalid, match="outside"):
+        RunDir.create(tmp_path / "out", "linked", {"seed": 0})
+    assert not any((tmp_path / "elsewhere").iterdir())
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--set", "seed=3"], "drop --set"),
+    (["--scale", "quick"], "drop --scale"),
+    (["--set", "seed=3", "--scale", "smoke"], "drop --set, --scale"),
+    (["planted_experts"], "drop EXPERIMENT"),
+])
+def test_resume_refuses_overrides_instead_of_ignoring_them(tmp_path, capsys, extra, fragment):
+    run = RunDir.create(tmp_path, "planted_experts", {"seed": 0})
+    assert main(["run", "--resume", str(run.path), *extra]) == 2
+    _one_line_error(capsys, fragment)
+
+
+# -- one writer per run -----------------------------------------------------------------------
+
+def test_a_second_writer_is_refused_in_process(tmp_path):
+    from routerlab.rundir import RunDirInvalid
+
+    run = RunDir.create(tmp_path, "x", {"seed": 0})
+    with run.lock():
+        with pytest.raises(RunDirInvalid, match="another routerlab process is writing"):
+            with RunDir(run.path).lock():
+                pass
+    with run.lock():  # released on exit
+        pass
+
+
+def test_a_second_writer_process_gets_one_line_and_exit_2(tmp_path):
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    out = tmp_path / "runs"
+    assert main(["run", str(mine), "--out", str(out)]) == 0
+    (run_dir,) = (out / "my_exp").iterdir()
+    (run_dir / "DONE").unlink()
+    before = (run_dir / "metrics.jsonl").read_bytes()
+    # This process holds the lock while a second process tries to resume the run.
+    with RunDir(run_dir).lock():
+        proc = subprocess.run(
+            [sys.executable, "-m", "routerlab.cli", "run", "--resume", str(run_dir), "--experiment-file", str(mine)],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "ROUTERLAB_JAX_CACHE": ""},
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "another routerlab process is writing" in proc.stderr
+    assert (run_dir / "metrics.jsonl").read_bytes() == before
+    assert not (run_dir / "DONE").exists()
