@@ -12,13 +12,13 @@ from typing import Any
 import jax
 import jaxlib
 
-__all__ = ["environment", "interleaved_median_ms"]
+__all__ = ["environment", "interleaved_median_ms", "interleaved_times_ms"]
 
 
-def interleaved_median_ms(
+def interleaved_times_ms(
     fns: Mapping[str, Callable[[], Any]], *, repeats: int, warmup: int
-) -> dict[str, float]:
-    """Median wall time in milliseconds of each thunk, timed round-robin.
+) -> dict[str, list[float]]:
+    """Wall time in milliseconds of each thunk in every timed round, timed round-robin.
 
     Each round calls every thunk once, in order, and waits for its result with
     :func:`jax.block_until_ready`. Interleaving spreads slow drifts of a shared machine
@@ -32,7 +32,7 @@ def interleaved_median_ms(
       warmup: untimed rounds (>= 0).
 
     Returns:
-      name -> median milliseconds over the ``repeats`` timed rounds.
+      name -> the ``repeats`` timed rounds' milliseconds, in order.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0; got {repeats}, {warmup}")
@@ -45,6 +45,14 @@ def interleaved_median_ms(
             start = time.perf_counter()
             jax.block_until_ready(fn())
             times[name].append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def interleaved_median_ms(
+    fns: Mapping[str, Callable[[], Any]], *, repeats: int, warmup: int
+) -> dict[str, float]:
+    """Median over the timed rounds of :func:`interleaved_times_ms`: name -> milliseconds."""
+    times = interleaved_times_ms(fns, repeats=repeats, warmup=warmup)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
