@@ -22,8 +22,8 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from routerlab.data.schema import DEFAULT_FRACTIONS, ModelOutcomes, RoutingLogError, assign_splits, wide_log
-from routerlab.data.table import FrameReader, NanPolicy, read_table, text_tokens
+from routerlab.data.schema import DEFAULT_FRACTIONS, ModelOutcomes, RoutingLogError, wide_log
+from routerlab.data.table import FrameReader, NanPolicy, read_table, splits_of, text_tokens
 
 COST_SUFFIX = "|total_cost"
 RESPONSE_SUFFIX = "|model_response"
@@ -50,7 +50,9 @@ def load_routerbench(
     ``<model>|total_cost``. Tokens are approximated with
     :func:`~routerlab.data.schema.approx_tokens`: input from the prompt, output from
     ``<model>|model_response`` (0 where the table has no response). ``models`` restricts
-    the log to some models (default: all).
+    the log to some models (default: all). A ``split`` column, when present, gives each
+    query's split (``train``, ``val`` or ``test``); otherwise the split is hashed from the id
+    with ``split_seed`` and ``fractions``.
     """
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
@@ -90,6 +92,6 @@ def load_routerbench(
 
     keep = ~dropped if nan_policy == "drop" else np.ones(len(reader), dtype=bool)
     outcomes = {m: o.take(keep) for m, o in outcomes.items()}
+    splits = splits_of(reader, "split", query_ids, split_seed, fractions)[keep]
     query_ids = query_ids[keep]
-    splits = assign_splits(query_ids, split_seed, fractions)
     return wide_log(query_ids, splits, tasks[keep], prompts[keep], outcomes, str(path))

@@ -34,6 +34,7 @@ from routerlab.data.schema import (
     DEFAULT_FRACTIONS,
     ModelOutcomes,
     PriceTable,
+    SPLITS,
     RoutingLogError,
     approx_tokens,
     assign_splits,
@@ -49,17 +50,77 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read ``.csv``, ``.jsonl``/``.ndjson`` or ``.parquet``/``.pq`` into a DataFrame.
 
     CSV cells are read as text (identifiers such as ``007`` stay verbatim); numbers are
-    parsed later, column by column, so that errors can name the offending cell.
+    parsed later, column by column, so that errors can name the offending cell. An empty
+    file, a table with a header but no rows, and a repeated column name raise
+    :class:`~routerlab.data.schema.RoutingLogError` naming the file (pandas would rename a
+    repeated CSV column ``name.1``, and JSON keeps the last of a repeated key, silently).
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    source = str(path)
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet", ".pq"):
+        raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv, .jsonl or .parquet")
+    if path.is_file() and path.stat().st_size == 0:
+        raise RoutingLogError(source, "empty file (no header, no rows)")
     if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=True)
-    if suffix in (".jsonl", ".ndjson"):
-        return pd.read_json(path, lines=True, dtype=False)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv, .jsonl or .parquet")
+        _check_csv_header(path)
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=True)
+        except pd.errors.EmptyDataError:
+            raise RoutingLogError(source, "empty file (no header, no rows)") from None
+    elif suffix in (".jsonl", ".ndjson"):
+        _check_json_keys(path)
+        frame = pd.read_json(path, lines=True, dtype=False)
+    else:
+        frame = pd.read_parquet(path)
+    repeated = pd.Index(frame.columns).duplicated()
+    if repeated.any():
+        raise RoutingLogError(source, "column name appears more than once", column=str(frame.columns[repeated][0]))
+    if len(frame) == 0:
+        raise RoutingLogError(source, f"no data rows (header only: {list(frame.columns)})")
+    return frame
+
+
+def _check_csv_header(path: Path) -> None:
+    """Refuse a CSV header that names a column twice (pandas would rename the second ``name.1``)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in seen:
+            raise RoutingLogError(
+                str(path), f"column name appears twice in the header (positions {seen[name]} and {position})",
+                column=name,
+            )
+        seen[name] = position
+
+
+def _check_json_keys(path: Path) -> None:
+    """Refuse a JSON-lines record that repeats a key (JSON parsers keep the last value silently)."""
+    import json
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        repeated = [k for i, k in enumerate(keys) if k in keys[:i]]
+        if repeated:
+            raise _RepeatedKey(repeated[0])
+        return dict(items)
+
+    with open(path, encoding="utf-8") as f:
+        for row, line in enumerate((line for line in f if line.strip()), start=1):
+            try:
+                json.loads(line, object_pairs_hook=pairs)
+            except _RepeatedKey as err:
+                raise RoutingLogError(str(path), "key appears twice in the record", row=row, column=err.key) from None
+            except json.JSONDecodeError as err:
+                raise RoutingLogError(str(path), f"not a JSON object: {err.msg}", row=row) from None
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str):
+        self.key = key
 
 
 class FrameReader:
@@ -132,7 +193,8 @@ class FrameReader:
         )
         if nan_policy == "error":
             self.raise_first(
-                nan, column, lambda _: "missing quality (NaN); pass nan_policy='drop' or 'zero' to allow it"
+                nan, column,
+                lambda _: "missing quality (NaN); allow it with nan_policy 'drop' or 'zero' (route-eval: --nan-policy)",
             )
         return np.where(nan, 0.0, values), nan
 
@@ -173,8 +235,18 @@ def text_tokens(texts: np.ndarray) -> np.ndarray:
     return np.array([approx_tokens(t) for t in texts], dtype=np.int64)
 
 
-def _splits(reader: FrameReader, column: str, query_ids: np.ndarray, seed: int, fractions) -> np.ndarray:
-    return reader.strings(column) if reader.has(column) else assign_splits(query_ids, seed, fractions)
+def splits_of(reader: FrameReader, column: str, query_ids: np.ndarray, seed: int, fractions) -> np.ndarray:
+    """The file's split labels when it has ``column`` (each one of ``train``, ``val``, ``test``:
+    another label, e.g. ``Train``, raises naming its row), else
+    :func:`~routerlab.data.schema.assign_splits` of the query ids with ``seed`` and ``fractions``."""
+    if not reader.has(column):
+        return assign_splits(query_ids, seed, fractions)
+    labels = reader.strings(column)
+    reader.raise_first(
+        ~np.isin(labels, SPLITS), column,
+        lambda i: f"unknown split label {labels[i]!r}; use one of {', '.join(SPLITS)} (lower case)",
+    )
+    return labels
 
 
 def load_long_table(
@@ -212,7 +284,10 @@ def load_long_table(
     n = len(reader)
     tokens_in = reader.counts(names["tokens_in"]) if reader.has(names["tokens_in"]) else text_tokens(prompts)
     if reader.has(names["cost"]) and prices is not None:
-        raise ValueError(f"{source}: has a cost column {names['cost']!r} and a price table was given; use one")
+        raise RoutingLogError(
+            source, "the table has costs and a price table was given too; drop the price table (or the column)",
+            column=names["cost"],
+        )
     if reader.has(names["cost"]):
         cost = reader.costs(names["cost"])
         tokens_out = reader.counts(names["tokens_out"]) if reader.has(names["tokens_out"]) else np.zeros(n, np.int64)
@@ -233,7 +308,7 @@ def load_long_table(
 
     log = {
         "query_id": query_ids,
-        "split": _splits(reader, names["split"], query_ids, split_seed, fractions),
+        "split": splits_of(reader, names["split"], query_ids, split_seed, fractions),
         "task": reader.strings(names["task"]) if reader.has(names["task"]) else np.full(n, default_task, dtype=object),
         "prompt": prompts,
         "model": models,
@@ -304,7 +379,7 @@ def load_wide_table(
         outcomes[model] = ModelOutcomes(quality, cost, tokens_in, tokens_out)
 
     tasks = reader.strings(names["task"]) if reader.has(names["task"]) else np.full(n, default_task, dtype=object)
-    splits = _splits(reader, names["split"], query_ids, split_seed, fractions)
+    splits = splits_of(reader, names["split"], query_ids, split_seed, fractions)
     if nan_policy == "drop":
         keep = ~dropped
         query_ids, splits, tasks, prompts = query_ids[keep], splits[keep], tasks[keep], prompts[keep]

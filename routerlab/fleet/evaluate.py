@@ -1,18 +1,26 @@
-"""Score routers on a test split: cost-quality points, AIQ, savings, APGR and CPT, each with
-a paired percentile-bootstrap interval over test queries.
+"""Score routers on a test split: cost-quality points, AIQ, ΔAIQ against the zero router,
+savings, APGR and CPT, each with a paired percentile-bootstrap interval over test queries.
 
 Every statistic is computed from one resample of the test queries at a time by
 :func:`~routerlab.fleet.metrics.bootstrap_ci` with the same seed, so all routers and all
 statistics see the same resamples (paired intervals). Within a resample:
 
 * **points**: each knob's (mean cost paid, mean quality served);
-* **AIQ** (RouterBench): the mean height of the router's non-decreasing convex hull over
-  the common cost range [mean cost of the cheapest model, mean cost of the most expensive
-  model] (cheapest and dearest by train cost). Undefined (``None``) for a router whose
-  cheapest operating point costs more than the range's start, such as a single model;
-* **savings**: 1 - (cost at which the hull first reaches ``target`` x the reference
-  model's quality) / (reference model's cost). The reference is the best model on train
-  (GPT-4 on RouteLLM's logs);
+* **AIQ** (RouterBench): :func:`~routerlab.fleet.metrics.common_range_aiq`, the mean
+  height of the router's non-decreasing convex hull over the common cost range [mean cost
+  of the cheapest model, mean cost of the most expensive model] (cheapest and dearest by
+  train cost). Undefined (``None``) for a router whose cheapest operating point costs more
+  than the range's start, such as a single model;
+* **zero router** (RouterBench's baseline): the non-decreasing convex hull of the single
+  models' points on the test queries (random mixing of single models, no learning);
+  ``delta_aiq`` = the router's AIQ minus the zero router's, on the same resample, so its
+  interval is paired. A router *beats the zero router* when that interval lies above 0
+  (:func:`beats_zero_router`);
+* **savings**: :func:`~routerlab.fleet.metrics.savings_fraction`, 1 - (cost at which the
+  router's hull first reaches ``target`` x the reference model's quality) / (reference
+  model's cost). The reference (``reference`` in the record) is the best single model *on
+  the test queries* (ties to the cheaper); ``savings_vs_zero`` divides instead by the cost
+  at which the zero router's hull reaches that quality;
 * **APGR, CPT(50%), CPT(80%)** (RouteLLM; two-model logs only, routers with a score):
   from the router's score on the test queries, with weak = the cheaper model;
 * **operating point**: the knob chosen on *validation* (the cheapest knob whose validation
@@ -27,10 +35,19 @@ from typing import Any
 
 import numpy as np
 
-from routerlab.fleet.metrics import aiq, apgr, bootstrap_ci, cost_at_quality, cpt, nondecreasing_convex_hull
-from routerlab.fleet.routers import Router, Split, Trace, one_blas_thread, trace, visible
+from routerlab.fleet.metrics import (
+    apgr,
+    bootstrap_ci,
+    common_range_aiq,
+    cost_at_quality,
+    cpt,
+    nondecreasing_convex_hull,
+    savings_fraction,
+)
+from routerlab.fleet.routers import Router, Split, Trace, ZeroRouter, one_blas_thread, trace, visible
 
-__all__ = ["evaluate_router", "evaluate_routers", "choose_knob", "interval"]
+__all__ = ["evaluate_router", "evaluate_routers", "choose_knob", "interval", "beats_zero_router", "zero_router_verdict",
+           "best_on_test"]
 
 
 def interval(fn: Callable[[np.ndarray], np.ndarray], n: int, n_boot: int, seed: int) -> dict[str, float | None]:
@@ -73,6 +90,11 @@ def choose_knob(tr: Trace, target_quality: float, budget: float | None = None) -
     return int(np.flatnonzero(ok)[np.argmin(cost[ok])])
 
 
+def best_on_test(test: Split) -> int:
+    """The single model with the highest mean quality on the test queries (ties to the cheaper)."""
+    return int(np.lexsort((test.mean_cost, -test.mean_quality))[0])
+
+
 def evaluate_router(
     router: Router,
     val: Split,
@@ -84,47 +106,55 @@ def evaluate_router(
     seed: int = 0,
 ) -> dict[str, Any]:
     """One fitted router's record on ``test`` (see the module docstring for each field)."""
-    ref = router.best
+    ref = best_on_test(test)
     cheap, dear = int(np.argmin(router.train_cost)), int(np.argmax(router.train_cost))
+    val_ref = int(np.lexsort((val.mean_cost, -val.mean_quality))[0])
     val_trace = trace(router, val)
-    knob = choose_knob(val_trace, target * val.mean_quality[ref], budget)
+    knob = choose_knob(val_trace, target * val.mean_quality[val_ref], budget)
     tr = trace(router, test)
     chosen = router.route(visible(router, test), val_trace.knobs[knob]).outcomes(test)
     n = len(test)
 
-    def points(idx):
+    def resampled(idx):
+        """Per resample: the router's points [B, K], the single models' points [B, M]."""
         w = _weights(idx, n)
-        return w @ tr.cost.T, w @ tr.quality.T  # [B, K] each
+        return w @ tr.cost.T, w @ tr.quality.T, w @ test.cost, w @ test.quality
 
-    def aiq_stat(idx):
-        w = _weights(idx, n)
-        costs, quals = w @ tr.cost.T, w @ tr.quality.T
-        lo, hi = w @ test.cost[:, cheap], w @ test.cost[:, dear]
-        out = np.full(len(idx), np.nan)
-        for b in range(len(idx)):
-            if costs[b].min() <= lo[b] * (1 + 1e-9) + 1e-15 and hi[b] > lo[b]:
-                out[b] = aiq(costs[b], quals[b], (max(lo[b], costs[b].min()), hi[b]))
-        return out
-
-    def savings_stat(idx):
-        w = _weights(idx, n)
-        costs, quals = w @ tr.cost.T, w @ tr.quality.T
-        ref_q, ref_c = w @ test.quality[:, ref], w @ test.cost[:, ref]
+    def aiq_stat(idx, against_zero: bool = False):
+        costs, quals, single_c, single_q = resampled(idx)
         out = np.empty(len(idx))
         for b in range(len(idx)):
-            hull = nondecreasing_convex_hull(costs[b], quals[b])
-            out[b] = 1.0 - cost_at_quality(hull, target * ref_q[b]) / ref_c[b]
+            lo, hi = single_c[b, cheap], single_c[b, dear]
+            out[b] = common_range_aiq(costs[b], quals[b], lo, hi)
+            if against_zero:
+                out[b] -= common_range_aiq(single_c[b], single_q[b], lo, hi)
         return out
 
-    mean_c, mean_q = points(np.arange(n)[None])
+    def savings_stat(idx, against_zero: bool = False):
+        costs, quals, single_c, single_q = resampled(idx)
+        out = np.empty(len(idx))
+        for b in range(len(idx)):
+            goal = target * single_q[b, ref]
+            if against_zero:
+                zero_cost = cost_at_quality(nondecreasing_convex_hull(single_c[b], single_q[b]), goal)
+                out[b] = savings_fraction(costs[b], quals[b], goal, zero_cost)
+            else:
+                out[b] = savings_fraction(costs[b], quals[b], goal, single_c[b, ref])
+        return out
+
+    mean_c, mean_q = (a[0] for a in resampled(np.arange(n)[None])[:2])
     record: dict[str, Any] = {
         "router": router.name,
-        "points": {"knob": [_finite(k) for k in tr.knobs], "cost": mean_c[0].tolist(), "quality": mean_q[0].tolist()},
+        "points": {"knob": [_finite(k) for k in tr.knobs], "cost": mean_c.tolist(), "quality": mean_q.tolist()},
         "knob": _finite(val_trace.knobs[knob]),
+        "reference": test.models[ref],
+        **({"oracle": True} if router.oracle else {}),
         "mean_cost": interval(lambda idx: _weights(idx, n) @ chosen[1], n, n_boot, seed),
         "mean_quality": interval(lambda idx: _weights(idx, n) @ chosen[0], n, n_boot, seed),
         "aiq": interval(aiq_stat, n, n_boot, seed),
+        "delta_aiq": interval(lambda idx: aiq_stat(idx, against_zero=True), n, n_boot, seed),
         "savings": interval(savings_stat, n, n_boot, seed),
+        "savings_vs_zero": interval(lambda idx: savings_stat(idx, against_zero=True), n, n_boot, seed),
     }
     if len(test.models) == 2 and tr.score is not None and test.mean_quality[dear] != test.mean_quality[cheap]:
         pair = test.quality[:, [cheap, dear]]
@@ -155,10 +185,44 @@ def evaluate_routers(
     budget: float | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    zero_router: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit each router on ``train`` (tuning on ``val``) and evaluate it on ``test``."""
+    """Fit each router on ``train`` (tuning on ``val``) and evaluate it on ``test``.
+
+    With ``zero_router`` the first record is the zero router's (:class:`ZeroRouter`).
+    ``progress`` receives one line per router as it finishes.
+    """
+    import time
+
+    routers = ([ZeroRouter()] if zero_router else []) + list(routers)
+    records = []
     with one_blas_thread():
-        return [
-            evaluate_router(r.fit(train, val), val, test, target=target, budget=budget, n_boot=n_boot, seed=seed)
-            for r in routers
-        ]
+        for i, r in enumerate(routers):
+            start = time.perf_counter()
+            records.append(evaluate_router(r.fit(train, val), val, test, target=target, budget=budget,
+                                           n_boot=n_boot, seed=seed))
+            if progress is not None:
+                progress(f"{r.name}: done ({i + 1}/{len(routers)}, {time.perf_counter() - start:.1f} s)")
+    return records
+
+
+def _is_candidate(record: dict[str, Any]) -> bool:
+    """A router that could beat the zero router: not a single model, an oracle, or the zero router."""
+    name = record["router"]
+    return not (name.startswith("single:") or name == ZeroRouter.name or record.get("oracle", False))
+
+
+def beats_zero_router(record: dict[str, Any]) -> bool:
+    """Whether a record's paired ΔAIQ interval lies above 0."""
+    d = record.get("delta_aiq") or {}
+    return d.get("lo") is not None and d["lo"] > 0
+
+
+def zero_router_verdict(records: Sequence[dict[str, Any]]) -> str:
+    """One plain sentence: which routers beat the zero router (ΔAIQ interval above 0), or that none does."""
+    winners = [r["router"] for r in records if _is_candidate(r) and beats_zero_router(r)]
+    if not winners:
+        return ("No router beats the zero router (the convex hull of the single models): every router's ΔAIQ "
+                "interval reaches 0 or below.")
+    return f"Beat the zero router (ΔAIQ 95% interval above 0): {', '.join(winners)}."

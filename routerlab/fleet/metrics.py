@@ -57,18 +57,38 @@ class Hull(NamedTuple):
     quality: np.ndarray
 
 
+def pareto_front(costs: np.ndarray, qualities: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point dominates, by increasing cost (vectorised, O(n log n)).
+
+    A point is kept when its quality is strictly above that of every cheaper point (at equal
+    cost only the best quality counts, once). Every vertex of the non-decreasing convex hull
+    is on this front, so the hull may be built from the front alone.
+    """
+    c, q = _points(costs, qualities)
+    order = np.lexsort((-q, c))  # by cost, best quality first at equal cost
+    q_sorted = q[order]
+    best_before = np.r_[-np.inf, np.maximum.accumulate(q_sorted)[:-1]]
+    return order[q_sorted > best_before]
+
+
 def nondecreasing_convex_hull(costs: np.ndarray, qualities: np.ndarray) -> Hull:
     """RouterBench's non-decreasing convex hull of (cost, quality) points, in O(n log n).
 
-    Sort by cost (keeping the best quality at each cost), build the upper hull with
-    Andrew's monotone chain (collinear points dropped), and stop at the cheapest vertex of
-    highest quality; beyond it the hull is flat (see :func:`hull_quality`).
+    :func:`pareto_front` (a sort and a running maximum) keeps the candidates; Andrew's
+    monotone chain builds the upper hull of those (collinear points dropped). The front
+    rises in quality, so the chain ends at the cheapest point of highest quality; beyond
+    it the hull is flat (see :func:`hull_quality`). The chain loops in Python over the
+    front only, which holds O(log n) of n random points (all of them in the worst case,
+    points on a concave curve).
     """
+    front = pareto_front(costs, qualities)
     c, q = _points(costs, qualities)
-    order = np.lexsort((-q, c))
-    c, q = c[order], q[order]
-    best_at_cost = np.r_[True, c[1:] != c[:-1]]
-    c, q = c[best_at_cost], q[best_at_cost]
+    return _upper_chain(c[front], q[front])
+
+
+def _upper_chain(c: np.ndarray, q: np.ndarray) -> Hull:
+    """Upper hull, by Andrew's monotone chain, of points sorted by cost with distinct costs,
+    truncated at its highest vertex (its cheapest one, on ties)."""
     upper: list[int] = []
     for i in range(len(c)):
         while len(upper) >= 2:
@@ -82,6 +102,17 @@ def nondecreasing_convex_hull(costs: np.ndarray, qualities: np.ndarray) -> Hull:
     peak = int(np.argmax(q[vertices]))
     vertices = vertices[: peak + 1]
     return Hull(c[vertices], q[vertices])
+
+
+def _hull_all_points(costs: np.ndarray, qualities: np.ndarray) -> Hull:
+    """The chain over every point (best quality per cost), without the Pareto pre-filter:
+    the O(n) Python loop :func:`nondecreasing_convex_hull` replaced; ``routerlab bench
+    metrics`` times it as the baseline."""
+    c, q = _points(costs, qualities)
+    order = np.lexsort((-q, c))
+    c, q = c[order], q[order]
+    best_at_cost = np.r_[True, c[1:] != c[:-1]]
+    return _upper_chain(c[best_at_cost], q[best_at_cost])
 
 
 def hull_quality(hull: Hull, cost: np.ndarray | float) -> np.ndarray:
@@ -108,6 +139,43 @@ def aiq(costs: np.ndarray, qualities: np.ndarray, cost_range: tuple[float, float
         return float(hull_quality(hull, lo))
     knots = np.unique(np.r_[lo, hull.cost[(hull.cost > lo) & (hull.cost < hi)], hi])
     return float(np.trapezoid(hull_quality(hull, knots), knots) / (hi - lo))
+
+
+#: Relative tolerance of "costs no more than": a router *reaches* a cost ``c`` when its
+#: cheapest operating point costs at most ``c * (1 + COST_RTOL)`` (mean costs summed in a
+#: different order differ in the last bits). The one tolerance of these definitions.
+COST_RTOL = 1e-9
+
+
+def reaches_cost(router_costs: np.ndarray, cost: float) -> bool:
+    """Whether a router's cheapest operating point costs no more than ``cost`` (within :data:`COST_RTOL`)."""
+    return bool(np.min(router_costs) <= cost * (1.0 + COST_RTOL) + np.finfo(np.float64).tiny)
+
+
+def common_range_aiq(costs: np.ndarray, qualities: np.ndarray, c_min: float, c_max: float) -> float:
+    """AIQ of a router over the common cost range ``[c_min, c_max]`` (cheapest to dearest model).
+
+    Defined only when the router :func:`reaches_cost` ``c_min`` (its hull must cover the whole
+    range; a single model other than the cheapest does not) and ``c_max > c_min``; NaN
+    otherwise. A cheapest point a hair above ``c_min`` (within tolerance) starts the range.
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    if not (c_max > c_min and reaches_cost(costs, c_min)):
+        return float("nan")
+    return aiq(costs, qualities, (max(c_min, float(costs.min())), c_max))
+
+
+def savings_fraction(costs: np.ndarray, qualities: np.ndarray, target_quality: float, reference_cost: float) -> float:
+    """Savings at quality: ``1 - cost_at_quality(hull, target_quality) / reference_cost``.
+
+    The cost is read off the router's :func:`nondecreasing_convex_hull` (mixing operating
+    points is allowed); NaN when the hull never reaches ``target_quality``. With
+    ``target_quality = fraction * q_ref`` and ``reference_cost = c_ref`` this is savings
+    against a reference model; with ``reference_cost`` the cost at which another router's
+    hull (e.g. the zero router's) reaches the same target, it is savings against that router.
+    """
+    cost = cost_at_quality(nondecreasing_convex_hull(costs, qualities), target_quality)
+    return 1.0 - cost / reference_cost
 
 
 def cost_at_quality(hull: Hull, target: float) -> float:
@@ -148,9 +216,8 @@ def savings_at_quality(
     The reference is usually the best single model (:func:`best_single_model`). RouteLLM
     reports savings at ``fraction=0.95`` of GPT-4's quality. NaN when never reached.
     """
-    cost = cost_at_quality(nondecreasing_convex_hull(costs, qualities), fraction * reference_quality)
-    ratio = cost / reference_cost
-    return Savings(cost, ratio, 1.0 - ratio)
+    saved = savings_fraction(costs, qualities, fraction * reference_quality, reference_cost)
+    return Savings((1.0 - saved) * reference_cost, 1.0 - saved, saved)
 
 
 class Sweep(NamedTuple):

@@ -60,6 +60,7 @@ __all__ = [
     "Trace",
     "Router",
     "RandomRouter",
+    "ZeroRouter",
     "SingleModelRouter",
     "OracleRouter",
     "UtilityRouter",
@@ -203,6 +204,21 @@ class SingleModelRouter(Router):
 
     def route(self, q: Queries, knob: float) -> Decision:
         choice = np.full(len(q.x), self.index)
+        return Decision(choice, _one_hot(choice, len(self.models)))
+
+
+class ZeroRouter(Router):
+    """RouterBench's zero router: one single model per knob, so its operating points are the
+    single models' and its non-decreasing convex hull is theirs (mixing models at random).
+    It learns nothing; a learned router must beat it (ΔAIQ > 0) to add anything."""
+
+    name = "zero_router"
+
+    def knobs(self, q: Queries) -> np.ndarray:
+        return np.argsort(self.train_cost, kind="stable").astype(np.float64)  # cheapest first
+
+    def route(self, q: Queries, knob: float) -> Decision:
+        choice = np.full(len(q.x), int(knob))
         return Decision(choice, _one_hot(choice, len(self.models)))
 
 

@@ -72,3 +72,12 @@ def test_routerbench_errors(tmp_path):
     pd.DataFrame({"sample_id": ["a"], "prompt": ["p"]}).to_parquet(path)
     with pytest.raises(RoutingLogError, match="is this a RouterBench table"):
         load_routerbench(path)
+
+
+def test_routerbench_split_column_is_honoured_and_checked(tmp_path):
+    path = tmp_path / "rb.csv"
+    _routerbench_frame(split=["test", "train", "val"]).to_csv(path, index=False)
+    assert list(to_matrices(load_routerbench(path)).splits) == ["test", "train", "val"]
+    _routerbench_frame(split=["test", "Train", "val"]).to_csv(path, index=False)
+    with pytest.raises(RoutingLogError, match=r"row 2, column 'split': unknown split label 'Train'"):
+        load_routerbench(path)

@@ -93,8 +93,10 @@ def test_long_table_errors_name_file_row_and_column(tmp_path):
     )
     path = write(cost=[0.1, -0.2, 0.1, 0.1])
     assert _error(path, columns=LONG_COLUMNS) == f"{path}: row 2, column 'cost': cost must be finite and >= 0, got -0.2"
-    with pytest.raises(ValueError, match="has a cost column 'cost' and a price table"):
-        load_long_table(path, columns=LONG_COLUMNS, prices=PRICES)
+    assert _error(path, columns=LONG_COLUMNS, prices=PRICES) == (
+        f"{path}: column 'cost': the table has costs and a price table was given too; drop the price table "
+        "(or the column)"
+    )
     with pytest.raises(ValueError, match=r"unknown schema fields \['score'\]"):
         load_long_table(path, columns={"score": "quality"})
 
@@ -103,7 +105,8 @@ def test_nan_quality_policies(tmp_path):
     path = _write(_long_frame(score=[0.0, None, 1.0, 1.0]), tmp_path / "data.csv")
     kw = {"columns": LONG_COLUMNS, "prices": PRICES}
     assert _error(path, **kw) == (
-        f"{path}: row 2, column 'score': missing quality (NaN); pass nan_policy='drop' or 'zero' to allow it"
+        f"{path}: row 2, column 'score': missing quality (NaN); allow it with nan_policy 'drop' or 'zero' "
+        "(route-eval: --nan-policy)"
     )
     zero = load_long_table(path, nan_policy="zero", **kw).to_pandas()
     assert list(zero["quality"]) == [0.0, 0.0, 1.0, 1.0]
@@ -186,3 +189,36 @@ def test_wide_table_errors(tmp_path):
 def test_read_table_rejects_unknown_formats(tmp_path):
     with pytest.raises(ValueError, match="unsupported table format '.xlsx'"):
         read_table(tmp_path / "x.xlsx")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_unknown_split_label_is_refused_naming_row_and_value(tmp_path, suffix):
+    # "Train" is not "train": such rows used to vanish from every split.
+    path = _write(_long_frame(cost=[0.5, 1.5, 0.5, 1.5], split=["train", "train", "Train", "Train"]),
+                  tmp_path / f"log{suffix}")
+    assert _error(path, columns=LONG_COLUMNS) == (
+        f"{path}: row 3, column 'split': unknown split label 'Train'; use one of train, val, test (lower case)"
+    )
+    wide = _write(pd.DataFrame({"query_id": ["a", "b"], "prompt": ["x", "y"], "m": [1.0, 0.0], "c": [0.1, 0.1],
+                                "split": ["test", "validation"]}), tmp_path / f"wide{suffix}")
+    message = _error(wide, loader=load_wide_table, models=["m"], cost_columns={"m": "c"})
+    assert message.startswith(f"{wide}: row 2, column 'split': unknown split label 'validation'")
+
+
+def test_empty_header_only_and_repeated_columns_are_named(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert _error(empty, columns=LONG_COLUMNS) == f"{empty}: empty file (no header, no rows)"
+    header = tmp_path / "header.csv"
+    header.write_text("id,text,model,score,cost\n")
+    assert _error(header, columns=LONG_COLUMNS) == (
+        f"{header}: no data rows (header only: ['id', 'text', 'model', 'score', 'cost'])"
+    )
+    twice = tmp_path / "twice.csv"
+    twice.write_text("id,text,model,score,score,cost\n1,a,m,1,0,0.1\n")
+    assert _error(twice, columns=LONG_COLUMNS) == (
+        f"{twice}: column 'score': column name appears twice in the header (positions 4 and 5)"
+    )
+    jsonl = tmp_path / "twice.jsonl"
+    jsonl.write_text('{"id": 1, "score": 1}\n{"id": 2, "score": 1, "score": 0}\n')
+    assert _error(jsonl, columns=LONG_COLUMNS) == f"{jsonl}: row 2, column 'score': key appears twice in the record"
