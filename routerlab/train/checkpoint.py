@@ -12,10 +12,21 @@ Saves are synchronous: when :meth:`Checkpoints.save` returns, the step directory
 been committed (orbax writes to a temporary directory and renames it), so a process killed
 at any moment leaves either the previous checkpoints or the new one, never a torn one;
 leftover temporary directories are removed when the manager is next opened.
+
+Resuming (:meth:`Checkpoints.restore_latest`) is careful about two kinds of damage:
+
+* a checkpoint that cannot be read (a truncated array file, say) is skipped, with a
+  one-line note on stderr, in favour of the newest readable one; the unreadable ones are
+  deleted only after the fallback is accepted, so their steps can be saved again;
+* records of ``metrics.jsonl`` that the restored step had already written must all be
+  there (:func:`check_resume_records`): a resume that would silently leave a gap is
+  refused with one line (:class:`~routerlab.rundir.RunDirInvalid`), nothing changed.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +34,55 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from routerlab.rundir import RunDir, RunDirInvalid
 from routerlab.train.step import TrainState
 
-__all__ = ["Checkpoints", "flatten_state", "unflatten_state"]
+__all__ = ["Checkpoints", "flatten_state", "unflatten_state", "expected_records", "check_resume_records"]
+
+
+def expected_records(upto: int, *, steps: int, log_every: int, eval_every: int) -> set[tuple[str, int]]:
+    """``(split, step)`` of every record a training loop has written once step ``upto`` is done.
+
+    The loop's schedule: ``train`` every ``log_every`` steps and at the last step, ``val``
+    every ``eval_every`` steps and at the last step, ``test`` at the last step.
+    """
+    wanted = set()
+    for step in range(1, upto + 1):
+        last = step == steps
+        if step % log_every == 0 or last:
+            wanted.add(("train", step))
+        if step % eval_every == 0 or last:
+            wanted.add(("val", step))
+        if last:
+            wanted.add(("test", step))
+    return wanted
+
+
+def _ranges(numbers: Iterable[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``"1-3, 7"``."""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+def check_resume_records(run: RunDir, unit: str | None, step: int, expected: set[tuple[str, int]]) -> None:
+    """Refuse (:class:`RunDirInvalid`) to resume ``unit`` from checkpoint ``step`` when some
+    record that step had written (``expected``, see :func:`expected_records`) is missing
+    from ``metrics.jsonl``; resuming would otherwise finish with a silent gap."""
+    have = {(r.get("split"), r.get("step")) for r in run.records() if r.get("unit") == unit}
+    missing = expected - have
+    if missing:
+        by_split = {}
+        for split, s in missing:
+            by_split.setdefault(split, []).append(s)
+        what = "; ".join(f"{split} steps {_ranges(v)}" for split, v in sorted(by_split.items()))
+        who = f"unit {unit!r}" if unit is not None else "the run"
+        raise RunDirInvalid(f"{run.metrics_path}: {len(missing)} records of {who} up to its checkpoint step {step} "
+                            f"are missing ({what}); resuming would lose them, so nothing was changed")
 
 
 def _entry_name(entry: Any) -> str:
@@ -96,6 +153,41 @@ class Checkpoints:
                     f"the model expects {abstract[name].dtype}{list(abstract[name].shape)}"
                 )
         return unflatten_state(template, flat)
+
+    def restore_latest(
+        self, template: TrainState, *, accept: Callable[[int], None] | None = None
+    ) -> tuple[int | None, TrainState]:
+        """``(step, state)`` of the newest checkpoint that reads back, or ``(None, template)``
+        when there is none.
+
+        An unreadable checkpoint is passed over for the one before it, saying so on stderr.
+        ``accept(step)`` is called with the chosen step before anything is deleted (it may
+        refuse by raising); then the unreadable newer checkpoints are deleted, so their steps
+        can be saved again. With checkpoints present but none readable,
+        :class:`~routerlab.rundir.RunDirInvalid` is raised, nothing deleted.
+        """
+        steps = self.steps()
+        damaged: list[tuple[int, str]] = []
+        for step in reversed(steps):
+            try:
+                state = self.restore(step, template)
+            except Exception as err:  # noqa: BLE001 -- orbax/tensorstore raise many types for a damaged file
+                reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+                damaged.append((step, reason))
+                continue
+            if accept is not None:
+                accept(step)
+            for bad, reason in damaged:
+                print(f"routerlab: checkpoint step {bad} in {self.directory} is damaged ({reason}); "
+                      f"falling back to step {step}", file=sys.stderr)
+                self._manager.delete(bad)
+            return step, state
+        if damaged:
+            bad, reason = damaged[0]
+            raise RunDirInvalid(f"{self.directory}: no readable checkpoint (newest, step {bad}: {reason})")
+        if accept is not None:
+            accept(0)
+        return None, template
 
     def close(self) -> None:
         self._manager.close()

@@ -45,7 +45,7 @@ from routerlab.models.corpus import DOMAINS, Corpus, build_corpus
 from routerlab.models.lm import LM
 from routerlab.rng import KeyStreams
 from routerlab.rundir import RunDir, RunDirError, atomic_write_text
-from routerlab.train.checkpoint import Checkpoints
+from routerlab.train.checkpoint import Checkpoints, check_resume_records, expected_records
 from routerlab.train.config import LMRunConfig, TrainConfig
 from routerlab.train.objective import check_mask_id, eval_mask_key
 from routerlab.train.step import (
@@ -293,12 +293,14 @@ def train(
     schedule = make_schedule(tc)
 
     with Checkpoints(ckpt_dir, keep=tc.ckpt_keep) as ckpts:
-        start = ckpts.latest_step() if resume else None
+        start = None
         if not resume and (ckpts.steps() or _records(run, unit)):
             raise RunDirError(f"{run.path}: already has checkpoints or records{f' of unit {unit!r}' if unit else ''}; "
                               "pass resume=True to continue it")
-        if start is not None:
-            state = ckpts.restore(start, state)
+        if resume:  # the newest readable checkpoint, refused if metrics.jsonl lost records it had written
+            schedule_of = dict(steps=tc.steps, log_every=tc.log_every, eval_every=tc.eval_every)
+            start, state = ckpts.restore_latest(state, accept=lambda step: check_resume_records(
+                run, unit, step, expected_records(step, **schedule_of)))
         start = start or 0
         truncate_metrics(run, start, unit)
 

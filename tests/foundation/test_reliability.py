@@ -192,3 +192,17 @@ def test_a_second_writer_process_gets_one_line_and_exit_2(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "another routerlab process is writing" in proc.stderr
     assert (run_dir / "metrics.jsonl").read_bytes() == before
     assert not (run_dir / "DONE").exists()
+
+
+def test_a_garbage_metrics_line_is_one_line_naming_file_and_line(tmp_path, capsys):
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    out = tmp_path / "runs"
+    assert main(["run", str(mine), "--out", str(out)]) == 0
+    (run_dir,) = (out / "my_exp").iterdir()
+    (run_dir / "DONE").unlink()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "metrics.jsonl").write_text(lines[0] + "{not json\n" + lines[1])
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir), "--experiment-file", str(mine)]) == 2
+    _one_line_error(capsys, f"{run_dir / 'metrics.jsonl'}:2: not a JSON record")
