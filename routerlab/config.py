@@ -10,6 +10,12 @@ one-line :class:`ConfigError` naming the dotted field and what it allows::
 
 Supported leaf annotations: ``int``, ``float``, ``bool``, ``str``, ``Literal[...]``,
 ``X | None``, ``tuple[X, ...]`` and nested dataclasses.
+
+Every number is bounded before any class sees it, so no value typed on the command line
+reaches a computation as an overflow or a non-finite number: a ``float`` must be finite
+(JSON's ``Infinity``/``NaN`` and ``1e309`` are refused); an ``int`` must lie in
+``(-2**31, 2**31)``; a seed (a field named ``seed``/``seeds`` or ending in ``_seed``/``_seeds``)
+in ``[0, 2**32)``, the range of a ``uint32`` PRNG seed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -32,6 +40,9 @@ __all__ = [
 ]
 
 C = TypeVar("C")
+
+INT_LIMIT = 2**31  # |int field| < this
+SEED_LIMIT = 2**32  # 0 <= seed < this
 
 
 class ConfigError(ValueError):
@@ -114,11 +125,22 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail
+        if _is_seed(field):
+            if not 0 <= value < SEED_LIMIT:
+                raise ConfigError(field, f"a seed must be in [0, 2**32); got {value}")
+        elif not -INT_LIMIT < value < INT_LIMIT:
+            raise ConfigError(field, f"must be an integer of magnitude below 2**31; got {value}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            raise ConfigError(field, f"must be a finite number; got {value}") from None
+        if not math.isfinite(number):
+            raise ConfigError(field, f"must be a finite number; got {value}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise fail
@@ -126,6 +148,12 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
     if tp is Any:
         return value
     raise TypeError(f"{field}: unsupported config annotation {tp!r}")
+
+
+def _is_seed(field: str) -> bool:
+    """Whether a dotted field path (``fleet.seeds[2]``) names a PRNG seed."""
+    name = re.sub(r"\[\d+\]$", "", field).rsplit(".", 1)[-1]
+    return name in ("seed", "seeds") or name.endswith(("_seed", "_seeds"))
 
 
 def from_dict(cls: type[C], data: Mapping[str, Any], *, path: str = "") -> C:

@@ -89,6 +89,7 @@ class ModelSpec:
               f"must be small, medium or large; got {self.price_class!r}")
         for name in ("d_model", "n_layers", "n_heads", "d_ff"):
             check(getattr(self, name) >= 1, name, f"must be >= 1; got {getattr(self, name)}")
+        check(self.d_model % self.n_heads == 0, "n_heads", f"must divide d_model ({self.d_model}); got {self.n_heads}")
 
 
 @dataclass(frozen=True)
@@ -424,14 +425,49 @@ def load_fleet(path: Path | str) -> Fleet:
     return Fleet(path, json.loads((path / "fleet.json").read_text()))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_builds(folder: Path) -> list[Path]:
+    """Remove ``<hash>.tmp-<pid>`` build folders of processes that are gone (killed mid-build)."""
+    removed = []
+    for tmp in folder.glob("*.tmp-*") if folder.is_dir() else ():
+        pid = tmp.name.rsplit(".tmp-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
 def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True) -> Fleet:
-    """The fleet of ``cfg`` under ``root/_fleets/<hash>``: reused when complete, else built there."""
+    """The fleet of ``cfg`` under ``root/_fleets/<hash>``: reused when complete, else built there.
+
+    It is built in ``<hash>.tmp-<pid>`` and renamed when complete. A build that fails removes
+    its folder (and ``_fleets/`` when that leaves it empty); one that was killed leaves its
+    folder behind, removed by the next call here once its process is gone.
+    """
     final = Path(root) / "_fleets" / config_hash(cfg, 12)
     if (final / "fleet.json").is_file():
         return load_fleet(final)
+    clean_stale_builds(final.parent)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_fleet(cfg, tmp, progress)
+    try:
+        build_fleet(cfg, tmp, progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            final.parent.rmdir()  # only if empty
+        except OSError:
+            pass
+        raise
     try:
         tmp.rename(final)
     except OSError:  # another process finished the same fleet first

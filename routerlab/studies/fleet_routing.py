@@ -191,7 +191,7 @@ def run(cfg: FleetRoutingConfig, rundir: RunDir) -> dict[str, Any]:
                     rec["task_accuracy_val"] = float(r.predictor.val_accuracy)
                 results.append(rec)
         record: dict[str, Any] = {
-            "unit": unit, "seed": seed, "fleet": str(fleet.path), "models": list(m.models), "reference": ref,
+            "unit": unit, "seed": seed, "fleet": f"_fleets/{fleet.path.name}", "models": list(m.models), "reference": ref,
             "best_model": m.models[int(np.argmax(train.mean_quality))], "largest": m.models[big_i],
             "queries": {s: int(np.sum(m.splits == s)) for s in ("train", "val", "test")},
             "test_mean_quality": test.mean_quality.tolist(), "test_mean_cost": test.mean_cost.tolist(),
@@ -463,7 +463,7 @@ def run_lambda(cfg: LambdaSweepConfig, rundir: RunDir) -> dict[str, Any]:
         seeds = [seed * 1000 + i for i in range(cfg.bandit_seeds)]
         pts = bandit_points(train, test, rounds=cfg.rounds, seeds=seeds, lams=lams)
         oc, oq = _oracle_curve(test, lams)
-        rundir.log({"unit": unit, "seed": seed, "fleet": str(fleet.path), "models": list(m.models),
+        rundir.log({"unit": unit, "seed": seed, "fleet": f"_fleets/{fleet.path.name}", "models": list(m.models),
                     "test_mean_quality": test.mean_quality.tolist(), "test_mean_cost": test.mean_cost.tolist(),
                     "lam_scaled": (lams * gap).tolist(), **pts,
                     "oracle_cost": oc.tolist(), "oracle_quality": oq.tolist()})

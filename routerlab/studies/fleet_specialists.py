@@ -72,14 +72,14 @@ def run(cfg: SpecialistsConfig, rundir: RunDir) -> dict[str, Any]:
         if unit in done:
             continue
         entry = fleet.meta["seeds"][str(seed)]
-        rundir.log({"unit": unit, "seed": seed, "fleet": str(fleet.path), "accuracy": entry["accuracy"],
+        rundir.log({"unit": unit, "seed": seed, "fleet": f"_fleets/{fleet.path.name}", "accuracy": entry["accuracy"],
                     "loss_curve": entry["loss_curve"], "queries": entry["queries"]})
     return summarize(rundir, cfg)
 
 
 def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str, Any]:
     records = [r for r in rundir.records() if "accuracy" in r]
-    fleet = load_fleet(records[0]["fleet"])
+    fleet = load_fleet(_runs_root(rundir) / records[0]["fleet"])  # relative to the runs root (--out)
     ratio = cfg.size_ratio if cfg else rundir.config["size_ratio"]
     models = fleet.models
     controls = fleet.meta.get("controls", [])

@@ -206,3 +206,65 @@ def test_a_garbage_metrics_line_is_one_line_naming_file_and_line(tmp_path, capsy
     capsys.readouterr()
     assert main(["run", "--resume", str(run_dir), "--experiment-file", str(mine)]) == 2
     _one_line_error(capsys, f"{run_dir / 'metrics.jsonl'}:2: not a JSON record")
+
+
+# -- validation before anything is written ------------------------------------------------------
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["planted_experts", "--set", "seed=100000000000000000000"], "seed: a seed must be in [0, 2**32)"),
+    (["planted_experts", "--set", "seed=-1"], "seed: a seed must be in [0, 2**32)"),
+    (["moe_vs_dense", "--set", "steps=1000000000000"], "steps: must be an integer of magnitude below 2**31"),
+    (["moe_vs_dense", "--set", "lr_grid=[Infinity]"], "lr_grid[0]: must be a finite number"),
+    (["planted_experts", "--set", "lr=Infinity"], "lr: must be a finite number"),
+    (["planted_experts", "--set", "lr=NaN"], "lr: must be a finite number"),
+    (["planted_experts", "--set", "task.spread=1e309"], "task.spread: must be a finite number"),
+    (["planted_experts", "--set", "lr=-1"], "lr: must be > 0"),
+    (["planted_experts", "--set", "load_balance_weight=-1"], "load_balance_weight: must be >= 0"),
+    (["bandit_zoo", "--set", "lams=[0,Infinity]"], "lams[1]: must be a finite number"),
+    (["routers", "--set", "num_experts=1"], "top_k: must be <= num_experts (1)"),
+    (["routers", "--set", "load_balance_weight=-1"], "load_balance_weight: must be >= 0"),
+    (["fleet_routing", "--set", "fleet.specialist.n_heads=3"], "fleet.specialist.n_heads: must divide d_model (16)"),
+    (["fleet_routing", "--set", "fleet.generalists=[{\"name\":\"g\",\"n_heads\":5}]"],
+     "fleet.generalists[0].n_heads: must divide d_model (32)"),
+])
+def test_refused_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "runs"
+    assert main(["run", *argv, "--out", str(out)]) == 2
+    _one_line_error(capsys, fragment)
+    assert not out.exists(), sorted(str(p) for p in out.rglob("*"))
+
+
+def test_a_pickle_is_refused_by_a_message(tmp_path, capsys):
+    table = tmp_path / "log.pkl"
+    table.write_bytes(b"\x80\x04K\x01.")  # a valid pickle of the int 1
+    assert main(["route-eval", str(table)]) == 2
+    _one_line_error(capsys, "log.pkl")
+
+
+def test_a_refusal_inside_a_run_removes_only_what_it_created(tmp_path, capsys):
+    """The safety net behind experiments whose checks need derived configs: a ConfigError
+    raised before the run wrote anything removes the new run directory, not the --out folder
+    that was already there."""
+    mine = tmp_path / "late_check.py"
+    mine.write_text(USER_EXPERIMENT.replace("def run(cfg, run):\n", "def run(cfg, run):\n"
+                                            "    from routerlab.config import ConfigError\n"
+                                            "    if cfg.units > 2:\n"
+                                            "        raise ConfigError('units', 'too many for the derived model')\n"))
+    out = tmp_path / "runs"
+    (out / "other").mkdir(parents=True)
+    assert main(["run", str(mine), "--out", str(out)]) == 2
+    _one_line_error(capsys, "units: too many for the derived model")
+    assert sorted(p.name for p in out.iterdir()) == ["other"]
+
+
+def test_stale_fleet_builds_of_dead_processes_are_removed(tmp_path):
+    from routerlab.fleet.fleet import clean_stale_builds
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "_fleets"
+    for name in (f"abc.tmp-{dead.pid}", f"abc.tmp-{os.getppid()}", f"abc.tmp-{os.getpid()}", "abc", "abc.tmp-x"):
+        (folder / name).mkdir(parents=True)
+    assert clean_stale_builds(folder) == [folder / f"abc.tmp-{dead.pid}"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["abc", "abc.tmp-x", f"abc.tmp-{os.getppid()}", f"abc.tmp-{os.getpid()}"])
