@@ -67,3 +67,34 @@ def test_truncate_drops_only_this_units_later_records(tmp_path):
     assert truncate_metrics(run, 4, unit=None) == 1
     assert truncate_metrics(run, 4, unit=None) == 0
     assert [r["step"] for r in run.records()] == [1, 1, 2, 3]
+
+
+def test_planted_guard_names_unit_step_and_quantity():
+    from routerlab.studies.planted import check_finite_unit
+
+    curve = np.array([1.0, 0.5, np.inf, np.nan], np.float32)  # step 3 (1-based) is the first bad one
+    with pytest.raises(NonFiniteError, match=r"^switch/seed1: step 3: train mse is inf$") as err:
+        check_finite_unit("switch/seed1", 4, curve, 0.2, {"entropy": 1.0})
+    assert err.value.step == 3
+    good = np.array([1.0, 0.5], np.float32)
+    with pytest.raises(NonFiniteError, match=r"^dense/seed0: after step 2: test nmse is nan$"):
+        check_finite_unit("dense/seed0", 2, good, float("nan"), {})
+    with pytest.raises(NonFiniteError, match=r"^top2/seed0: after step 2: max_vio is inf$"):
+        check_finite_unit("top2/seed0", 2, good, 0.2, {"max_vio": np.float32(np.inf)})
+    check_finite_unit("top2/seed0", 2, good, 0.2, {"max_vio": np.float32(0.1)})
+
+
+@pytest.mark.slow
+def test_planted_experts_with_a_huge_lr_stops_at_the_first_bad_unit(tmp_path, capsys):
+    """Through the CLI: exit 1, one line, no record of the bad unit, no DONE (~30 s: compiles)."""
+    from routerlab.cli import main
+
+    out = tmp_path / "runs"
+    argv = ["run", "planted_experts", "--set", "lr=1e30", "--set", 'variants=["dense"]', "--set", "num_seeds=1",
+            "--out", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("routerlab: error: dense/seed0: step ") and "train mse is" in err
+    (run_dir,) = (out / "planted_experts").iterdir()
+    run = RunDir.open(run_dir)
+    assert not run.done and list(run.records()) == []
