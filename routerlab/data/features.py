@@ -11,7 +11,11 @@ reuses a stale file.
 
 Each row is L2-normalised (after SVD too), so dot products are cosine similarities; with
 ``length_feature=True`` a last column holds ``log1p(characters) / 10``, prompt length
-being a useful signal of difficulty and of input cost.
+being a useful signal of difficulty and of input cost. ``char_ngram_max`` adds character
+n-grams (within word boundaries, 2 to ``char_ngram_max`` characters) beside the word
+n-grams before the SVD: they see numbers, symbols, code and misspellings that a word
+vocabulary fitted on train misses. ``text_stats`` appends a few counts of the text
+(:data:`TEXT_STATS`).
 """
 
 from __future__ import annotations
@@ -26,16 +30,16 @@ from typing import Literal
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 from threadpoolctl import threadpool_limits
 
 from routerlab.config import check
 from routerlab.data.schema import RoutingMatrices
 
-__all__ = ["FeatureConfig", "fit_featurizer", "featurize", "feature_key", "default_cache_dir"]
+__all__ = ["FeatureConfig", "fit_featurizer", "featurize", "feature_key", "default_cache_dir", "text_stats", "TEXT_STATS"]
 
-FEATURE_VERSION = 1  # bump when the computation changes, so old caches are not reused
+FEATURE_VERSION = 2  # bump when the computation changes, so old caches are not reused
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class FeatureConfig:
       min_df: an n-gram must occur in at least this many training prompts (``"tfidf"``).
       svd_dim: truncated-SVD dimension; 0 keeps the sparse TF-IDF columns (densified).
       length_feature: append ``log1p(len(prompt)) / 10`` as a last column.
+      char_ngram_max: 0 (off) or the longest character n-gram (``"tfidf"`` only); the
+        character vocabulary is capped at ``max_features`` too.
+      text_stats: append :data:`TEXT_STATS` (after the length column).
       seed: seed of the randomized SVD.
     """
 
@@ -61,6 +68,8 @@ class FeatureConfig:
     min_df: int = 2
     svd_dim: int = 64
     length_feature: bool = True
+    char_ngram_max: int = 0
+    text_stats: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -70,6 +79,9 @@ class FeatureConfig:
         check(self.ngram_max >= 1, "ngram_max", f"must be >= 1; got {self.ngram_max}")
         check(self.min_df >= 1, "min_df", f"must be >= 1; got {self.min_df}")
         check(self.svd_dim >= 0, "svd_dim", f"must be >= 0; got {self.svd_dim}")
+        check(self.char_ngram_max == 0 or self.char_ngram_max >= 2, "char_ngram_max",
+              f"must be 0 (off) or >= 2; got {self.char_ngram_max}")
+        check(self.char_ngram_max == 0 or self.kind == "tfidf", "char_ngram_max", "needs kind='tfidf'")
         check(
             self.svd_dim > 0 or self.kind == "tfidf",
             "svd_dim",
@@ -91,8 +103,14 @@ def fit_featurizer(train_prompts: np.ndarray, cfg: FeatureConfig = FeatureConfig
     if cfg.kind == "tfidf":
         # min_df is a count; with very few training prompts fall back to 1 so the vocabulary is not empty.
         min_df = cfg.min_df if len(prompts) >= 10 * cfg.min_df else 1
-        steps = [TfidfVectorizer(ngram_range=(1, cfg.ngram_max), min_df=min_df, max_features=cfg.max_features,
-                                 sublinear_tf=True, dtype=np.float32)]
+        words = TfidfVectorizer(ngram_range=(1, cfg.ngram_max), min_df=min_df, max_features=cfg.max_features,
+                                sublinear_tf=True, dtype=np.float32)
+        if cfg.char_ngram_max:
+            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, cfg.char_ngram_max), min_df=min_df,
+                                    max_features=cfg.max_features, sublinear_tf=True, dtype=np.float32)
+            steps = [FeatureUnion([("words", words), ("chars", chars)])]
+        else:
+            steps = [words]
     else:
         steps = [
             HashingVectorizer(ngram_range=(1, cfg.ngram_max), n_features=cfg.hash_features, alternate_sign=False,
@@ -120,7 +138,25 @@ def _transform(pipe: Pipeline, prompts: np.ndarray, cfg: FeatureConfig) -> np.nd
     if cfg.length_feature:
         length = np.log1p(np.array([len(str(p)) for p in prompts], dtype=np.float32)) / 10.0
         x = np.concatenate([x, length[:, None]], axis=1)
+    if cfg.text_stats:
+        x = np.concatenate([x, text_stats(prompts)], axis=1)
     return x
+
+
+#: The counts :func:`text_stats` appends, each squashed to about [0, 1].
+TEXT_STATS = ("log1p(words) / 10", "digit fraction", "upper-case fraction", "log1p(lines) / 5",
+              "log1p(question marks) / 3", "fraction of non-ASCII characters")
+
+
+def text_stats(prompts: np.ndarray) -> np.ndarray:
+    """``[Q, len(TEXT_STATS)]`` float32 statistics of each prompt (see :data:`TEXT_STATS`)."""
+    rows = []
+    for p in prompts:
+        t = str(p)
+        n = max(len(t), 1)
+        rows.append((np.log1p(len(t.split())) / 10, sum(c.isdigit() for c in t) / n, sum(c.isupper() for c in t) / n,
+                     np.log1p(t.count("\n")) / 5, np.log1p(t.count("?")) / 3, sum(ord(c) > 127 for c in t) / n))
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(TEXT_STATS))
 
 
 def feature_key(prompts: np.ndarray, train: np.ndarray, cfg: FeatureConfig) -> str:

@@ -73,6 +73,12 @@ __all__ = [
     "visible",
     "default_routers",
     "one_blas_thread",
+    "EnsembleQuality",
+    "ChoiceRouter",
+    "cascade_stages",
+    "platt_fit",
+    "load_router",
+    "route_eval_features",
 ]
 
 
@@ -346,9 +352,26 @@ class OracleRouter(Router):
         return _two_model_score(self._quality(q), self.train_cost)
 
 
+def cascade_stages(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """A cascade's stages from each model's mean cost and quality on *validation*: the models
+    no other model dominates (as cheap or cheaper and better, or cheaper and as good), by
+    increasing quality, which on that front is increasing cost. So the last stage is the best
+    model on validation, never a model picked by its column's position among equal costs,
+    and a model that is dearer but no better than another is never called."""
+    cost, quality = np.asarray(cost, np.float64), np.asarray(quality, np.float64)
+    dominated = ((cost[None, :] <= cost[:, None]) & (quality[None, :] >= quality[:, None])
+                 & ((cost[None, :] < cost[:, None]) | (quality[None, :] > quality[:, None]))).any(axis=1)
+    front = np.flatnonzero(~dominated)
+    # equal (cost, quality) twins: keep the first column only
+    _, first = np.unique(np.stack([cost[front], quality[front]], axis=1), axis=0, return_index=True)
+    front = front[np.sort(first)]
+    return front[np.lexsort((cost[front], quality[front]))]
+
+
 class CascadeRouter(_Predicting):
-    """FrugalGPT-style cascade: call models from cheapest to dearest; stop at the first whose
-    predicted answer quality reaches the threshold ``t`` (the last model always answers).
+    """FrugalGPT-style cascade: call models by increasing quality on validation (its stages,
+    :func:`cascade_stages`); stop at the first whose predicted answer quality reaches the
+    threshold ``t`` (the last stage always answers).
 
     The cost paid is the sum over every model called. The confidence is the predictor's
     ``qhat[i, m]``; on logs without answers (MMLU keeps only correctness) it is a function
@@ -363,7 +386,7 @@ class CascadeRouter(_Predicting):
 
     def fit(self, train: Split, val: Split) -> CascadeRouter:
         super().fit(train, val)
-        self.order = np.argsort(self.train_cost, kind="stable")
+        self.order = cascade_stages(val.mean_cost, val.mean_quality)
         return self
 
     def knobs(self, q: Queries) -> np.ndarray:
@@ -380,7 +403,7 @@ class CascadeRouter(_Predicting):
         accept = conf >= knob
         accept[:, -1] = True
         stage = np.argmax(accept, axis=1)  # first accepting stage
-        called = np.zeros((n, m), dtype=bool)
+        called = np.zeros((n, len(self.models)), dtype=bool)
         called[:, self.order] = np.arange(m)[None, :] <= stage[:, None]
         return Decision(self.order[stage], called)
 
@@ -582,6 +605,61 @@ def _train_grid(logits_fn, init, x, quality, l2s, *, steps: int, lr: float):
     return jax.vmap(train_one)(l2s)
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p) - np.log1p(-p)
+
+
+def platt_fit(score: np.ndarray, target: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[float, float]:
+    """``(a, b)`` minimising the mean cross-entropy of ``sigmoid(a * score + b)`` against soft
+    labels ``target`` in [0, 1], plus ``l2 * ((a - 1)^2 + b^2)`` (shrinks towards no change),
+    by Newton's method on the two parameters (the loss is convex)."""
+    z, y = np.asarray(score, np.float64), np.asarray(target, np.float64)
+    theta = np.array([1.0, 0.0])
+    design = np.stack([z, np.ones_like(z)], axis=1)
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        grad = design.T @ (p - y) / len(z) + 2 * l2 * (theta - [1.0, 0.0])
+        hess = (design * (p * (1 - p))[:, None]).T @ design / len(z) + 2 * l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(theta[0]), float(theta[1])
+
+
+class EnsembleQuality:
+    """Calibrated ensemble: each member's predicted quality per model, Platt-calibrated on
+    validation (:func:`platt_fit` on the logit, one ``(a, b)`` per member and model), then
+    averaged with equal weights. Members already fitted (shared with other routers) are not
+    refitted. Calibration reads only validation outcomes, the split that also picks each
+    router's operating point; the test split is never touched."""
+
+    def __init__(self, members, name: str = "ensemble"):
+        self.members, self.name = list(members), name
+        self.fitted = False
+
+    def fit(self, train: Split, val: Split) -> EnsembleQuality:
+        for member in self.members:
+            if not getattr(member, "fitted", False):
+                member.fit(train, val)
+        self.calibration = []
+        for member in self.members:
+            z = _logit(member.predict(val.queries))
+            self.calibration.append([platt_fit(z[:, j], val.quality[:, j]) for j in range(val.quality.shape[1])])
+        self.val_mse = _mse(self.predict(val.queries), val.quality)
+        self.fitted = True
+        return self
+
+    def predict(self, q: Queries) -> np.ndarray:
+        total = 0.0
+        for member, ab in zip(self.members, self.calibration, strict=True):
+            z = _logit(member.predict(q))
+            a, b = np.asarray(ab).T
+            total = total + 1.0 / (1.0 + np.exp(-(a[None, :] * z + b[None, :])))
+        return total / len(self.members)
+
+
 # -- running routers ------------------------------------------------------------------------
 
 
@@ -598,22 +676,158 @@ def trace(router: Router, split: Split) -> Trace:
     return Trace(knobs, np.stack(quality), np.stack(cost), router.score(q))
 
 
-def default_routers(train: Split, *, seed: int = 0, steps: int = 300) -> list[Router]:
+def route_eval_features():
+    """The text features ``routerlab route-eval`` gives every router: word (1-2) and character
+    (2-4) TF-IDF n-grams fitted on train, 64-d SVD, the length column and :data:`TEXT_STATS`."""
+    from routerlab.data.features import FeatureConfig
+
+    return FeatureConfig(char_ngram_max=4, text_stats=True)
+
+
+def default_routers(train: Split, *, seed: int = 0, steps: int = 300, ensemble: bool = False) -> list[Router]:
     """Every applicable router for a log with ``train``'s models and tasks.
 
     Single-model baselines for each model, random, the per-task oracle, the per-query
     oracle, the task-classifier pipeline (when train has two or more tasks), kNN, MLP and
-    MF utility routers, and a cascade on the MLP predictor.
+    MF utility routers, and a cascade on the MLP predictor. With ``ensemble``, also the
+    calibrated ensemble of the kNN, MLP, MF and per-task predictors
+    (:class:`EnsembleQuality`) as a utility router and as a cascade.
     """
     routers: list[Router] = [SingleModelRouter(m) for m in train.models]
-    routers += [RandomRouter(seed), OracleRouter(), UtilityRouter(TaskQuality(classifier=False))]
+    per_task = TaskQuality(classifier=False)
+    routers += [RandomRouter(seed), OracleRouter(), UtilityRouter(per_task)]
     if len(np.unique(train.tasks)) >= 2:
         routers.append(UtilityRouter(TaskQuality(classifier=True, seed=seed)))
-    mlp = MLPQuality(seed=seed, steps=steps)
-    routers += [
-        UtilityRouter(KNNQuality()),
-        UtilityRouter(mlp),
-        UtilityRouter(MFQuality(seed=seed, steps=steps)),
-        CascadeRouter(mlp),
-    ]
+    knn, mlp, mf = KNNQuality(), MLPQuality(seed=seed, steps=steps), MFQuality(seed=seed, steps=steps)
+    routers += [UtilityRouter(knn), UtilityRouter(mlp), UtilityRouter(mf), CascadeRouter(mlp)]
+    if ensemble:
+        members = [knn, mlp, mf] + ([per_task] if len(np.unique(train.tasks)) >= 2 else [])
+        combined = EnsembleQuality(members)
+        routers += [UtilityRouter(combined), CascadeRouter(combined)]
     return routers
+
+
+# -- user routers ---------------------------------------------------------------------------
+
+
+class ChoiceRouter(Router):
+    """A user router that picks one model per query (``choose``): one operating point."""
+
+    def __init__(self, user, name: str):
+        self.user, self.name = user, name
+
+    def fit(self, train: Split, val: Split) -> ChoiceRouter:
+        super().fit(train, val)
+        self.user.fit(train, val)
+        return self
+
+    def knobs(self, q: Queries) -> np.ndarray:
+        return np.zeros(1)
+
+    def route(self, q: Queries, knob: float) -> Decision:
+        choice = np.asarray(self.user.choose(q))
+        m = len(self.models)
+        if choice.shape != (len(q.x),) or not np.issubdtype(choice.dtype, np.integer) or (
+                choice.size and (choice.min() < 0 or choice.max() >= m)):
+            raise _user_error(self.name, f"choose() must return {len(q.x)} model indices in [0, {m}); got "
+                              f"{choice.dtype} array of shape {choice.shape}")
+        return Decision(choice, _one_hot(choice, m))
+
+
+class _UserPredictor:
+    """A user's quality predictor (``fit``, ``predict``), checked, for a :class:`UtilityRouter`."""
+
+    fitted = False
+
+    def __init__(self, user, name: str):
+        self.user, self.name = user, name
+
+    def fit(self, train: Split, val: Split) -> _UserPredictor:
+        self.user.fit(train, val)
+        self.fitted = True
+        return self
+
+    def predict(self, q: Queries) -> np.ndarray:
+        qhat = np.asarray(self.user.predict(q), dtype=np.float64)
+        if qhat.shape != (len(q.x), self.models) or not np.isfinite(qhat).all():
+            raise _user_error(self.name, f"predict() must return a finite [{len(q.x)}, {self.models}] array; got "
+                              f"shape {qhat.shape}")
+        return qhat
+
+
+class _UserUtilityRouter(UtilityRouter):
+    def fit(self, train: Split, val: Split) -> UtilityRouter:
+        self.predictor.models = len(train.models)
+        return super().fit(train, val)
+
+
+def _user_error(name: str, problem: str):
+    from routerlab.config import ConfigError
+
+    return ConfigError("--router", f"{name}: {problem}")
+
+
+def load_router(spec: str) -> Router:
+    """A user's router from ``"module:attr"`` (``module`` importable, or a path to a ``.py`` file).
+
+    ``attr`` names a class (called with no arguments), a function of no arguments, or an
+    instance. The object follows one of three protocols, checked in this order:
+
+    1. a :class:`Router` subclass instance: used as is (``fit``, ``knobs``, ``route``);
+    2. ``fit(train, val)`` and ``predict(queries) -> [Q, M]`` predicted quality of each
+       model (columns in the table's model order): routed like the built-in predictors,
+       ``argmax_m qhat - lam * mean train cost``, over a sweep of ``lam`` (a full curve);
+    3. ``fit(train, val)`` and ``choose(queries) -> [Q]`` model indices: one operating point.
+
+    ``train`` and ``val`` are :class:`Split` (features ``x``, ``tasks``, ``quality`` and
+    ``cost`` as ``[Q, M]``, ``models``); ``queries`` is :class:`Queries` (``x``, ``tasks``
+    only: a router never sees the outcomes of the queries it routes). The name shown is the
+    object's ``name`` attribute, else ``attr``. Example, a router that always picks the
+    cheapest model on train::
+
+        class Cheapest:
+            name = "cheapest"
+            def fit(self, train, val):
+                self.j = int(train.cost.mean(axis=0).argmin())
+            def choose(self, queries):
+                return np.full(len(queries.x), self.j)
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise _user_error(spec, "expected MODULE:ATTR (e.g. my_routers:MyRouter or path/to/file.py:MyRouter)")
+    try:
+        if module_name.endswith(".py"):
+            path = module_name
+            name = f"routerlab_user_{abs(hash(path))}"
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except (ImportError, OSError) as err:
+        raise _user_error(spec, f"cannot import {module_name!r}: {err}") from None
+    if not hasattr(module, attr):
+        raise _user_error(spec, f"module {module_name!r} has no attribute {attr!r}")
+    obj = getattr(module, attr)
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "fit")):
+        try:
+            obj = obj()
+        except TypeError as err:
+            raise _user_error(spec, f"calling {attr} with no arguments failed: {err}") from None
+    name = str(getattr(obj, "name", None) or attr)
+    if isinstance(obj, Router):
+        return obj
+    if not callable(getattr(obj, "fit", None)):
+        raise _user_error(spec, "the router has no fit(train, val) method")
+    if callable(getattr(obj, "predict", None)):
+        return _UserUtilityRouter(_UserPredictor(obj, name), name=name)
+    if callable(getattr(obj, "choose", None)):
+        return ChoiceRouter(obj, name)
+    raise _user_error(spec, "the router needs predict(queries) -> [Q, M] or choose(queries) -> [Q]; it has neither")

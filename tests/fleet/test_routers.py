@@ -17,6 +17,7 @@ from routerlab.fleet.routers import (
     Split,
     TaskQuality,
     UtilityRouter,
+    cascade_stages,
     default_routers,
     trace,
 )
@@ -110,17 +111,21 @@ def test_oracle_bounds_every_router(fitted, splits):
 
 
 def test_cascade_pays_for_every_model_it_calls(fitted, splits):
-    _, _, test = splits
+    _, val, test = splits
     cascade = fitted["cascade"]
-    quality, cost = _served(cascade, test, -np.inf)  # accept the cheapest model's answer
-    np.testing.assert_array_equal(quality, test.quality[:, 0])
-    np.testing.assert_allclose(cost, test.cost[:, 0])
-    quality, cost = _served(cascade, test, np.inf)  # escalate through every model
+    stages = cascade.order  # the models on validation's cost-quality front, cheapest first
+    np.testing.assert_array_equal(stages, cascade_stages(val.mean_cost, val.mean_quality))
+    assert stages[-1] == 2  # "large" is the best model on validation
+    quality, cost = _served(cascade, test, -np.inf)  # accept the first stage's answer
+    np.testing.assert_array_equal(quality, test.quality[:, stages[0]])
+    np.testing.assert_allclose(cost, test.cost[:, stages[0]])
+    quality, cost = _served(cascade, test, np.inf)  # escalate through every stage
     np.testing.assert_array_equal(quality, test.quality[:, 2])
-    np.testing.assert_allclose(cost, test.cost.sum(axis=1))
-    # In between, a query answered by the k-th cheapest model paid for exactly k calls.
+    np.testing.assert_allclose(cost, test.cost[:, stages].sum(axis=1))
+    # In between, a query answered by the k-th stage paid for exactly k calls.
     decision = cascade.route(test.queries, 0.5)
-    rank = np.argsort(np.argsort(cascade.train_cost))
+    rank = np.full(len(test.models), -1)
+    rank[stages] = np.arange(len(stages))
     np.testing.assert_array_equal(decision.called.sum(axis=1), rank[decision.choice] + 1)
     assert decision.called[np.arange(len(test)), decision.choice].all()
     assert len(np.unique(decision.choice)) >= 2
@@ -194,3 +199,14 @@ def test_default_routers_adapt_to_the_log(make_planted):
     assert {"random", "oracle", "per_task_oracle", "task_classifier", "knn", "mlp", "mf"} <= set(names)
     one_task = Split(train.x, np.full(len(train), "all", dtype=object), train.quality, train.cost, train.models)
     assert "task_classifier" not in [r.name for r in default_routers(one_task)]
+
+
+def test_cascade_stages_follow_validation_quality_not_column_order():
+    # Costs 1, 1, 2, 3 and qualities .5, .6, .7, .65: model 0 is dominated by model 1 (same
+    # cost, better), model 3 by model 2 (cheaper, better). Stages: 1 (.6) then 2 (.7).
+    np.testing.assert_array_equal(cascade_stages([1.0, 1.0, 2.0, 3.0], [0.5, 0.6, 0.7, 0.65]), [1, 2])
+    # Two equally dear models: the better one on validation is the last stage, whatever its column.
+    np.testing.assert_array_equal(cascade_stages([1.0, 5.0, 5.0], [0.4, 0.9, 0.8]), [0, 1])
+    np.testing.assert_array_equal(cascade_stages([1.0, 5.0, 5.0], [0.4, 0.8, 0.9]), [0, 2])
+    # Exact twins: the first column only.
+    np.testing.assert_array_equal(cascade_stages([1.0, 1.0, 2.0], [0.5, 0.5, 0.9]), [0, 2])
