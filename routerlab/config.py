@@ -49,6 +49,8 @@ class ConfigError(ValueError):
     """A bad config value. ``field`` is the dotted path; ``str(err)`` is one line."""
 
     def __init__(self, field: str, message: str):
+        # One line whatever the user typed: a newline inside a key or value is shown escaped.
+        field, message = (str(x).replace("\r", "\\r").replace("\n", "\\n") for x in (field, message))
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
