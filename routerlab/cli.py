@@ -29,10 +29,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+# Light imports only: `routerlab --version` and usage errors must answer without importing
+# jax or datasets (the commands import what they need).
 from routerlab import __version__
 from routerlab.config import ConfigError, parse_assignment
-from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_experiment, recorded_run, resume
-from routerlab.runtime import enable_compilation_cache
+from routerlab.registry import SCALE_NAMES, execute, list_experiments, load_experiment, recorded_run
+from routerlab.runtime import enable_compilation_cache, quiet_progress_bars
 from routerlab.rundir import RunDir, RunDirError, RunDirInvalid, atomic_write_text, dumps, find_runs
 
 # The headline experiments `routerlab demo` runs, one per question, sized to finish in
@@ -43,6 +45,7 @@ DEMO = (("planted_experts", "quick"), ("moe_vs_dense", "quick"), ("fleet_routing
 BENCHES = {
     "moe": "routerlab.bench.moe:bench_moe",
     "bandits": "routerlab.bench.bandits:bench_bandits",
+    "metrics": "routerlab.bench.metrics:bench_metrics",
     "lm": "routerlab.bench.lm:bench_lm",
 }
 EXIT_USAGE, EXIT_FAILURE = 2, 1
@@ -100,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from routerlab.registry import execute, is_experiment_path, load_experiment, load_experiment_file, resume
+    from routerlab.registry import is_experiment_path, load_experiment_file, resume
 
     if args.resume:
         given = [flag for flag, on in (("EXPERIMENT", args.experiment), ("--set", args.sets), ("--scale", args.scale)) if on]
@@ -266,6 +269,11 @@ def _known_failures() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["--version"]:  # answered before the parser imports the fleet/data commands
+        print(f"routerlab {__version__}")
+        raise SystemExit(0)
+    quiet_progress_bars()
     args = _parser().parse_args(argv)
     enable_compilation_cache()
     try:

@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-import jax
+__all__ = ["enable_compilation_cache", "quiet_progress_bars", "FAST_COMPILE"]
 
-__all__ = ["enable_compilation_cache", "FAST_COMPILE"]
+# Nothing here imports jax at module level: ``routerlab --version`` and argument errors must
+# not pay for it.
+
+
+def quiet_progress_bars(stream=None) -> bool:
+    """Turn Hugging Face ``datasets`` progress bars off when ``stream`` (stderr) is not a TTY.
+
+    Logs of CI jobs and redirected runs then hold no carriage-return noise. Sets
+    ``HF_DATASETS_DISABLE_PROGRESS_BARS`` (read when ``datasets`` is first imported) unless the
+    user set it, and, if ``datasets`` is imported already, calls its
+    ``disable_progress_bars()``. routerlab's own tqdm bars use ``disable=None``, which is
+    the same rule. Returns whether bars were turned off.
+    """
+    stream = sys.stderr if stream is None else stream
+    if stream is not None and hasattr(stream, "isatty") and stream.isatty():
+        return False
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"].upper() in ("0", "FALSE", "NO", "OFF"):
+        return False
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    return True
 
 
 def enable_compilation_cache() -> Path | None:
@@ -22,6 +44,8 @@ def enable_compilation_cache() -> Path | None:
     setting = os.environ.get("ROUTERLAB_JAX_CACHE", str(Path.home() / ".cache" / "routerlab" / "jax"))
     if not setting:
         return None
+    import jax
+
     path = Path(setting)
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))

@@ -268,3 +268,34 @@ def test_stale_fleet_builds_of_dead_processes_are_removed(tmp_path):
     assert clean_stale_builds(folder) == [folder / f"abc.tmp-{dead.pid}"]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         ["abc", "abc.tmp-x", f"abc.tmp-{os.getppid()}", f"abc.tmp-{os.getpid()}"])
+
+
+# -- fast answers, quiet logs ------------------------------------------------------------------
+
+def test_version_answers_without_importing_jax_or_datasets():
+    code = ("import sys\nfrom routerlab.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit as e:\n"
+            "    assert e.code == 0\nheavy = sorted(m for m in ('jax', 'datasets', 'flax', 'pandas') if m in sys.modules)\n"
+            "print('heavy:', heavy)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "heavy: []"
+
+
+def test_datasets_progress_bars_off_without_a_tty(monkeypatch):
+    import io
+
+    from routerlab.runtime import quiet_progress_bars
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("HF_DATASETS_DISABLE_PROGRESS_BARS", raising=False)
+    assert quiet_progress_bars(Tty()) is False and "HF_DATASETS_DISABLE_PROGRESS_BARS" not in os.environ
+    assert quiet_progress_bars(io.StringIO()) is True
+    assert os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1"
+    import datasets
+
+    assert not datasets.is_progress_bar_enabled()
+    monkeypatch.setenv("HF_DATASETS_DISABLE_PROGRESS_BARS", "0")  # the user's choice wins
+    assert quiet_progress_bars(io.StringIO()) is False
