@@ -53,6 +53,7 @@ from routerlab.report import mean_ci
 from routerlab.rng import stream_key
 from routerlab.runtime import FAST_COMPILE
 from routerlab.rundir import RunDir, atomic_write_text
+from routerlab.train.guard import check_finite_unit
 
 __all__ = [
     "VARIANTS",
@@ -307,27 +308,12 @@ def _train_and_eval(cfg: PlantedConfig, variant: str, seed: jax.Array):
     return train_mse, nmse, experts.reshape(-1), cluster, metrics
 
 
-def check_finite_unit(unit: str, steps: int, train_mse: np.ndarray, test_nmse: float, metrics: dict[str, Any]) -> None:
-    """The non-finite guard of a planted unit: :class:`~routerlab.train.NonFiniteError` naming
-    the unit, the first step whose training MSE is not finite (or, after training, the test
-    quantity), so nothing of the unit is logged and every earlier unit stays recorded."""
-    from routerlab.train import NonFiniteError
-
-    bad = np.flatnonzero(~np.isfinite(np.asarray(train_mse, np.float64)))
-    if bad.size:
-        step = int(bad[0]) + 1
-        raise NonFiniteError(f"{unit}: step {step}: train mse is {float(train_mse[bad[0]])}", step)
-    for name, value in {"test nmse": test_nmse, **metrics}.items():
-        if not math.isfinite(float(value)):
-            raise NonFiniteError(f"{unit}: after step {steps}: {name} is {float(value)}", steps)
-
-
 def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
     """Train every variant for every seed; log one record per (variant, seed) unit.
 
     Units already in ``metrics.jsonl`` are skipped, so an interrupted run resumes where it
     stopped; a variant's seeds are computed together and logged together. A non-finite
-    training MSE or test metric stops the run (:func:`check_finite_unit`, exit 1) before
+    training MSE or test metric stops the run (:func:`routerlab.train.guard.check_finite_unit`, exit 1) before
     that unit is logged; the units logged before it are kept, and resume from there.
     """
     seeds = jnp.arange(cfg.seed, cfg.seed + cfg.num_seeds)

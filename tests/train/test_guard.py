@@ -70,7 +70,7 @@ def test_truncate_drops_only_this_units_later_records(tmp_path):
 
 
 def test_planted_guard_names_unit_step_and_quantity():
-    from routerlab.studies.planted import check_finite_unit
+    from routerlab.train.guard import check_finite_unit
 
     curve = np.array([1.0, 0.5, np.inf, np.nan], np.float32)  # step 3 (1-based) is the first bad one
     with pytest.raises(NonFiniteError, match=r"^switch/seed1: step 3: train mse is inf$") as err:
