@@ -65,10 +65,12 @@ def pareto_front(costs: np.ndarray, qualities: np.ndarray) -> np.ndarray:
     is on this front, so the hull may be built from the front alone.
     """
     c, q = _points(costs, qualities)
-    order = np.lexsort((-q, c))  # by cost, best quality first at equal cost
+    order = np.argsort(c)  # one key: faster than a lexsort; ties in cost are settled below
     q_sorted = q[order]
     best_before = np.r_[-np.inf, np.maximum.accumulate(q_sorted)[:-1]]
-    return order[q_sorted > best_before]
+    front = order[q_sorted > best_before]
+    # Along the front quality rises, so among equal costs the last kept point is the best.
+    return front[np.r_[c[front][1:] != c[front][:-1], True]]
 
 
 def nondecreasing_convex_hull(costs: np.ndarray, qualities: np.ndarray) -> Hull:

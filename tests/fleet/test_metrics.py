@@ -11,15 +11,19 @@ from routerlab.fleet.metrics import (
     best_single_model,
     bootstrap_ci,
     budget_violation_rate,
+    common_range_aiq,
     cost_at_quality,
     cost_quality_point,
     cpt,
     cumulative_regret,
     hull_quality,
     nondecreasing_convex_hull,
+    pareto_front,
     per_task,
+    reaches_cost,
     routed_outcomes,
     savings_at_quality,
+    savings_fraction,
     threshold_sweep,
 )
 
@@ -189,3 +193,76 @@ def test_bootstrap_ci_resamples_rows_of_several_arrays_together():
     assert point == 0.0 and -1.0 <= lo < 0.0 < hi <= 1.0
     with pytest.raises(ValueError, match="share their first axis"):
         bootstrap_ci(gain, quality, np.ones(3))
+
+
+def _reference_hull(costs, qualities):
+    """The implementation before the Pareto pre-filter, kept as the slow, obviously right
+    reference: sort by cost (best quality per cost), Andrew's monotone chain over every
+    point, stop at the cheapest vertex of highest quality."""
+    c, q = np.asarray(costs, np.float64), np.asarray(qualities, np.float64)
+    order = np.lexsort((-q, c))
+    c, q = c[order], q[order]
+    best_at_cost = np.r_[True, c[1:] != c[:-1]]
+    c, q = c[best_at_cost], q[best_at_cost]
+    upper = []
+    for i in range(len(c)):
+        while len(upper) >= 2:
+            o, a = upper[-2], upper[-1]
+            if (c[a] - c[o]) * (q[i] - q[o]) - (q[a] - q[o]) * (c[i] - c[o]) < 0:
+                break
+            upper.pop()
+        upper.append(i)
+    vertices = np.asarray(upper)
+    vertices = vertices[: int(np.argmax(q[vertices])) + 1]
+    return c[vertices], q[vertices]
+
+
+@pytest.mark.parametrize("kind", ["uniform", "concave", "ties", "grid"])
+def test_fast_hull_matches_the_reference(kind):
+    rng = np.random.default_rng({"uniform": 0, "concave": 1, "ties": 2, "grid": 3}[kind])
+    for n in (1, 2, 3, 10, 1000):
+        c = rng.random(n)
+        if kind == "uniform":
+            q = rng.random(n)
+        elif kind == "concave":  # every point on the hull: the pre-filter keeps them all
+            c = np.sort(c)
+            q = np.sqrt(c)
+        elif kind == "ties":  # repeated costs and qualities
+            c, q = np.round(c * 5) / 5, np.round(rng.random(n) * 3) / 3
+        else:  # collinear points on a grid
+            c = np.arange(n, dtype=float)
+            q = np.minimum(c, n / 2) / n
+        hull = nondecreasing_convex_hull(c, q)
+        ref_c, ref_q = _reference_hull(c, q)
+        np.testing.assert_array_equal(hull.cost, ref_c)
+        np.testing.assert_array_equal(hull.quality, ref_q)
+
+
+def test_pareto_front_hand_worked():
+    # COSTS/QUALITIES sorted by cost: (.5,.1) (1,.2) (2,.6) (2,.4) (2.5,.5) (3,.7) (4,.75) (5,.7).
+    # Each quality strictly above every cheaper one: .1, .2, .6, .7, .75 (indices 6, 0, 1, 2, 3).
+    np.testing.assert_array_equal(pareto_front(COSTS, QUALITIES), [6, 0, 1, 2, 3])
+
+
+def test_common_range_aiq_and_savings_fraction_hand_worked():
+    # Within tolerance: a cheapest point at 0.5 * (1 + 1e-12) still reaches c_min = 0.5.
+    assert reaches_cost([0.5 * (1 + 1e-12), 2.0], 0.5) and not reaches_cost([0.5 * (1 + 1e-6)], 0.5)
+    assert common_range_aiq(COSTS, QUALITIES, 0.5, 5.0) == pytest.approx(2.65 / 4.5)  # as aiq() above
+    assert math.isnan(common_range_aiq([1.0, 4.0], [0.2, 0.6], 0.5, 5.0))  # starts above c_min: undefined
+    assert math.isnan(common_range_aiq(COSTS, QUALITIES, 1.0, 1.0))  # an empty range
+    # Hull (1, .6) -> (4, .7) -> (10, .8); target .76 reached at 7.6 (see above): 1 - 7.6 / 10 = 0.24;
+    # against another curve reaching .76 at cost 9.5: 1 - 7.6 / 9.5 = 0.2.
+    costs, quals = np.array([1.0, 4.0, 10.0]), np.array([0.6, 0.7, 0.8])
+    assert savings_fraction(costs, quals, 0.76, 10.0) == pytest.approx(0.24)
+    assert savings_fraction(costs, quals, 0.76, 9.5) == pytest.approx(0.2)
+    assert math.isnan(savings_fraction(costs, quals, 0.9, 10.0))
+
+
+def test_bench_metrics_records_every_case():
+    from routerlab.bench.metrics import bench_metrics
+
+    records = bench_metrics(sizes=(2000,), repeats=1, warmup=0, concave_size=300)
+    assert [r["case"] for r in records] == ["aiq_uniform_2000", "aiq_concave_300"]
+    assert records[1]["hull_vertices"] == 300  # on a concave curve every point is a vertex
+    for r in records:
+        assert r["aiq_ms"] > 0 and r["speedup"] == pytest.approx(r["hull_all_points_ms"] / r["hull_ms"])

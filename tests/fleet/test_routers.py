@@ -5,6 +5,7 @@ import pytest
 
 from routerlab.data.features import FeatureConfig, featurize
 from routerlab.fleet.evaluate import choose_knob, evaluate_router
+from routerlab.fleet.metrics import common_range_aiq
 from routerlab.fleet.routers import (
     CascadeRouter,
     KNNQuality,
@@ -17,6 +18,7 @@ from routerlab.fleet.routers import (
     Split,
     TaskQuality,
     UtilityRouter,
+    ZeroRouter,
     cascade_stages,
     default_routers,
     trace,
@@ -210,3 +212,22 @@ def test_cascade_stages_follow_validation_quality_not_column_order():
     np.testing.assert_array_equal(cascade_stages([1.0, 5.0, 5.0], [0.4, 0.8, 0.9]), [0, 2])
     # Exact twins: the first column only.
     np.testing.assert_array_equal(cascade_stages([1.0, 1.0, 2.0], [0.5, 0.5, 0.9]), [0, 2])
+
+
+def test_delta_aiq_is_paired_against_the_zero_router(fitted, splits):
+    train, val, test = splits
+    zero = evaluate_router(ZeroRouter().fit(train, val), val, test, n_boot=100)
+    knn = evaluate_router(fitted["knn"], val, test, n_boot=100)
+    # The zero router's AIQ is the hull of the single models' test points over [cheapest, dearest].
+    cheap, dear = np.argmin(train.mean_cost), np.argmax(train.mean_cost)
+    assert zero["aiq"]["value"] == pytest.approx(
+        common_range_aiq(test.mean_cost, test.mean_quality, test.mean_cost[cheap], test.mean_cost[dear]))
+    assert knn["delta_aiq"]["value"] == pytest.approx(knn["aiq"]["value"] - zero["aiq"]["value"])
+    # Paired: both AIQs move together over resamples, so the difference's interval is narrower
+    # than the two intervals' widths added (what independent resamples would give).
+    width = lambda c: c["hi"] - c["lo"]  # noqa: E731
+    assert width(knn["delta_aiq"]) < width(knn["aiq"]) + width(zero["aiq"])
+    assert knn["delta_aiq"]["lo"] > 0  # the planted specialists: routing adds quality at every cost
+    # Savings against the zero router at 95% of the best test model's quality: kNN reaches it cheaper.
+    assert knn["reference"] == test.models[int(np.argmax(test.mean_quality))]
+    assert knn["savings_vs_zero"]["value"] > 0
