@@ -186,9 +186,10 @@ def load_recorded_experiment(run: RunDir, experiment_file: Path | str | None = N
 def execute(exp: Experiment, cfg: Any, out: Path | str, *, scale: str | None = None) -> RunDir:
     """Run ``cfg`` into a new run directory under ``out``; DONE is written only on success.
 
-    The run holds the directory's writer lock throughout. A :class:`ConfigError` raised by the
-    experiment before it has written anything (a check that needs a derived config) removes
-    the new directory, and the folders made for it, so refused input leaves nothing behind.
+    The run holds the directory's writer lock throughout. A :class:`ConfigError` (or a
+    ``RoutingLogError``: bad input data) raised by the experiment before it has written
+    anything (a check that needs a derived config, say) removes the new directory and the
+    folders made for it, so refused input leaves nothing behind.
     """
     target = Path(out) / exp.name
     made = [d for d in (target, *target.parents) if not d.exists()]
@@ -196,7 +197,9 @@ def execute(exp: Experiment, cfg: Any, out: Path | str, *, scale: str | None = N
     try:
         with run.lock():
             return _complete(exp, cfg, run)
-    except ConfigError:
+    except Exception as err:
+        if not _bad_input(err):
+            raise
         if run.untouched():
             shutil.rmtree(run.path, ignore_errors=True)
             for folder in made:  # innermost first; only the empty ones this call made
@@ -205,6 +208,12 @@ def execute(exp: Experiment, cfg: Any, out: Path | str, *, scale: str | None = N
                 except OSError:
                     break
         raise
+
+
+def _bad_input(err: BaseException) -> bool:
+    """A refusal of what the user typed or pointed at (as opposed to a failure while running)."""
+    schema = sys.modules.get("routerlab.data.schema")  # imported only by runs that read tables
+    return isinstance(err, ConfigError) or (schema is not None and isinstance(err, schema.RoutingLogError))
 
 
 def runs_root() -> Path:

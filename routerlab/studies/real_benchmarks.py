@@ -87,6 +87,9 @@ class RealBenchConfig:
         check(len(set(self.datasets)) == len(self.datasets), "datasets", "must not repeat a dataset")
         check(len(self.seeds) >= 1, "seeds", "must hold at least one seed")
         check(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed")
+        check(not (self.routerbench_path or "").lower().endswith((".pkl", ".pickle")), "routerbench_path",
+              "a pickle can run arbitrary code when read; convert it once (pd.read_pickle(p).to_parquet(q)) "
+              "and give the Parquet file")
         check(self.max_queries >= 0, "max_queries", f"must be >= 0; got {self.max_queries}")
         check(self.n_boot >= 10, "n_boot", f"must be >= 10; got {self.n_boot}")
         check(self.steps >= 1, "steps", f"must be >= 1; got {self.steps}")

@@ -239,6 +239,12 @@ def test_a_pickle_is_refused_by_a_message(tmp_path, capsys):
     table.write_bytes(b"\x80\x04K\x01.")  # a valid pickle of the int 1
     assert main(["route-eval", str(table)]) == 2
     _one_line_error(capsys, "log.pkl")
+    out = tmp_path / "runs"
+    argv = ["run", "real_benchmarks", "--set", f"routerbench_path={table}", "--set", 'datasets=["routerbench"]',
+            "--out", str(out)]
+    assert main(argv) == 2
+    _one_line_error(capsys, "routerbench_path: a pickle can run arbitrary code")
+    assert not out.exists()
 
 
 def test_a_refusal_inside_a_run_removes_only_what_it_created(tmp_path, capsys):
