@@ -393,3 +393,34 @@ def _column_names(columns: Mapping[str, str] | None) -> dict[str, str]:
     if unknown:
         raise ValueError(f"columns maps unknown schema fields {unknown}; the fields are {list(COLUMNS)}")
     return {field: field for field in COLUMNS} | dict(columns or {})
+
+
+#: Words of each task in :func:`example_table`'s prompts.
+EXAMPLE_WORDS = {
+    "math": ("integral", "sum", "prime", "equation", "matrix", "derivative"),
+    "code": ("python", "loop", "bug", "compile", "list", "function"),
+    "chat": ("hello", "advice", "weekend", "recipe", "travel", "story"),
+}
+
+
+def example_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A small synthetic wide routing table, for trying ``routerlab route-eval`` on something.
+
+    ``n`` queries of three tasks (math, code, chat) whose words appear in each prompt, and
+    three models: ``small-math`` answers math correctly with probability 0.9 (else 0.2),
+    ``small-code`` the same for code, and ``large`` answers everything with probability
+    0.8 at about ten times the price. Costs are USD per call, proportional to the prompt's
+    length. Columns: ``query_id, prompt, task, <model>, <model>|cost``.
+    """
+    rng = np.random.default_rng(seed)
+    tasks = rng.choice(list(EXAMPLE_WORDS), size=n)
+    prompts = [" ".join(rng.choice(EXAMPLE_WORDS[t], 4)) + f" #{rng.integers(0, 100)}" for t in tasks]
+    length = np.array([len(p) for p in prompts], dtype=np.float64)
+    frame = pd.DataFrame({"query_id": [f"q{i:05d}" for i in range(n)], "prompt": prompts, "task": tasks})
+    price = {"small-math": 1e-6, "small-code": 1.2e-6, "large": 1e-5}  # USD per character
+    for model, p_right in (("small-math", np.where(tasks == "math", 0.9, 0.2)),
+                           ("small-code", np.where(tasks == "code", 0.9, 0.2)),
+                           ("large", np.full(n, 0.8))):
+        frame[model] = (rng.random(n) < p_right).astype(np.float64)
+        frame[f"{model}|cost"] = price[model] * length
+    return frame

@@ -222,3 +222,19 @@ def test_empty_header_only_and_repeated_columns_are_named(tmp_path):
     jsonl = tmp_path / "twice.jsonl"
     jsonl.write_text('{"id": 1, "score": 1}\n{"id": 2, "score": 1, "score": 0}\n')
     assert _error(jsonl, columns=LONG_COLUMNS) == f"{jsonl}: row 2, column 'score': key appears twice in the record"
+
+
+def test_example_table_is_a_valid_wide_table(tmp_path):
+    from routerlab.data.table import example_table
+
+    frame = example_table(n=600, seed=1)
+    assert list(frame.columns[:3]) == ["query_id", "prompt", "task"] and len(frame) == 600
+    path = _write(frame, tmp_path / "example.csv")
+    models = ["small-math", "small-code", "large"]
+    m = to_matrices(load_wide_table(path, models, cost_columns={k: f"{k}|cost" for k in models}))
+    math_rows = m.tasks == "math"
+    # small-math is right on ~90% of math and ~20% elsewhere; large on ~80% of everything.
+    assert m.quality[math_rows, 0].mean() == pytest.approx(0.9, abs=0.07)
+    assert m.quality[~math_rows, 0].mean() == pytest.approx(0.2, abs=0.07)
+    assert m.quality[:, 2].mean() == pytest.approx(0.8, abs=0.05)
+    np.testing.assert_allclose(m.cost[:, 2] / m.cost[:, 0], 10.0)  # ten times the price per character
