@@ -24,11 +24,15 @@ Command:
     routerlab run encoder_routers --scale quick
     routerlab run encoder_routers --scale smoke
 
-Runtime (CPU seconds, measured on the shared 2-core machine, otherwise idle, with an empty
+Runtime: not yet measured at the current settings (every arm at each of 3 learning
+rates, plus the positive controls' arms, shared with the other LM studies through the
+unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine, otherwise idle, with an empty
 compilation cache): smoke 83 s (80 s wall); quick 112 s (113 s wall), 51 s when the
 compilation cache is warm; paper not yet run.
 
-Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: no router beats Switch,
+Expected result: not yet measured at the current settings (per-arm learning rates chosen
+on validation, test-loss comparisons with Holm's correction, positive controls). The
+superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: no router beats Switch,
 and no MoE has a lower mean than dense. Validation loss (nats per masked byte): dense 2.747 +- 0.218,
 Switch 2.762 +- 0.063, top-2 2.785 +- 0.089, expert choice 2.785 +- 0.137, Soft MoE 2.804 +-
 0.065, Sinkhorn/BASE 2.929 +- 0.160. Paired with Switch: dense -0.015 +- 0.158, top-2 +0.023 +-
@@ -46,11 +50,11 @@ the MoE variants have not yet paid for their routing.
 Feeds: paper Table (tab:encoder_routers) and Figure encoder_routers.pdf.
 """
 
-from routerlab.studies.lm_moe import STUDIES, EncoderRoutersConfig, at_scale
+from routerlab.studies.lm import STUDIES, EncoderRoutersConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
-_study = STUDIES["encoder_routers"]
-run, report, paper = _study.run, _study.report, _study.paper
+STUDY = STUDIES["encoder_routers"]
+run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 
 def get_config(scale: str) -> EncoderRoutersConfig:

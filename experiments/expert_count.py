@@ -2,7 +2,7 @@
 
 E in {1, 2, 4, 8, 16, 32, 64} experts of the dense FFN's width in every block (E = 1 is the
 dense model itself), all top-1, dropless, load-balance weight 0.01, z-loss 0.001. Step
-speed-up (routerlab.studies.lm_moe.steps_to_reach; Switch Transformer Fig. 4): per seed, the
+speed-up (routerlab.studies.lm.curves.steps_to_reach; Switch Transformer Fig. 4): per seed, the
 dense model's steps divided by the steps at which the MoE's validation curve (every
 eval_every steps, linear interpolation) first reaches the dense model's final validation
 loss; a curve that never reaches it is censored (speed-up at most 1) and reported as a bound.
@@ -11,10 +11,14 @@ Command:
     routerlab run expert_count --scale quick
     routerlab run expert_count --scale smoke
 
-Runtime (CPU seconds, measured on the shared 2-core machine): smoke 39 s (134 s wall under
+Runtime: not yet measured at the current settings (every arm at each of 3 learning
+rates, plus the positive controls' arms, shared with the other LM studies through the
+unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 39 s (134 s wall under
 contention); quick 170 s (526 s wall under contention); paper not yet run.
 
-Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: no expert count helps at
+Expected result: not yet measured at the current settings (per-arm learning rates chosen
+on validation, test-loss comparisons with Holm's correction, positive controls). The
+superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: no expert count helps at
 this scale. Final validation loss is 2.08 +- 0.12 for dense (E=1) and 2.11-2.15 for E=2..64:
 E=64 is resolved worse than dense (+0.076, 95% [+0.015, +0.137] nats, paired), the other
 differences' intervals contain 0. No MoE reaches the dense model's final loss earlier than
@@ -26,11 +30,11 @@ Transformer's speed-up with E is not reproduced at 300 steps of a 20k-parameter 
 Feeds: paper Table (tab:expert_count) and Figure expert_count.pdf.
 """
 
-from routerlab.studies.lm_moe import STUDIES, ExpertCountConfig, at_scale
+from routerlab.studies.lm import STUDIES, ExpertCountConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
-_study = STUDIES["expert_count"]
-run, report, paper = _study.run, _study.report, _study.paper
+STUDY = STUDIES["expert_count"]
+run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 
 def get_config(scale: str) -> ExpertCountConfig:

@@ -11,10 +11,14 @@ Command:
     routerlab run granularity --scale quick
     routerlab run granularity --scale smoke
 
-Runtime (CPU seconds, measured on the shared 2-core machine): smoke 82 s (222 s wall under
+Runtime: not yet measured at the current settings (every arm at each of 3 learning
+rates, plus the positive controls' arms, shared with the other LM studies through the
+unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 82 s (222 s wall under
 contention); quick 104 s (291 s wall under contention); paper not yet run.
 
-Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: no difference is
+Expected result: not yet measured at the current settings (per-arm learning rates chosen
+on validation, test-loss comparisons with Holm's correction, positive controls). The
+superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: no difference is
 resolved. Validation loss: coarse 2.118 +- 0.167, fine 2.080 +- 0.109, fine+shared 2.068 +-
 0.134, dense 2.076 +- 0.123; differences to coarse -0.038 +- 0.065 (fine) and -0.049 +-
 0.126 (fine+shared). Fine-grained routing is less balanced (MaxVio 5.0-5.6; about 9 of 32
@@ -23,11 +27,11 @@ experts idle per batch). DeepSeekMoE's gains are not visible at this scale and l
 Feeds: paper Table (tab:granularity) and Figure granularity.pdf.
 """
 
-from routerlab.studies.lm_moe import STUDIES, GranularityConfig, at_scale
+from routerlab.studies.lm import STUDIES, GranularityConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
-_study = STUDIES["granularity"]
-run, report, paper = _study.run, _study.report, _study.paper
+STUDY = STUDIES["granularity"]
+run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 
 def get_config(scale: str) -> GranularityConfig:

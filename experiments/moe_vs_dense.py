@@ -1,48 +1,45 @@
-"""MoE vs dense: does a top-1 MoE reach a dense model's loss with less compute per token?
+"""MoE vs dense: how many dense FLOPs per token is a top-1 MoE worth? (the seed's claim S2)
 
 The seed's claim: sparse MoE models match much larger dense models "while using 80% less
-compute per token". Three models on the generated five-domain corpus: a dense baseline; a
-top-1 (Switch) MoE with E=8 experts of the dense FFN's width in every block (same active
-FLOPs per token up to the router); and a dense model with the MoE's total parameters (FFN
-width 8x, so 8x the FFN FLOPs). The dense baseline is also trained at 0.5x, 2x and 4x the
-steps, each with its own full warmup-cosine schedule: its final losses against training
-FLOPs form the dense compute frontier.
+compute per token". Measured as that sentence says: a top-1 (Switch) MoE with E=8 experts of
+the dense FFN's width in every block (dense's active FLOPs per token up to the router), and
+dense models with FFN widths 1x, 2x, 4x and 8x (8x = the MoE's total FFN parameters), all on
+the same tokens, each at its own learning rate chosen on validation from {3e-3, 1e-2, 3e-2}.
+The dense models' (active FLOPs per token, test loss) points form the dense frontier.
 
-Compute ratio at equal loss (defined in routerlab.studies.lm_moe.compute_ratio): per seed,
-the training FLOPs at which the dense frontier (piecewise linear in log FLOPs, running
-minimum) reaches the MoE's final validation loss, divided by the MoE's training FLOPs.
-A ratio r is a compute saving of 1 - 1/r; "80% less compute" is r = 5. A seed whose MoE
-loss is below every frontier point is censored (the ratio is then at least the largest
-budget's FLOPs over the MoE's, about 4) and reported as a bound, never averaged; likewise one
-above every frontier point (ratio at most the smallest budget's, about 0.5).
+Dense-equivalent ratio (routerlab.studies.lm.curves.dense_equivalent_ratio): per seed, the
+FLOPs per token at which the dense frontier (running minimum, log-linear) reaches the MoE's
+test loss, over the MoE's own active FLOPs per token. "80% less compute per token" is a
+ratio >= 5. A seed whose MoE is below every frontier point is censored (ratio at least the
+widest dense's FLOPs per token over the MoE's) and reported as a bound, never averaged.
+Step speed-up (Switch Transformer): dense steps over the steps the MoE's validation curve
+needs to reach dense's final validation loss. Positive controls (routerlab.report.controls):
+dense 4x beats dense 1x, and Switch E=8 beats dense, on test loss with a 95% interval above
+0; if either fails the verdict reads "underpowered: ...".
 
 Command:
     routerlab run moe_vs_dense --scale quick
     routerlab run moe_vs_dense --scale smoke
 
-Runtime (CPU seconds, measured on the shared 2-core machine): smoke 53 s (68 s wall); quick
-109 s (325 s wall under 3-5x contention); paper not yet run. CPU time is dominated by XLA
-compilation at smoke scale (one program per variant).
+Runtime: not yet measured at the current settings (5 arms x 3 learning rates at quick).
+Superseded (dense budgets instead of widths, one rate): smoke 53 s CPU, quick 109 s CPU on
+the shared 2-core machine.
 
-Expected result (quick, measured): 2026-11-28, 3 seeds, d_model 32, 2 layers, context 32,
-300 steps of 16 x 32 bytes (about 2.3e10 training FLOPs): the claim does NOT hold at this
-scale. Compute ratio at equal loss 0.93 +- 0.17 (95% t over seeds; no seed censored): the
-dense frontier reaches the MoE's loss with about the MoE's own compute, i.e. no saving,
-where the claim needs >= 5. MoE minus dense loss at equal active FLOPs: +0.04 +- 0.13 nats
-(not resolved). The dense model with the MoE's total parameters beats the MoE per step (MoE
-minus it +0.10 +- 0.07 nats) but spends 8x the FFN FLOPs: its own compute ratio is 0.33 +-
-0.05. The top-1 MoE routes badly at this length (MaxVio 2.8 +- 0.6, 2.1 of 8 experts idle
-per validation batch); every curve is still falling steeply at 300 steps.
+Expected result: not yet measured at the current settings. The superseded measurement
+(2026-11-28, one rate 3e-3, validation loss, no controls, 300 steps of 16 x 32 bytes) found
+no saving: compute ratio 0.93 +- 0.17 against a dense step-budget frontier, MoE minus dense
++0.04 +- 0.13 nats. Issue 12 records why that instrument could not see the effect (a dense
+model with ~3.8x the parameters gained only ~0.06 nats; the rate moved dense by ~0.3 nats).
 
 Feeds: paper Table (tab:moe_vs_dense) and Figure moe_vs_dense.pdf.
 """
 
-from routerlab.studies.lm_moe import STUDIES, MoEVsDenseConfig, at_scale
+from routerlab.studies.lm import STUDIES, MoEVsDenseConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
-_study = STUDIES["moe_vs_dense"]
-run, report, paper = _study.run, _study.report, _study.paper
+STUDY = STUDIES["moe_vs_dense"]
+run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 
 def get_config(scale: str) -> MoEVsDenseConfig:
-    return at_scale(MoEVsDenseConfig(), scale, smoke=dict(dense_budgets=(1.0, 2.0)))
+    return at_scale(MoEVsDenseConfig(), scale, smoke=dict(dense_widths=(1, 4)))

@@ -20,10 +20,14 @@ Command:
     routerlab run routers --scale quick
     routerlab run routers --scale smoke
 
-Runtime (CPU seconds, measured on the shared 2-core machine): smoke 101 s (345 s wall under
+Runtime: not yet measured at the current settings (every arm at each of 3 learning
+rates, plus the positive controls' arms, shared with the other LM studies through the
+unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 101 s (345 s wall under
 contention); quick 110 s (298 s wall under contention); paper not yet run.
 
-Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps: a fixed hash beats every
+Expected result: not yet measured at the current settings (per-arm learning rates chosen
+on validation, test-loss comparisons with Holm's correction, positive controls). The
+superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: a fixed hash beats every
 learned router. Validation loss: hash 1.769 +- 0.051, top-2 2.041 +- 0.062, dense 2.076 +-
 0.123, Switch 2.118 +- 0.167, RL-R 2.359 +- 0.053. Paired with Switch: hash -0.35 +- 0.18
 (better), RL-R +0.24 +- 0.12 (worse), top-2 -0.08 +- 0.11 (not resolved; it also spends 1.3x
@@ -35,11 +39,11 @@ do not average out.
 Feeds: paper Table (tab:routers) and Figure routers.pdf.
 """
 
-from routerlab.studies.lm_moe import STUDIES, RoutersConfig, at_scale
+from routerlab.studies.lm import STUDIES, RoutersConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
-_study = STUDIES["routers"]
-run, report, paper = _study.run, _study.report, _study.paper
+STUDY = STUDIES["routers"]
+run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 
 def get_config(scale: str) -> RoutersConfig:

@@ -17,10 +17,14 @@ Command:
     routerlab run scaling_fit --scale quick
     routerlab run scaling_fit --scale smoke
 
-Runtime (CPU seconds, measured on the shared 2-core machine): smoke 90 s (270 s wall under
+Runtime: not yet measured at the current settings (every arm at each of 3 learning
+rates, plus the positive controls' arms, shared with the other LM studies through the
+unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 90 s (270 s wall under
 contention); quick 203 s (411 s wall under contention); paper not yet run.
 
-Expected result (quick, measured): 2026-11-28, 3 seeds, 300 steps, N from 6.2k to 43k:
+Expected result: not yet measured at the current settings (per-arm learning rates chosen
+on validation, test-loss comparisons with Holm's correction, positive controls). The
+superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps, N from 6.2k to 43k:
 routing does not help at these sizes, and the trend with N is not resolved. Fit: a = -0.114
 [-0.138, -0.093], b = +0.105 [+0.019, +0.195], c = -0.010 [-0.020, -0.001] (bootstrap), c =
 -0.010 +- 0.015 from per-seed fits (t-interval; includes 0). b > 0: at the smallest N more
@@ -32,23 +36,13 @@ c > 0, but the per-seed interval does not exclude 0, so the report calls it unre
 Feeds: paper Table (tab:scaling_fit) and Figure scaling_fit.pdf.
 """
 
-from dataclasses import replace
-
-from routerlab.studies.lm_moe import STUDIES, ScalingFitConfig
+from routerlab.studies.lm import STUDIES, ScalingFitConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
-_study = STUDIES["scaling_fit"]
-run, report, paper = _study.run, _study.report, _study.paper
+STUDY = STUDIES["scaling_fit"]
+run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 
 def get_config(scale: str) -> ScalingFitConfig:
-    base = ScalingFitConfig()
-    if scale == "smoke":
-        return replace(base, widths=(8, 16), expert_counts=(1, 4), seq_len=16, batch_size=8, steps=20, eval_every=10,
-                       eval_batches=1, bytes_per_domain=20_000, bootstrap=50)
-    if scale == "quick":
-        return base
-    if scale == "paper":
-        return replace(base, widths=(32, 64, 96, 128), expert_counts=(1, 4, 16, 64), seq_len=64, steps=1500,
-                       batch_size=32, eval_every=100, eval_batches=4, bytes_per_domain=200_000)
-    raise ValueError(f"unknown scale {scale!r}")
+    return at_scale(ScalingFitConfig(), scale, smoke=dict(widths=(8, 16), expert_counts=(1, 4), bootstrap=50),
+                    paper=dict(widths=(32, 64, 96, 128), expert_counts=(1, 4, 16, 64)))

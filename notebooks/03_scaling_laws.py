@@ -51,6 +51,8 @@ display(Image(filename=str(fit.artifacts / "scaling_fit.png")))
 # Computed from the summaries (at `smoke` the models are barely trained).
 
 # %%
+for study in (count, fit):
+    print(f"{study.path.parent.name} verdict: {study.summary['verdict']}")
 for name, entry in count.summary["analysis"].items():
     print(f"- {name}: step speed-up to the dense loss {entry['speedup']['text']}")
 c_boot = fit.summary["analysis"]["fit"]["c"]

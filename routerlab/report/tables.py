@@ -12,7 +12,9 @@ __all__ = ["markdown_table", "fmt_ci", "latex_table", "latex_escape", "latex_par
 
 
 def fmt_ci(ci: MeanCI, digits: int = 3) -> str:
-    """``0.123 ± 0.045`` (mean ± half-width of the interval)."""
+    """``0.123 ± 0.045`` (mean ± half-width of the interval); one seed has no interval: ``0.123 ± n/a (1 seed)``."""
+    if ci.n < 2:
+        return f"{ci.mean:.{digits}f} ± n/a (1 seed)"
     return f"{ci.mean:.{digits}f} ± {ci.half_width:.{digits}f}"
 
 

@@ -94,3 +94,10 @@ def test_paired_t_pvalue_by_hand():
     assert paired_t_pvalue([0.3, -0.1, 0.1]) == pytest.approx(0.477767, abs=1e-5)
     assert math.isnan(paired_t_pvalue([0.2]))
     assert paired_t_pvalue([0.1, 0.1]) == 0.0 and paired_t_pvalue([0.0, 0.0]) == 1.0
+
+
+def test_one_seed_cell_prints_na_never_zero_width():
+    from routerlab.report import fmt_ci, mean_ci
+
+    assert fmt_ci(mean_ci([2.5])) == "2.500 ± n/a (1 seed)"
+    assert fmt_ci(mean_ci([2.0, 3.0]), 1) == "2.5 ± 6.4"  # s = 0.7071, t_{1,.975} = 12.706: 12.706 * 0.5 = 6.35

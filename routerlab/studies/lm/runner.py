@@ -1,0 +1,178 @@
+"""Training a study's variants: every seed together, every rate of the grid, finished units reused.
+
+A study is a list of named *variants* ``(name, LMRunConfig[, rl_r_pg_weight])``. For each
+variant and each learning rate of ``cfg.lr_grid`` the runner trains all seeds in one program
+(:func:`routerlab.studies.lm_sweep.train_seeds`) and logs one record per (variant, rate, seed)
+to ``metrics.jsonl`` (unit ``"<variant>/lr<rate>/seed<s>"``). A variant whose units are all
+recorded is skipped, so an interrupted run resumes at the variant.
+
+**Reuse across studies (a content-addressed unit cache).** The positive controls (dense, a
+4x-wider dense, Switch E = 8) are the same configs in most studies, and several studies share
+other arms. A finished ``(config, seeds)`` unit is stored under
+``<runs root>/_cache/lm_units/<key>.json``, where ``key`` hashes the run config's canonical JSON
+(its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight, the jax version
+and the *code* (the git tree of ``routerlab/`` at HEAD and any uncommitted diff of it), so a
+change to the library never serves stale numbers. A later study (or a variant of the same
+study with an identical config) copies the stored records into its own ``metrics.jsonl`` with
+``"cache_key"`` set, so each run directory stays self-contained. On CPU the same config and
+seeds give identical metrics, so reuse changes no number. ``ROUTERLAB_NO_UNIT_CACHE=1``
+turns the cache off.
+
+**Learning rate per arm, on validation only.** :func:`choose_lr` picks, per variant, the rate
+with the lowest mean *final validation loss* over seeds; test losses are never read for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from routerlab.config import canonical_json
+from routerlab.rundir import RunDir, atomic_write_text
+from routerlab.studies.lm.config import LMStudyConfig
+from routerlab.studies.lm_sweep import train_seeds
+from routerlab.train.config import LMRunConfig
+
+__all__ = ["run_variants", "unit_key", "choose_lr", "by_variant", "seeds_of", "NO_CACHE_ENV"]
+
+NO_CACHE_ENV = "ROUTERLAB_NO_UNIT_CACHE"
+
+
+def seeds_of(cfg: LMStudyConfig) -> list[int]:
+    return list(range(cfg.seed, cfg.seed + cfg.num_seeds))
+
+
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    """The git tree of ``routerlab/`` at HEAD plus a hash of its uncommitted diff ("nogit" outside git)."""
+    root = Path(__file__).resolve().parents[3]
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    tree = git("rev-parse", "HEAD:routerlab")
+    if tree is None:
+        return "nogit"
+    diff = git("diff", "HEAD", "--", "routerlab") or ""
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "routerlab") or ""
+    extra = "".join((root / p).read_text(errors="replace") for p in sorted(untracked.split()) if (root / p).is_file())
+    return tree.strip() + ":" + hashlib.sha256((diff + untracked + extra).encode()).hexdigest()[:16]
+
+
+def unit_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None) -> str:
+    """The cache key of one trained unit: config (seed field aside), seeds, RL-R weight, jax and code version."""
+    import jax
+
+    payload = json.dumps({"config": json.loads(canonical_json(replace(run_cfg, seed=0))), "seeds": list(seeds),
+                          "pg_weight": pg_weight, "jax": jax.__version__, "code": _code_version()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _routing_summary(routing: dict[str, dict[str, np.ndarray]], i: int) -> dict[str, Any]:
+    """Seed ``i``'s routing metrics: per layer, and averaged over MoE layers."""
+    if not routing:
+        return {}
+    per_layer = {layer: {k: np.asarray(v[i]).tolist() for k, v in m.items()} for layer, m in routing.items()}
+    mean = {k: float(np.mean([np.asarray(m[k][i]) for m in routing.values()]))
+            for k in ("max_vio", "cv", "dead", "dropped_frac", "entropy", "confidence")}
+    return {"routing": mean, "routing_by_layer": per_layer}
+
+
+def _train(run_cfg: LMRunConfig, seeds: list[int], pg_weight: float | None) -> list[dict[str, Any]]:
+    """One record per seed (no names: the caller adds them)."""
+    out = train_seeds(run_cfg, seeds, reinforce_pg_weight=pg_weight)
+    flops_step = 3.0 * float(out["flops_per_token"]["active"]) * out["tokens_per_step"]
+    return [{
+        "seed": seed,
+        "steps": run_cfg.train.steps,
+        "tokens": run_cfg.train.steps * out["tokens_per_step"],
+        "params": out["params"],
+        "flops_per_token": out["flops_per_token"],
+        "train_flops_per_step": flops_step,
+        "eval_steps": out["eval_steps"].tolist(),
+        "val_loss": out["val_loss"][i].tolist(),
+        "final_val_loss": float(out["val_loss"][i, -1]),
+        "final_train_ce": float(out["train_ce"][i, -1]),
+        "test_loss": float(out["test"]["loss"][i]),
+        "val_loss_by_domain": {d: float(v[i]) for d, v in out["val"]["loss_by_domain"].items()},
+        "test_loss_by_domain": {d: float(v[i]) for d, v in out["test"]["loss_by_domain"].items()},
+        **_routing_summary(out["val"]["routing"], i),
+    } for i, seed in enumerate(seeds)]
+
+
+def _cache_dir(rundir: RunDir) -> Path | None:
+    if os.environ.get(NO_CACHE_ENV) == "1":
+        return None
+    return rundir.path.resolve().parents[1] / "_cache" / "lm_units"
+
+
+def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], desc: str) -> None:
+    """Train each ``(name, config)`` (or ``(name, config, rl_r_pg_weight)``) at every rate of
+    ``cfg.lr_grid`` for every seed of ``cfg``, reusing finished units; one record per
+    (variant, rate, seed)."""
+    seeds = seeds_of(cfg)
+    done = rundir.completed_units()
+    cache = _cache_dir(rundir)
+    in_run: dict[str, list[dict[str, Any]]] = {}
+    jobs = [(name, run_cfg, rest[0] if rest else None, lr) for name, run_cfg, *rest in variants for lr in cfg.lr_grid]
+    for name, run_cfg, pg, lr in tqdm(jobs, desc=desc, unit="arm", disable=None):
+        units = [f"{name}/lr{lr:g}/seed{s}" for s in seeds]
+        if all(u in done for u in units):
+            continue
+        cfg_lr = replace(run_cfg, train=replace(run_cfg.train, lr=lr))
+        key = unit_key(cfg_lr, seeds, pg)
+        path = None if cache is None else cache / f"{key}.json"
+        if key in in_run:
+            rows = in_run[key]
+        elif path is not None and path.is_file():
+            rows = json.loads(path.read_text())
+        else:
+            rows = _train(cfg_lr, seeds, pg)
+            if path is not None:
+                atomic_write_text(path, json.dumps(rows, sort_keys=True) + "\n")
+        in_run[key] = rows
+        for unit, row in zip(units, rows):
+            if unit not in done:
+                rundir.log({"unit": unit, "variant": name, "lr": lr, "cache_key": key, **row})
+
+
+def choose_lr(rows_by_lr: dict[float, list[dict[str, Any]]]) -> float:
+    """The rate whose seeds have the lowest mean final *validation* loss (ties: the smaller rate).
+
+    Reads only ``final_val_loss``: the test split never enters the choice.
+    """
+    if not rows_by_lr:
+        raise ValueError("choose_lr needs at least one learning rate")
+    return min(sorted(rows_by_lr), key=lambda lr: float(np.mean([r["final_val_loss"] for r in rows_by_lr[lr]])))
+
+
+def by_variant(rundir: RunDir) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """``(groups, tuning)``: each variant's records at its chosen rate (sorted by seed), and per
+    variant ``{"lr": chosen, "val_loss_by_lr": {rate: mean final val loss}, "at_grid_edge": bool}``."""
+    raw: dict[str, dict[float, list[dict[str, Any]]]] = {}
+    for record in rundir.records():
+        raw.setdefault(record["variant"], {}).setdefault(float(record.get("lr", 0.0)), []).append(record)
+    groups, tuning = {}, {}
+    for name, by_lr in raw.items():
+        lr = choose_lr(by_lr)
+        groups[name] = sorted(by_lr[lr], key=lambda r: r["seed"])
+        rates = sorted(by_lr)
+        tuning[name] = {"lr": lr, "val_loss_by_lr": {f"{k:g}": float(np.mean([r["final_val_loss"] for r in v]))
+                                                     for k, v in sorted(by_lr.items())},
+                        # the best rate at an end of a grid of >= 2: the optimum may lie outside it
+                        "at_grid_edge": len(rates) >= 2 and lr in (rates[0], rates[-1])}
+    return groups, tuning
