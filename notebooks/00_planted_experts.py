@@ -28,17 +28,15 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 run = ensure_run("planted_experts", scale, out=runs_root())
 print(run.path)
 
 # %%
-display(Markdown((run.artifacts / "report.md").read_text()))
-display(Image(filename=str(run.artifacts / "planted_experts.png")))
+show_report(run)  # the report with its figure inline
 
 # %% [markdown]
 # ## Reading the result

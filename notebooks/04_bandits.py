@@ -27,18 +27,15 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 run = ensure_run("bandit_zoo", scale, out=runs_root())
 print(run.path)
 
 # %%
-display(Markdown((run.artifacts / "report.md").read_text()))
-display(Image(filename=str(run.artifacts / "bandit_zoo_regret.png")))
-display(Image(filename=str(run.artifacts / "bandit_zoo_pareto.png")))
+show_report(run)  # the report with its regret and Pareto figures inline
 
 # %% [markdown]
 # ## What held

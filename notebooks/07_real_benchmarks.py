@@ -29,10 +29,9 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.config import ConfigError
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 from routerlab.studies.real_benchmarks import resolve_data_dir
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
@@ -47,6 +46,4 @@ except ConfigError as err:  # no data on this machine
 
 # %%
 if run is not None:
-    display(Markdown((run.artifacts / "report.md").read_text()))
-    if (run.artifacts / "cost_quality.png").is_file():
-        display(Image(filename=str(run.artifacts / "cost_quality.png")))
+    show_report(run)  # the report with its cost-quality figure inline
