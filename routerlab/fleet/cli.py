@@ -286,16 +286,20 @@ def _json_record(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _num(x: float | None, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
+    return "—" if x is None else f"{round(x, digits) + 0.0:.{digits}f}"  # no "-0.000"
 
 
 def _ci(cell: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> str:
     if not cell or cell.get("value") is None:
         return "—"
-    f = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
+    spec = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
+
+    def f(x: float) -> str:
+        return spec.format(round(x, digits) + 0.0)  # + 0.0: a value that rounds to zero loses its sign
+
     lo, hi = cell.get("lo"), cell.get("hi")
-    bracket = f" [{f.format(lo)}, {f.format(hi)}]" if lo is not None and hi is not None else ""
-    return f.format(cell["value"]) + bracket
+    bracket = f" [{f(lo)}, {f(hi)}]" if lo is not None and hi is not None else ""
+    return f(cell["value"]) + bracket
 
 
 def table_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -376,7 +380,7 @@ def cost_quality_figure(records: list[dict[str, Any]], stem: Path) -> list[Path]
     if zero is not None:
         hull = nondecreasing_convex_hull(zero["points"]["cost"], zero["points"]["quality"])
         ax.plot(np.r_[hull.cost, max(max(zero["points"]["cost"]), hull.cost[-1])] * 1000,
-                np.r_[hull.quality, hull.quality[-1]], color="grey", ls=":", lw=1.5, label="zero router")
+                np.r_[hull.quality, hull.quality[-1]], color="black", ls=":", lw=2.0, zorder=5, label="zero router")
     ax.set_xlabel("cost per 1,000 queries (USD)")
     ax.set_ylabel("mean quality (test)")
     ax.legend(fontsize=6, loc="lower right", ncols=2)

@@ -167,6 +167,22 @@ def test_user_routers_are_evaluated_beside_the_built_ins(wide_csv, capsys):
     assert records["TaskMean"]["aiq"]["value"] == pytest.approx(records["per_task_oracle"]["aiq"]["value"], abs=0.02)
 
 
+def test_router_from_a_file_and_a_table_on_a_terminal(wide_csv, tmp_path, capsys, monkeypatch):
+    plugin = tmp_path / "my_routers.py"
+    plugin.write_text("import numpy as np\n\n\nclass Dearest:\n    def fit(self, train, val):\n"
+                      "        self.j = int(train.cost.mean(axis=0).argmax())\n\n    def choose(self, queries):\n"
+                      "        return np.full(len(queries.x), self.j)\n")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)  # no --json or --table: a terminal gets the table
+    code, out, err = _run(capsys, "route-eval", str(wide_csv), "--n-boot", "20", "--quiet", "--router",
+                          f"{plugin}:Dearest")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("router") and "-0.000" not in out
+    dearest = next(line for line in lines if line.startswith("Dearest "))
+    big = next(line for line in lines if line.startswith("single:Big Model (2025) "))
+    assert dearest.split()[1:3] == big.split()[3:5]  # same cost and quality as the dearest single model
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
