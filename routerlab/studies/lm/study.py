@@ -106,6 +106,9 @@ def variant_summary(rows: list[dict[str, Any]], tuning: dict[str, Any]) -> dict[
         "final_val_loss": ci([r["final_val_loss"] for r in rows]),
         "test_loss": ci([r["test_loss"] for r in rows]),
     }
+    if "test_loss_by_domain" in rows[0]:  # each domain reported separately (reasoning vs recall vs prose)
+        entry["test_loss_by_domain"] = {d: ci([r["test_loss_by_domain"][d] for r in rows])
+                                        for d in rows[0]["test_loss_by_domain"]}
     if "routing" in rows[0]:
         entry["routing"] = {k: ci([r["routing"][k] for r in rows]) for k in rows[0]["routing"]}
     return entry
