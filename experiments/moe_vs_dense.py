@@ -21,15 +21,23 @@ Command:
     routerlab run moe_vs_dense --scale quick
     routerlab run moe_vs_dense --scale smoke
 
-Runtime: not yet measured at the current settings (5 arms x 3 learning rates at quick).
-Superseded (dense budgets instead of widths, one rate): smoke 53 s CPU, quick 109 s CPU on
-the shared 2-core machine.
+Runtime (measured 2026-11-30 on the shared 2-core machine, empty unit cache): quick 216 s
+CPU (11:52 wall under a load of ~13 from other jobs; 15 trained units of 3 seeds, the control
+arms reused); smoke not re-timed (3 trained units). Paper not yet run.
 
-Expected result: not yet measured at the current settings. The superseded measurement
-(2026-11-28, one rate 3e-3, validation loss, no controls, 300 steps of 16 x 32 bytes) found
-no saving: compute ratio 0.93 +- 0.17 against a dense step-budget frontier, MoE minus dense
-+0.04 +- 0.13 nats. Issue 12 records why that instrument could not see the effect (a dense
-model with ~3.8x the parameters gained only ~0.06 nats; the rate moved dense by ~0.3 nats).
+Expected result (quick, measured 2026-11-30, 3 seeds, 300 steps of 16 x 32 bytes = 153,600
+tokens per arm, every arm's rate chosen as 1e-2 from {3e-3, 1e-2, 3e-2}): UNDERPOWERED. The
+capacity control does not resolve (dense 4x minus dense 1x test loss: +0.044, 95% CI [-0.040,
++0.129]), nor does the literature control (Switch E=8 over dense: -0.008 [-0.096, +0.079]).
+Dense frontier test loss 1.711 / 1.693 / 1.667 / 1.659 at 1x / 2x / 4x / 8x FFN; MoE 1.719.
+Dense-equivalent ratio 0.98 .. 2.01 (1 of 3 seeds censored), step speed-up 1.00 .. 1.01
+(2 of 3 censored); MoE minus dense 8x (its total parameters): +0.060 +- 0.026 nats (Holm p
+0.02, worse). Per domain, only prose is capacity-bound here: dense 4x beats dense 1x on prose
+by 0.14-0.21 nats in every seed, while arith, code, dyck and recall move by noise.
+A GPU pilot of the control arms alone (2026-11-30, H200, 3 seeds, rates {3e-3, 1e-2, 3e-2}):
+d_model 32, 600 steps of 32 x 64 bytes (1.2M tokens), 200k bytes per domain: capacity
+resolves (+0.025 [+0.015, +0.035]), Switch E=8 does not (+0.000 [-0.021, +0.022]); d_model
+64 at the same tokens resolves neither. No calibrated quick regime is known yet.
 
 Feeds: paper Table (tab:moe_vs_dense) and Figure moe_vs_dense.pdf.
 """

@@ -1,8 +1,11 @@
 """Scaling fit: does routing's benefit shrink as the dense model grows (Clark et al. 2022)?
 
-A grid of dense decoder widths d_model in {16, 32, 48} (FFN width 2 d_model) times expert
-counts E in {1, 4, 16} (E = 1: the dense model; otherwise top-1 Switch MoE in every block,
-experts of the dense FFN's width), 3 seeds each. Fitted by least squares over every
+A grid of dense decoder widths d_model in {16, 32, 48} (FFN width 2 d_model; N from 6.2k to
+43k parameters, 0.84 decades) times expert counts E in {1, 4, 16} (E = 1: the dense model;
+otherwise top-1 Switch MoE in every block, experts of the dense FFN's width), 3 seeds each,
+at quick. Paper scale: widths {16, 32, 64, 128} (N from 6.2k to 279k, 1.65 decades) times
+E in {1, 4, 16, 64}, 5 seeds; only paper meets issue 12's ">= 4 widths over >= 1.5 decades".
+Losses are test losses, each arm at its learning rate chosen on validation. Fitted by least squares over every
 (config, seed) point, Clark et al. 2022's bilinear law of routed language models
 
     log L = a log N + b log E_hat + c log N log E_hat + d,
@@ -45,4 +48,4 @@ run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 def get_config(scale: str) -> ScalingFitConfig:
     return at_scale(ScalingFitConfig(), scale, smoke=dict(widths=(8, 16), expert_counts=(1, 4), bootstrap=50),
-                    paper=dict(widths=(32, 64, 96, 128), expert_counts=(1, 4, 16, 64)))
+                    paper=dict(widths=(16, 32, 64, 128), expert_counts=(1, 4, 16, 64)))

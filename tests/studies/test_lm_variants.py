@@ -105,6 +105,9 @@ def test_control_arms_are_dense_4x_wider_and_switch_e8_on_the_same_tokens():
         LMStudyConfig(capacity_mult=2)
     with pytest.raises(ConfigError, match="^lr_grid:"):
         LMStudyConfig(lr_grid=(1e-2, 1e-2))
+    with pytest.raises(ConfigError, match="^domains: unknown domain 'nope'"):
+        LMStudyConfig(domains=("nope",))
+    assert LMStudyConfig(domains=("prose",)).run_config().data.domains == ("prose",)
 
 
 def test_moe_vs_dense_frontier_has_four_widths_and_the_same_total_model():

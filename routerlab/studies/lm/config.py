@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 from routerlab.config import check
 from routerlab.models.config import LMConfig
-from routerlab.models.corpus import CorpusConfig
+from routerlab.models.corpus import DOMAINS, CorpusConfig
 from routerlab.moe import MoEConfig
 from routerlab.train.config import LMRunConfig, TrainConfig
 
@@ -28,7 +28,8 @@ class LMStudyConfig:
       lr_grid: peak learning rates; every variant is trained at each and keeps the one with
         the lowest mean final *validation* loss over seeds (test loss never enters the choice).
       eval_every, eval_batches: validation cadence and batches per domain.
-      bytes_per_domain: size of the generated corpus.
+      bytes_per_domain, domains: size of the generated corpus and which of its domains
+        (:data:`routerlab.models.corpus.DOMAINS`) it holds.
       load_balance_weight, z_loss_weight: auxiliary loss weights of MoE variants.
       block_size: rows per block of dropless dispatch (small: toy token counts).
       capacity_mult: the capacity control's dense FFN is ``capacity_mult x d_ff`` wide.
@@ -56,6 +57,7 @@ class LMStudyConfig:
     eval_every: int = 50
     eval_batches: int = 2
     bytes_per_domain: int = 60_000
+    domains: tuple[str, ...] = DOMAINS
     load_balance_weight: float = 1e-2
     z_loss_weight: float = 1e-3
     block_size: int = 16
@@ -70,6 +72,7 @@ class LMStudyConfig:
         check(len(self.lr_grid) >= 1 and all(lr > 0 for lr in self.lr_grid)
               and len(set(self.lr_grid)) == len(self.lr_grid), "lr_grid",
               f"must hold one or more distinct rates > 0; got {self.lr_grid}")
+        CorpusConfig(bytes_per_domain=self.bytes_per_domain, domains=self.domains)  # names a bad field
         check(self.capacity_mult >= 4, "capacity_mult",
               f"the capacity control needs a dense model >= 4x wider; got {self.capacity_mult}")
 
@@ -92,7 +95,7 @@ class LMStudyConfig:
         """One variant's run config; ``lr`` defaults to the grid's first rate (the runner sets each)."""
         model = LMConfig(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads, seq_len=self.seq_len,
                          d_ff=d_ff or self.d_ff, ffn="dense" if moe is None else "moe", moe=moe, causal=self.causal)
-        return LMRunConfig(model=model, data=CorpusConfig(bytes_per_domain=self.bytes_per_domain),
+        return LMRunConfig(model=model, data=CorpusConfig(bytes_per_domain=self.bytes_per_domain, domains=self.domains),
                            train=self.train_config(steps, lr), seed=self.seed)
 
     def control_variants(self) -> list[tuple[str, LMRunConfig]]:
