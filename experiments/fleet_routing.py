@@ -45,7 +45,8 @@ SCALES = ("smoke", "quick", "paper")
 def get_config(scale: str) -> FleetRoutingConfig:
     base = replace(FleetRoutingConfig(), fleet=scaled_fleet(scale))
     if scale == "smoke":
-        return replace(base, n_boot=20, steps=50, bandit_rounds=200, bandit_seeds=2, lams=3, feature_dim=8)
+        return replace(base, n_boot=20, steps=50, bandit_rounds=200, bandit_seeds=2, lams=3, feature_dim=8,
+                       real_seeds=(0,))
     if scale == "quick":
         return replace(base, n_boot=200, steps=300, bandit_rounds=2000, bandit_seeds=3, lams=9)
     if scale == "paper":

@@ -46,7 +46,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,8 @@ from flax import nnx
 
 from routerlab.config import check, config_hash, to_dict
 from routerlab.data.schema import assign_splits, build_log, load_log
-from routerlab.fleet.tasks import FAMILIES, VOCAB_SIZE, Suite, TaskConfig, answer_mask, encode_batch, make_suite
+from routerlab.fleet.tasks import (FAMILIES, VOCAB_SIZE, Suite, TaskConfig, answer_mask, chance_rates, encode_batch,
+                                   make_suite)
 from routerlab.models.accounting import flops_per_token, param_count
 from routerlab.models.config import LMConfig
 from routerlab.models.lm import LM
@@ -75,7 +76,8 @@ __all__ = ["ModelSpec", "ControlSpec", "Prices", "FleetConfig", "lm_config", "tr
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One architecture of the fleet. ``price_class`` is ``small``, ``medium`` or ``large``."""
+    """One architecture of the fleet. ``price_class`` is ``small``, ``medium`` or ``large``;
+    ``lr`` is its peak learning rate, tuned per size on validation (None: the fleet's ``lr``)."""
 
     name: str
     d_model: int = 32
@@ -83,6 +85,7 @@ class ModelSpec:
     n_heads: int = 2
     d_ff: int = 64
     price_class: str = "small"
+    lr: float | None = None
 
     def __post_init__(self):
         check(self.price_class in ("small", "medium", "large"), "price_class",
@@ -90,6 +93,7 @@ class ModelSpec:
         for name in ("d_model", "n_layers", "n_heads", "d_ff"):
             check(getattr(self, name) >= 1, name, f"must be >= 1; got {getattr(self, name)}")
         check(self.d_model % self.n_heads == 0, "n_heads", f"must divide d_model ({self.d_model}); got {self.n_heads}")
+        check(self.lr is None or self.lr > 0, "lr", f"must be > 0 or null (the fleet's lr); got {self.lr}")
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,7 @@ def _model_table(cfg: FleetConfig) -> list[dict[str, Any]]:
         r["flops_per_token"] = float(flops_per_token(lm)["total"])
         r["price_class"] = r["spec"].price_class
         r["price_per_1k"] = float(getattr(cfg.prices, r["spec"].price_class))
+        r["lr"] = float(r["spec"].lr if r["spec"].lr is not None else cfg.lr)
     return rows
 
 
@@ -346,7 +351,8 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
     fleet_rows = [r for r in table if r["role"] != "control"]  # the routing logs hold these
     meta: dict[str, Any] = {"models": [r for r in public if r["role"] != "control"],
                             "controls": [r for r in public if r["role"] == "control"],
-                            "families": list(families), "seeds": {}, "timings_s": {}}
+                            "families": list(families), "seeds": {}, "timings_s": {},
+                            "built_with": {"backend": jax.default_backend(), "jax": jax.__version__}}
     for seed in cfg.seeds:
         suite = make_suite(cfg.tasks, families, train_size=cfg.train_size, eval_size=cfg.eval_size, seed=seed)
         pools = _pools(suite, families)
@@ -363,7 +369,8 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
             init_keys = jnp.stack([stream_key(seed, f"fleet/params/{r['name']}") for r in rows])
             data_keys = jnp.stack([stream_key(seed, f"fleet/data/{r['name']}") for r in rows])
             model_cfg = lm_config(spec, seq_len)
-            graphdef, params, rest, loss = train_group(model_cfg, tc, w, init_keys, data_keys, pools)
+            group_tc = tc if spec.lr is None else replace(tc, lr=spec.lr)
+            graphdef, params, rest, loss = train_group(model_cfg, group_tc, w, init_keys, data_keys, pools)
             ok, tin, tout = decode(graphdef, params, rest, pairs, seq_len)
             for j, r in enumerate(rows):
                 correct[r["name"]], tokens_out[r["name"]] = ok[j], tout[j]
@@ -378,7 +385,8 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
         acc = {r["name"]: {s: {f: float(correct[r["name"]][(fam == f) & (sp == s)].mean()) for f in families}
                            for s in ("val", "test")} for r in table}
         meta["seeds"][str(seed)] = {"accuracy": acc, "loss_curve": losses,
-                                    "queries": {f: int(np.sum(fam == f)) for f in families}}
+                                    "queries": {f: int(np.sum(fam == f)) for f in families},
+                                    "chance": {s: chance_rates(suite, s) for s in ("val", "test")}}
         # routing logs: every held-out query of the suite, router splits by hash of the query id
         qids = [f"s{seed}/{f}/{split}/{i}" for f, split, i, _, _ in queries]
         rsplit = assign_splits(qids, seed, cfg.router_fractions)
@@ -479,24 +487,40 @@ def scaled_fleet(scale: str) -> FleetConfig:
     """The fleet every fleet experiment shares at ``scale`` (so they reuse one trained fleet).
 
     ``smoke``: a few seconds of training, one seed (plumbing only; models are near chance).
-    ``quick``: 3 seeds, 1500 steps x 32 sequences per model; specialists 7,104 parameters,
-    generalists 26,496 / 102,144 / 337,728 (small / medium / large price class): the largest
-    is 48x a specialist. Knowledge: 300 facts of 3 random digits (~3,000 bits), chosen by a
-    pilot (1 seed, quick budget) so that it is neither at ceiling nor at floor: the knowledge
-    specialist is capacity-bound there (pilot 0.44 exact match, 0.03 with 600 facts, while a
-    knowledge-only model of gen-m's size reaches 1.00 and 0.89), and each generalist sees a
-    fact ~32 times to the specialist's ~160. Two controls separate capacity from exposure:
-    ``ctl-gen-xs`` (the specialist's architecture on the mixture) and ``ctl-know-m``
-    (gen-m's architecture on knowledge only). ~540 CPU s to build on 2 cores (measured
-    2026-11-28; ~480 before the controls).
-    ``paper``: the same architectures, tasks and controls trained 4x longer on larger pools
-    with twice the batch, 5 seeds.
+
+    ``quick``: 3 seeds; specialists 7,104 parameters, generalists 26,496 / 102,144 / 337,728
+    (small / medium / large price class): the largest is 48x a specialist. Knowledge: 300
+    facts of 3 random digits (~3,000 bits). Two controls separate capacity from exposure:
+    ``ctl-gen-xs`` (the specialist's architecture on the mixture) and ``ctl-know-m`` (gen-m's
+    architecture on knowledge only).
+
+    Training design: **equal tokens**. Every model, whatever its size, trains on the same
+    4,000 steps x 32 sequences (the setting of the known result "a wider model beats a
+    narrower one at equal tokens"); equal compute would give gen-l 1/13 of gen-s's data and
+    tokens in proportion to parameters 13x the CPU time of this scale for gen-l. The peak
+    learning rate is tuned per size on validation (``ModelSpec.lr``). Pilot (2026-11-30, GPU,
+    3 seeds, generalists on the mixture, mean val exact match over the 5 families for peak
+    lr 5e-4 / 1e-3 / 2e-3 / 3e-3 / 6e-3 / 1e-2): at 1,500 steps gen-s 0.24 / 0.32 / **0.38** /
+    0.36 / 0.32 / 0.26, gen-m 0.44 / 0.53 / **0.54** / 0.49 / 0.41 / 0.30, gen-l **0.58** /
+    0.57 / 0.53 / 0.45 / 0.32 / 0.22; at 4,000 steps gen-s 0.40 / 0.50 / **0.62** / 0.60 /
+    0.55 / 0.39, gen-m 0.65 / 0.67 / **0.68** / 0.66 / 0.58 / 0.35, gen-l **0.72** / 0.71 /
+    0.66 / 0.64 / 0.38 / 0.31. The fleet's old shared 3e-3 was too high for gen-l (knowledge
+    0.30 vs 0.95 at 5e-4), which is why size bought no quality at 1,500 steps. Chosen: gen-s
+    and gen-m 2e-3, gen-l 5e-4, at 4,000 steps. Specialists (second pilot, 5 seeds, each on its family,
+    4,000 steps, with 1,000 facts and 6-digit sorting; own-family val exact match summed over
+    families for lr 1e-3 / 3e-3 / 6e-3: 2.48 / 2.71 / **2.74**): 6e-3. At 4,000 steps gen-m and gen-l memorise all 300 facts
+    and every generalist sorts at >= 0.99: both families sit at ceiling and cannot resolve
+    the size control, which then rests on math, code and logic.
+
+    ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000
+    steps x 64 sequences on larger pools (3x the quick tokens; the learning rates were tuned
+    at the quick batch).
     """
-    spec = ModelSpec("spec", 16, 2, 2, 64, "small")
+    spec = ModelSpec("spec", 16, 2, 2, 64, "small", lr=6e-3)
     gens = (
-        ModelSpec("gen-s", 32, 2, 2, 128, "small"),
-        ModelSpec("gen-m", 64, 2, 4, 256, "medium"),
-        ModelSpec("gen-l", 96, 3, 4, 384, "large"),
+        ModelSpec("gen-s", 32, 2, 2, 128, "small", lr=2e-3),
+        ModelSpec("gen-m", 64, 2, 4, 256, "medium", lr=2e-3),
+        ModelSpec("gen-l", 96, 3, 4, 384, "large", lr=5e-4),
     )
     tasks = TaskConfig(num_facts=300, fact_digits=3)
     controls = (ControlSpec("ctl-gen-xs", spec, None), ControlSpec("ctl-know-m", gens[1], "knowledge"))
@@ -509,7 +533,7 @@ def scaled_fleet(scale: str) -> FleetConfig:
                            seeds=(0,), steps=30, batch_size=16, warmup_steps=5, train_size=500, eval_size=20)
     if scale == "quick":
         return FleetConfig(tasks=tasks, specialist=spec, generalists=gens, controls=controls, seeds=(0, 1, 2),
-                           steps=1500, batch_size=32, warmup_steps=100, train_size=20_000, eval_size=200)
+                           steps=4000, batch_size=32, warmup_steps=100, train_size=20_000, eval_size=200)
     if scale == "paper":
         return FleetConfig(tasks=tasks, specialist=spec, generalists=gens, controls=controls,
                            seeds=(0, 1, 2, 3, 4), steps=6000, batch_size=64, warmup_steps=200,

@@ -72,6 +72,9 @@ __all__ = [
     "decode_answer",
     "solve_code",
     "solve_logic",
+    "CEILING",
+    "guess_baselines",
+    "chance_rates",
 ]
 
 FAMILIES: tuple[str, ...] = ("math", "code", "logic", "planning", "knowledge")
@@ -337,6 +340,43 @@ def make_suite(
             check(len(encode(*pair)) <= cfg.seq_len + 1, "seq_len",
                   f"{f} query {pair[0]!r} needs {len(encode(*pair))} tokens > seq_len + 1 = {cfg.seq_len + 1}")
     return Suite(cfg, fams, train, val, test)
+
+
+# -- chance and ceiling -----------------------------------------------------------------
+
+#: The ceiling of exact match on every family: each answer is a function of the prompt (the
+#: procedural families) or a fact stated in training (knowledge), so a perfect model scores 1.
+CEILING = 1.0
+
+
+def guess_baselines(train: Sequence[tuple[str, str]], queries: Sequence[tuple[str, str]]
+                    ) -> tuple[str, np.ndarray, np.ndarray]:
+    """Two answers that ignore the prompt, scored on ``queries``: ``(majority, hit [N], p_uniform [N])``.
+
+    ``majority`` is the most frequent answer of the training pool (ties go to the smallest
+    string); ``hit[i]`` says whether it is query ``i``'s answer. ``p_uniform[i]`` is the
+    chance that a guess drawn uniformly from the pool's ``K`` distinct answers is right:
+    ``1 / K`` when query ``i``'s answer is among them, else 0.
+    """
+    check(len(train) > 0, "train", "needs at least one training pair")
+    counts: dict[str, int] = {}
+    for _, a in train:
+        counts[a] = counts.get(a, 0) + 1
+    majority = min(counts, key=lambda a: (-counts[a], a))
+    hit = np.array([a == majority for _, a in queries], dtype=bool)
+    p_uniform = np.array([1.0 / len(counts) if a in counts else 0.0 for _, a in queries])
+    return majority, hit, p_uniform
+
+
+def chance_rates(suite: Suite, split: str = "test") -> dict[str, dict[str, float]]:
+    """Per family of ``suite``: ``majority`` (always the pool's most frequent answer) and
+    ``uniform`` (a uniform guess among the pool's answers) accuracy on ``split``, and ``ceiling``."""
+    check(split in ("val", "test"), "split", f"must be val or test; got {split!r}")
+    out = {}
+    for f in suite.families:
+        _, hit, p = guess_baselines(suite.train[f], getattr(suite, split)[f])
+        out[f] = {"majority": float(hit.mean()), "uniform": float(p.mean()), "ceiling": CEILING}
+    return out
 
 
 # -- encoding ----------------------------------------------------------------------------

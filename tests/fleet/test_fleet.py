@@ -170,11 +170,23 @@ def test_fleet_studies_end_to_end(tiny, check_paper_hook):
         run.finish()
         assert f"{name}_findings.tex" in check_paper_hook(name, run)
         if name == "fleet_routing":
+            from routerlab.studies.fleet_routing import ONE_PASS, PLUMBING_FLEET, REPLAY
+
             routers = summary["routers"]
-            assert {"task_classifier", "oracle", "linucb (online)", "single:gen-l"} <= set(routers)
+            assert {"task_classifier", "oracle", REPLAY, ONE_PASS, "single:gen-l"} <= set(routers)
+            # output contract: realised point under the price list, and all three cost models, per router
+            for name in ("task_classifier", "mf", ONE_PASS):
+                assert set(routers[name]["realised"]) == {"cost", "quality", "miss_rate"}
+                assert set(routers[name]["cost_models"]) == {"price", "flops", "latency"}
+                assert 0.0 <= routers[name]["realised"]["miss_rate"] <= 1.0
+            assert text.startswith(PLUMBING_FLEET)
+            assert summary["chance"]["ceiling"] == 1.0 and 0 <= summary["chance"]["majority"]["mean"] <= 1
             assert summary["reference"] == ["gen-l"] or summary["reference"] == ["gen-s"]
             # the per-query oracle dominates every single model's quality at no more than the dearest cost
-            rec = next(run.records())
+            rec = next(r for r in run.records() if "routers" in r)
+            # the latency cost is one measured forward pass per generated token
+            lat = rec["latency"]["per_forward"]
+            assert set(lat) == set(rec["models"]) and all(v["repeats"] >= 5 for v in lat.values())
             oracle = next(r for r in rec["routers"] if r["router"] == "oracle")
             assert max(oracle["points"]["quality"]) >= max(rec["test_mean_quality"]) - 1e-12
             assert summary["bandit_budget"] is not None
@@ -187,5 +199,12 @@ def test_fleet_studies_end_to_end(tiny, check_paper_hook):
                               "capacity at the specialist's exposure",
                               "exposure (knowledge only vs mixture) for larger models"]
             assert "Exposure confound" in text and "Controls" in text
+            from routerlab.studies.fleet_specialists import PLUMBING
+
+            assert text.startswith(PLUMBING) and "*majority answer*" in text and "*ceiling*" in text
+            size = summary["controls"]["size"]
+            assert set(size) >= {"families_resolved", "families", "resolved"}
+            assert not size["resolved"] and summary["verdict"].startswith("underpowered")  # one seed: no interval
+            assert set(summary["family_flags"]) == set(FAMILIES)
         if name == "lambda_sweep":
             assert len(summary["curve"]) == run_cfg.lams

@@ -14,8 +14,10 @@ from routerlab.fleet.tasks import (
     decode_answer,
     encode,
     encode_batch,
+    chance_rates,
     facts,
     generate,
+    guess_baselines,
     knowledge_query_tokens,
     make_suite,
     solve_code,
@@ -142,3 +144,28 @@ def test_knowledge_splits_with_a_large_base():
     assert len(suite.train["knowledge"]) == 2000  # the pool is the base: every fact stated once
     other = make_suite(cfg, ("knowledge",), train_size=10, eval_size=200, seed=2)
     assert {p for p, _ in other.test["knowledge"]} != test  # the fleet seed picks the evaluated facts
+
+
+def test_guess_baselines_hand_worked():
+    # pool answers 3, 5, 3, 7, 5, 3: "3" is the majority (3 of 6); K = 3 distinct answers {3, 5, 7}.
+    # queries answered 3, 5, 9: the majority hits only the first; a uniform guess is right with
+    # probability 1/3 on the first two and 0 on "9", which the pool never answers.
+    pool = [(f"p{i}", a) for i, a in enumerate("353753")]
+    majority, hit, p = guess_baselines(pool, [("q0", "3"), ("q1", "5"), ("q2", "9")])
+    assert majority == "3"
+    assert hit.tolist() == [True, False, False]
+    np.testing.assert_allclose(p, [1 / 3, 1 / 3, 0.0])
+    # ties go to the smallest string: "5" and "7" twice each -> "5"
+    assert guess_baselines([("a", "7"), ("b", "5"), ("c", "7"), ("d", "5")], [("q", "5")])[0] == "5"
+
+
+def test_chance_rates_match_a_direct_count():
+    suite = make_suite(TaskConfig(), ("logic", "planning"), train_size=400, eval_size=30, seed=1)
+    rates = chance_rates(suite, "test")
+    answers = [a for _, a in suite.train["logic"]]
+    top = max(sorted(set(answers)), key=answers.count)  # "T" or "F"
+    assert rates["logic"]["majority"] == pytest.approx(np.mean([a == top for _, a in suite.test["logic"]]))
+    assert rates["logic"]["uniform"] == pytest.approx(0.5)  # both answers occur in the pool
+    assert rates["planning"]["ceiling"] == 1.0 and 0 <= rates["planning"]["majority"] < 0.2
+    with pytest.raises(ConfigError, match="split"):
+        chance_rates(suite, "train")

@@ -1,0 +1,101 @@
+"""The fleet study's calibration: Wilson intervals, chance/ceiling flags, the size control and its
+gate, and the deployable-protocol statistics, each on hand-worked numbers."""
+
+import numpy as np
+import pytest
+
+from routerlab.fleet.routers import SingleModelRouter, Split
+from routerlab.studies.fleet_routing import one_pass_points, realised_point
+from routerlab.studies.fleet_specialists import informative, model_interval, size_control, wilson_interval
+
+
+def test_wilson_interval_hand_worked():
+    # 8 of 10, z = 1.959964: p = 0.8, z^2 = 3.841459; denominator 1 + z^2/n = 1.384146;
+    # centre = (0.8 + 3.841459 / 20) / 1.384146 = 0.716741;
+    # half = z * sqrt(0.8 * 0.2 / 10 + 3.841459 / 400) / 1.384146 = 1.959964 * 0.160012 / 1.384146 = 0.226577
+    lo, hi = wilson_interval(8, 10)
+    assert (lo, hi) == pytest.approx((0.490164, 0.943318), abs=1e-5)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_model_interval_is_the_union_of_seed_and_query_intervals():
+    # seeds agree exactly (t-interval of width 0), so the pooled Wilson interval (300 queries) decides
+    lo, hi = model_interval([0.5, 0.5, 0.5], 100)
+    assert (lo, hi) == pytest.approx(wilson_interval(150, 300))
+    # seeds disagree: the t-interval (mean 0.5, s 0.1, half 4.302653 * 0.1 / sqrt 3 = 0.248414) is wider
+    lo, hi = model_interval([0.4, 0.5, 0.6], 100)
+    assert (lo, hi) == pytest.approx((0.5 - 0.248414, 0.5 + 0.248414), abs=1e-5)
+    assert model_interval([0.1, 0.5, 0.9], 100) == (0.0, 1.0)  # clipped to what an accuracy can be
+
+
+def test_families_at_chance_or_ceiling_are_uninformative():
+    chance_hi = 0.2
+    assert informative({"a": (0.1, 0.25), "b": (0.15, 0.3)}, chance_hi) == (False, "every model at chance")
+    assert informative({"a": (0.97, 1.0), "b": (0.99, 1.0)}, chance_hi) == (False, "every model at ceiling")
+    # one at chance, one at ceiling: the comparison can be made
+    assert informative({"a": (0.1, 0.25), "b": (0.97, 1.0)}, chance_hi) == (True, "")
+    assert informative({"a": (0.4, 0.6), "b": (0.5, 0.7)}, chance_hi) == (True, "")
+
+
+GENS = [{"name": "gen-s", "params": 1}, {"name": "gen-m", "params": 2}, {"name": "gen-l", "params": 3}]
+
+
+def test_size_control_passes_and_fails_on_hand_worked_ladders():
+    # family a: gen-l - gen-m = gen-m - gen-s = 0.20, 0.20, 0.25 per seed: mean 0.216667, s = 0.0288675,
+    # half = 4.302653 * 0.0288675 / sqrt(3) = 0.0717109 -> CI [0.144956, 0.288378]: both steps resolve.
+    # family b: gen-l - gen-m = 0.3, -0.1, 0.1: mean 0.1, s = 0.2, half 0.496828 -> CI [-0.396828, 0.596828].
+    acc = {"gen-s": {"a": [0.1, 0.2, 0.2], "b": [0.1, 0.1, 0.1]},
+           "gen-m": {"a": [0.3, 0.4, 0.45], "b": [0.5, 0.5, 0.5]},
+           "gen-l": {"a": [0.5, 0.6, 0.7], "b": [0.8, 0.4, 0.6]}}
+    entry, control = size_control(acc, GENS, ["a", "b"], needed=1)
+    assert entry["families"] == ["a"] and entry["families_resolved"] == 1 and entry["resolved"]
+    step = entry["per_family"]["a"]["steps"][1]
+    assert step["name"] == "size a: gen-l > gen-m"
+    assert step["ci"] == pytest.approx([0.144956, 0.288378], abs=1e-6)
+    assert control.resolved
+    entry, control = size_control(acc, GENS, ["a", "b"], needed=2)
+    assert not entry["resolved"] and not control.resolved
+    # the deciding comparison is the 2nd-best family's weakest step: b's gen-l > gen-m
+    assert "size b: gen-l > gen-m" in control.name
+    assert control.ci == pytest.approx((-0.396828, 0.596828), abs=1e-6)
+
+
+def test_size_control_with_one_seed_never_resolves():
+    acc = {g["name"]: {"a": [0.1 * (i + 1)]} for i, g in enumerate(GENS)}
+    entry, control = size_control(acc, GENS, ["a"], needed=1)
+    assert entry["families_resolved"] == 0 and not control.resolved and control.n == 1
+
+
+def _two_model_split(n: int, cheap_quality: np.ndarray) -> Split:
+    quality = np.stack([cheap_quality, np.ones(n)], axis=1)
+    cost = np.stack([np.full(n, 1.0), np.full(n, 10.0)], axis=1)
+    return Split(np.zeros((n, 2), np.float32), np.array(["t"] * n, dtype=object), quality, cost, ("cheap", "dear"))
+
+
+def test_realised_point_pays_test_cost_and_counts_misses():
+    train = _two_model_split(8, np.zeros(8))
+    test = _two_model_split(10, np.zeros(10))
+    dear = SingleModelRouter("dear").fit(train, train)
+    r = realised_point(dear, train, test, ref=1, target=0.95, n_boot=50, seed=0)
+    # the reference itself: cost ratio 1, quality ratio 1, never below 95% of itself
+    assert (r["cost_ratio"], r["quality_ratio"], r["miss_rate"], r["miss"]) == (1.0, 1.0, 0.0, False)
+    cheap = SingleModelRouter("cheap").fit(train, train)
+    r = realised_point(cheap, train, test, ref=1, target=0.95, n_boot=50, seed=0)
+    # always the cheap model, which is always wrong: cost 1 / 10, quality 0 < 0.95 on every resample
+    assert r["cost_ratio"] == pytest.approx(0.1) and r["quality"] == 0.0 and r["miss_rate"] == 1.0
+
+
+def test_one_pass_serves_every_query_exactly_once():
+    # With a huge cost weight LinUCB always takes the cheap arm, so the pass's mean quality is exactly
+    # the cheap model's mean over the split (7 of 20 right = 0.35), in every order; a replay that
+    # draws with replacement would not give 0.35 exactly.
+    rng = np.random.default_rng(0)
+    cheap_q = np.zeros(20)
+    cheap_q[rng.choice(20, 7, replace=False)] = 1
+    train = _two_model_split(20, cheap_q)
+    split = _two_model_split(20, cheap_q)
+    out = one_pass_points(train, split, np.array([1e6]), orders=3, seed=0)
+    assert np.asarray(out["quality"]).shape == (1, 3)
+    np.testing.assert_allclose(out["quality"][0], [0.35] * 3, atol=1e-6)
+    np.testing.assert_allclose(out["cost"][0], [1.0] * 3, atol=1e-6)
