@@ -3,12 +3,13 @@
     routerlab run EXPERIMENT|PATH.py [--scale smoke|quick|paper] [--set KEY=VALUE ...] [--out DIR]
     routerlab run --resume RUN_DIR [--experiment-file PATH.py]
     routerlab list [--runs DIR]
+    routerlab config EXPERIMENT|PATH.py [--scale S] [--set KEY=VALUE ...] [--json]
     routerlab demo [--out DIR]
     routerlab reproduce --scale quick|paper [--out DIR]
     routerlab report RUN_DIR [--experiment-file PATH.py]
     routerlab paper [--runs DIR] [--out paper/] [--scale quick] [--run-missing]
     routerlab bench NAME [--out FILE] [--set KEY=VALUE ...] [--devices N]
-    routerlab route-eval PATH [--format wide|long] [--price-table FILE] [--budget B]
+    routerlab route-eval TRAIN [--test TEST] [--out DIR] [--router MODULE:ATTR ...] (see --help)
     routerlab data get NAME [--mirror DIR_OR_URL]
 
 Errors in what the user typed or pointed at (configs, names, paths, malformed data rows)
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--experiment-file", type=Path, metavar="PATH.py",
                    help="with --resume: the user experiment file the run was made from (checked against its hash)")
 
+    c = sub.add_parser("config", help="print every field of an experiment's config: type, value at a scale, doc")
+    c.add_argument("experiment", help="experiment name (see `routerlab list`), or the path of your own experiment file (*.py)")
+    c.add_argument("--scale", choices=SCALE_NAMES, default="smoke", help="whose values to show (default: smoke)")
+    c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="apply overrides first (validated as `run` would)")
+    c.add_argument("--json", action="store_true", help="one JSON object per field instead of a table")
+
     ls = sub.add_parser("list", help="list experiments, or the runs under a directory")
     ls.add_argument("--runs", type=Path, help="list run directories under this root instead")
 
@@ -122,6 +130,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run = execute(exp, cfg, args.out, scale=scale)
     print(f"{exp.name}: done -> {run.path}")
     print(f"report: {run.artifacts / 'report.md'}")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    """The fields `--set` can change, each with its type, its value at ``--scale`` and its doc."""
+    import json
+
+    from routerlab.config import describe
+    from routerlab.registry import is_experiment_path, load_experiment_file
+
+    exp = load_experiment_file(args.experiment) if is_experiment_path(args.experiment) else load_experiment(args.experiment)
+    rows = describe(exp.config(args.scale, args.sets))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(f"{exp.name} at scale {args.scale} ({type(exp.config(args.scale)).__name__}); change a field with --set FIELD=VALUE")
+    width = max(len(r["field"]) for r in rows)
+    for r in rows:
+        value = json.dumps(r["value"])
+        print(f"  {r['field']:{width}s}  {value:18s}  {r['type']}" + (f"\n  {'':{width}s}  {r['doc']}" if r["doc"] else ""))
     return 0
 
 
@@ -244,6 +273,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": _cmd_run,
     "list": _cmd_list,
+    "config": _cmd_config,
     "demo": _cmd_demo,
     "reproduce": _cmd_reproduce,
     "report": _cmd_report,

@@ -37,6 +37,7 @@ __all__ = [
     "override",
     "config_hash",
     "parse_assignment",
+    "describe",
 ]
 
 C = TypeVar("C")
@@ -247,3 +248,67 @@ def config_hash(cfg: Any, length: int = 8) -> str:
     """A stable short hash of the resolved config (sha256 of its canonical JSON)."""
     return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:length]
 
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Field docs from the ``Attributes:`` section of a dataclass docstring (Google style).
+
+    An entry is ``name: text`` or ``name, other: text`` (one doc for several fields), with
+    continuation lines indented deeper than the entry. Fields of base classes are documented
+    in the bases' docstrings, so the whole MRO is read, nearest class first.
+    """
+    docs: dict[str, str] = {}
+    for klass in cls.__mro__:
+        lines = (klass.__doc__ or "").splitlines()
+        start = next((i for i, ln in enumerate(lines) if ln.strip() == "Attributes:"), None)
+        if start is None:  # a short docstring may document its own field inline: ``name``: text
+            for line in lines:
+                inline = re.match(r"\s*``([A-Za-z_]\w*)``\s*:\s*(.+)", line)
+                if inline:
+                    docs.setdefault(inline.group(1), inline.group(2).strip())
+            continue
+        names: list[str] = []
+        indent = None
+        for line in lines[start + 1:]:
+            if not line.strip():
+                if names:
+                    names = []
+                continue
+            depth = len(line) - len(line.lstrip())
+            if indent is None:
+                indent = depth
+            if depth < indent:
+                break
+            entry = re.match(r"([A-Za-z_][\w]*(?:\s*,\s*[A-Za-z_][\w]*)*)\s*:\s*(.*)", line.strip())
+            if depth == indent and entry:
+                names = [n.strip() for n in entry.group(1).split(",")]
+                for n in names:
+                    docs.setdefault(n, entry.group(2).strip())
+            elif names:
+                for n in names:
+                    if docs.get(n) is not None:
+                        docs[n] = f"{docs[n]} {line.strip()}".strip()
+    return docs
+
+
+def describe(cfg: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """Every leaf field of ``cfg`` as ``{"field", "type", "value", "doc"}``, nested fields dotted.
+
+    ``value`` is the field's value in ``cfg`` (a scale's config, say), as JSON-ready data. A
+    nested dataclass contributes its own fields; an optional sub-config that is off (``None``)
+    is one row, since ``--set`` can switch it on with ``KEY.FIELD=VALUE``.
+    """
+    hints = get_type_hints(type(cfg))
+    docs = _attribute_docs(type(cfg))
+    rows = []
+    for f in dataclasses.fields(cfg):
+        if not f.init:
+            continue
+        value = getattr(cfg, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            rows += describe(value, f"{path}.")
+            continue
+        rows.append({"field": path, "type": _type_name(hints[f.name]), "value": to_dict(value),
+                     "doc": docs.get(f.name, "")})
+    return rows
