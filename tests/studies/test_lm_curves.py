@@ -69,3 +69,31 @@ def test_dense_equivalent_ratio_hand_worked_frontier():
 def test_one_seed_interval_is_not_a_zero_width_interval():
     out = ci_or_censored([2.0], [0])
     assert "n/a (1 seed)" in out["text"] and "± 0.00" not in out["text"]
+
+
+def test_moe_vs_dense_analysis_on_a_hand_worked_frontier():
+    from routerlab.studies.lm.moe_vs_dense import MoEVsDenseConfig, STUDY
+
+    def rec(seed, fpt, test, curve=(2.4, 1.9, 1.8), final_val=None):
+        return {"seed": seed, "steps": 300, "flops_per_token": {"active": fpt}, "test_loss": test,
+                "eval_steps": [100, 200, 300], "val_loss": list(curve),
+                "final_val_loss": curve[-1] if final_val is None else final_val}
+
+    cfg = MoEVsDenseConfig(dense_widths=(1, 2, 4, 8))
+    # Frontier per seed (FLOPs/token -> test loss): 1e5 -> 2.0, 2e5 -> 1.8, 4e5 -> 1.6, 8e5 -> 1.5 (seed 0);
+    # seed 1 the same + 0.1. The MoE at 1e5 FLOPs/token scores 1.7 (seed 0) and 1.8 (seed 1): each halfway
+    # between the 2x and 4x points, so both ratios are sqrt(2e5 * 4e5) / 1e5 = 2.828.
+    losses = {1: 2.0, 2: 1.8, 4: 1.6, 8: 1.5}
+    groups = {f"dense(ffn x{m})": [rec(s, 1e5 * m, losses[m] + 0.1 * s, final_val=2.0) for s in (0, 1)]
+              for m in (1, 2, 4, 8)}
+    # The MoE's validation curve (100: 2.4, 200: 1.9, 300: 1.8) reaches dense's final val loss 2.0 at
+    # 100 + 100 * (2.4 - 2.0) / (2.4 - 1.9) = 180 steps: speed-up 300 / 180 = 1.667 on both seeds.
+    groups["moe"] = [rec(s, 1e5, 1.7 + 0.1 * s) for s in (0, 1)]
+    a = STUDY.analysis(cfg, groups)
+    r = a["dense_equivalent_ratio"]
+    assert r["per_seed"] == pytest.approx([math.sqrt(8e10) / 1e5] * 2) and r["censored"] == 0
+    assert r["mean"] == pytest.approx(2.828427) and r["ci"] == pytest.approx([2.828427, 2.828427])
+    assert a["step_speedup"]["per_seed"] == pytest.approx([5 / 3, 5 / 3])
+    # MoE minus dense 1x: 1.7 - 2.0 = -0.3 on both seeds; minus dense 8x: 1.7 - 1.5 = +0.2.
+    assert a["moe_minus_dense_loss"]["mean"] == pytest.approx(-0.3)
+    assert a["moe_minus_dense_same_total_loss"]["mean"] == pytest.approx(0.2)
