@@ -120,27 +120,26 @@ def evaluate_router(
         w = _weights(idx, n)
         return w @ tr.cost.T, w @ tr.quality.T, w @ test.cost, w @ test.quality
 
-    def aiq_stat(idx, against_zero: bool = False):
-        costs, quals, single_c, single_q = resampled(idx)
-        out = np.empty(len(idx))
-        for b in range(len(idx)):
-            lo, hi = single_c[b, cheap], single_c[b, dear]
-            out[b] = common_range_aiq(costs[b], quals[b], lo, hi)
-            if against_zero:
-                out[b] -= common_range_aiq(single_c[b], single_q[b], lo, hi)
-        return out
+    cache: dict[bytes, dict[str, np.ndarray]] = {}
 
-    def savings_stat(idx, against_zero: bool = False):
-        costs, quals, single_c, single_q = resampled(idx)
-        out = np.empty(len(idx))
-        for b in range(len(idx)):
-            goal = target * single_q[b, ref]
-            if against_zero:
-                zero_cost = cost_at_quality(nondecreasing_convex_hull(single_c[b], single_q[b]), goal)
-                out[b] = savings_fraction(costs[b], quals[b], goal, zero_cost)
-            else:
-                out[b] = savings_fraction(costs[b], quals[b], goal, single_c[b, ref])
-        return out
+    def hull_stats(idx) -> dict[str, np.ndarray]:
+        """AIQ, ΔAIQ and both savings on each resample, from one hull of the router and one of
+        the zero router per resample (computed once for the four statistics)."""
+        key = idx.tobytes()
+        if key not in cache:
+            costs, quals, single_c, single_q = resampled(idx)
+            out = {k: np.empty(len(idx)) for k in ("aiq", "delta_aiq", "savings", "savings_vs_zero")}
+            for b in range(len(idx)):
+                hull, zero = nondecreasing_convex_hull(costs[b], quals[b]), nondecreasing_convex_hull(
+                    single_c[b], single_q[b])
+                lo, hi = single_c[b, cheap], single_c[b, dear]
+                out["aiq"][b] = common_range_aiq(hull, lo, hi)
+                out["delta_aiq"][b] = out["aiq"][b] - common_range_aiq(zero, lo, hi)
+                goal = target * single_q[b, ref]
+                out["savings"][b] = savings_fraction(hull, goal, single_c[b, ref])
+                out["savings_vs_zero"][b] = savings_fraction(hull, goal, cost_at_quality(zero, goal))
+            cache[key] = out  # a few floats per resample, kept for the other three statistics
+        return cache[key]
 
     mean_c, mean_q = (a[0] for a in resampled(np.arange(n)[None])[:2])
     record: dict[str, Any] = {
@@ -151,10 +150,8 @@ def evaluate_router(
         **({"oracle": True} if router.oracle else {}),
         "mean_cost": interval(lambda idx: _weights(idx, n) @ chosen[1], n, n_boot, seed),
         "mean_quality": interval(lambda idx: _weights(idx, n) @ chosen[0], n, n_boot, seed),
-        "aiq": interval(aiq_stat, n, n_boot, seed),
-        "delta_aiq": interval(lambda idx: aiq_stat(idx, against_zero=True), n, n_boot, seed),
-        "savings": interval(savings_stat, n, n_boot, seed),
-        "savings_vs_zero": interval(lambda idx: savings_stat(idx, against_zero=True), n, n_boot, seed),
+        **{k: interval(lambda idx, k=k: hull_stats(idx)[k], n, n_boot, seed)
+           for k in ("aiq", "delta_aiq", "savings", "savings_vs_zero")},
     }
     if len(test.models) == 2 and tr.score is not None and test.mean_quality[dear] != test.mean_quality[cheap]:
         pair = test.quality[:, [cheap, dear]]

@@ -135,12 +135,17 @@ def aiq(costs: np.ndarray, qualities: np.ndarray, cost_range: tuple[float, float
     c, _ = _points(costs, qualities)
     hull = nondecreasing_convex_hull(costs, qualities)
     lo, hi = cost_range if cost_range is not None else (float(c.min()), float(c.max()))
-    if lo < hull.cost[0] or hi < lo:
-        raise ValueError(f"cost_range {(lo, hi)} must satisfy {hull.cost[0]} (cheapest point) <= c_min <= c_max")
-    if hi == lo:
-        return float(hull_quality(hull, lo))
-    knots = np.unique(np.r_[lo, hull.cost[(hull.cost > lo) & (hull.cost < hi)], hi])
-    return float(np.trapezoid(hull_quality(hull, knots), knots) / (hi - lo))
+    return hull_aiq(hull, lo, hi)
+
+
+def hull_aiq(hull: Hull, c_min: float, c_max: float) -> float:
+    """:func:`aiq` of a hull already built, over ``[c_min, c_max]`` (``hull.cost[0] <= c_min <= c_max``)."""
+    if c_min < hull.cost[0] or c_max < c_min:
+        raise ValueError(f"cost_range {(c_min, c_max)} must satisfy {hull.cost[0]} (cheapest point) <= c_min <= c_max")
+    if c_max == c_min:
+        return float(hull_quality(hull, c_min))
+    knots = np.unique(np.r_[c_min, hull.cost[(hull.cost > c_min) & (hull.cost < c_max)], c_max])
+    return float(np.trapezoid(hull_quality(hull, knots), knots) / (c_max - c_min))
 
 
 #: Relative tolerance of "costs no more than": a router *reaches* a cost ``c`` when its
@@ -149,35 +154,35 @@ def aiq(costs: np.ndarray, qualities: np.ndarray, cost_range: tuple[float, float
 COST_RTOL = 1e-9
 
 
-def reaches_cost(router_costs: np.ndarray, cost: float) -> bool:
-    """Whether a router's cheapest operating point costs no more than ``cost`` (within :data:`COST_RTOL`)."""
-    return bool(np.min(router_costs) <= cost * (1.0 + COST_RTOL) + np.finfo(np.float64).tiny)
+def reaches_cost(hull: Hull, cost: float) -> bool:
+    """Whether a router's cheapest operating point (its hull's first vertex) costs no more
+    than ``cost``, within :data:`COST_RTOL`."""
+    return bool(hull.cost[0] <= cost * (1.0 + COST_RTOL) + np.finfo(np.float64).tiny)
 
 
-def common_range_aiq(costs: np.ndarray, qualities: np.ndarray, c_min: float, c_max: float) -> float:
-    """AIQ of a router over the common cost range ``[c_min, c_max]`` (cheapest to dearest model).
+def common_range_aiq(hull: Hull, c_min: float, c_max: float) -> float:
+    """AIQ of a router's hull over the common cost range ``[c_min, c_max]`` (cheapest to
+    dearest model).
 
     Defined only when the router :func:`reaches_cost` ``c_min`` (its hull must cover the whole
     range; a single model other than the cheapest does not) and ``c_max > c_min``; NaN
     otherwise. A cheapest point a hair above ``c_min`` (within tolerance) starts the range.
     """
-    costs = np.asarray(costs, dtype=np.float64)
-    if not (c_max > c_min and reaches_cost(costs, c_min)):
+    if not (c_max > c_min and reaches_cost(hull, c_min)):
         return float("nan")
-    return aiq(costs, qualities, (max(c_min, float(costs.min())), c_max))
+    return hull_aiq(hull, max(c_min, float(hull.cost[0])), c_max)
 
 
-def savings_fraction(costs: np.ndarray, qualities: np.ndarray, target_quality: float, reference_cost: float) -> float:
+def savings_fraction(hull: Hull, target_quality: float, reference_cost: float) -> float:
     """Savings at quality: ``1 - cost_at_quality(hull, target_quality) / reference_cost``.
 
-    The cost is read off the router's :func:`nondecreasing_convex_hull` (mixing operating
-    points is allowed); NaN when the hull never reaches ``target_quality``. With
-    ``target_quality = fraction * q_ref`` and ``reference_cost = c_ref`` this is savings
-    against a reference model; with ``reference_cost`` the cost at which another router's
-    hull (e.g. the zero router's) reaches the same target, it is savings against that router.
+    ``hull`` is a router's :func:`nondecreasing_convex_hull` (mixing operating points is
+    allowed); NaN when it never reaches ``target_quality``. With ``target_quality = fraction
+    * q_ref`` and ``reference_cost = c_ref`` this is savings against a reference model; with
+    ``reference_cost`` the cost at which another router's hull (e.g. the zero router's)
+    reaches the same target, it is savings against that router.
     """
-    cost = cost_at_quality(nondecreasing_convex_hull(costs, qualities), target_quality)
-    return 1.0 - cost / reference_cost
+    return 1.0 - cost_at_quality(hull, target_quality) / reference_cost
 
 
 def cost_at_quality(hull: Hull, target: float) -> float:
@@ -218,7 +223,7 @@ def savings_at_quality(
     The reference is usually the best single model (:func:`best_single_model`). RouteLLM
     reports savings at ``fraction=0.95`` of GPT-4's quality. NaN when never reached.
     """
-    saved = savings_fraction(costs, qualities, fraction * reference_quality, reference_cost)
+    saved = savings_fraction(nondecreasing_convex_hull(costs, qualities), fraction * reference_quality, reference_cost)
     return Savings((1.0 - saved) * reference_cost, 1.0 - saved, saved)
 
 

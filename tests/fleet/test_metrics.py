@@ -245,17 +245,19 @@ def test_pareto_front_hand_worked():
 
 
 def test_common_range_aiq_and_savings_fraction_hand_worked():
+    hull = nondecreasing_convex_hull(COSTS, QUALITIES)  # cheapest vertex (0.5, 0.1)
     # Within tolerance: a cheapest point at 0.5 * (1 + 1e-12) still reaches c_min = 0.5.
-    assert reaches_cost([0.5 * (1 + 1e-12), 2.0], 0.5) and not reaches_cost([0.5 * (1 + 1e-6)], 0.5)
-    assert common_range_aiq(COSTS, QUALITIES, 0.5, 5.0) == pytest.approx(2.65 / 4.5)  # as aiq() above
-    assert math.isnan(common_range_aiq([1.0, 4.0], [0.2, 0.6], 0.5, 5.0))  # starts above c_min: undefined
-    assert math.isnan(common_range_aiq(COSTS, QUALITIES, 1.0, 1.0))  # an empty range
+    nudged = nondecreasing_convex_hull([0.5 * (1 + 1e-12), 2.0], [0.1, 0.6])
+    assert reaches_cost(nudged, 0.5) and not reaches_cost(nondecreasing_convex_hull([0.5 * (1 + 1e-6)], [0.1]), 0.5)
+    assert common_range_aiq(hull, 0.5, 5.0) == pytest.approx(2.65 / 4.5)  # as aiq() above
+    assert math.isnan(common_range_aiq(nondecreasing_convex_hull([1.0, 4.0], [0.2, 0.6]), 0.5, 5.0))  # starts late
+    assert math.isnan(common_range_aiq(hull, 1.0, 1.0))  # an empty range
     # Hull (1, .6) -> (4, .7) -> (10, .8); target .76 reached at 7.6 (see above): 1 - 7.6 / 10 = 0.24;
     # against another curve reaching .76 at cost 9.5: 1 - 7.6 / 9.5 = 0.2.
-    costs, quals = np.array([1.0, 4.0, 10.0]), np.array([0.6, 0.7, 0.8])
-    assert savings_fraction(costs, quals, 0.76, 10.0) == pytest.approx(0.24)
-    assert savings_fraction(costs, quals, 0.76, 9.5) == pytest.approx(0.2)
-    assert math.isnan(savings_fraction(costs, quals, 0.9, 10.0))
+    three = nondecreasing_convex_hull([1.0, 4.0, 10.0], [0.6, 0.7, 0.8])
+    assert savings_fraction(three, 0.76, 10.0) == pytest.approx(0.24)
+    assert savings_fraction(three, 0.76, 9.5) == pytest.approx(0.2)
+    assert math.isnan(savings_fraction(three, 0.9, 10.0))
 
 
 def test_bench_metrics_records_every_case():

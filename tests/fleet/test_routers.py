@@ -5,7 +5,7 @@ import pytest
 
 from routerlab.data.features import FeatureConfig, featurize
 from routerlab.fleet.evaluate import choose_knob, evaluate_router
-from routerlab.fleet.metrics import common_range_aiq
+from routerlab.fleet.metrics import common_range_aiq, nondecreasing_convex_hull
 from routerlab.fleet.routers import (
     CascadeRouter,
     KNNQuality,
@@ -221,7 +221,8 @@ def test_delta_aiq_is_paired_against_the_zero_router(fitted, splits):
     # The zero router's AIQ is the hull of the single models' test points over [cheapest, dearest].
     cheap, dear = np.argmin(train.mean_cost), np.argmax(train.mean_cost)
     assert zero["aiq"]["value"] == pytest.approx(
-        common_range_aiq(test.mean_cost, test.mean_quality, test.mean_cost[cheap], test.mean_cost[dear]))
+        common_range_aiq(nondecreasing_convex_hull(test.mean_cost, test.mean_quality), test.mean_cost[cheap],
+                         test.mean_cost[dear]))
     assert knn["delta_aiq"]["value"] == pytest.approx(knn["aiq"]["value"] - zero["aiq"]["value"])
     # Paired: both AIQs move together over resamples, so the difference's interval is narrower
     # than the two intervals' widths added (what independent resamples would give).
