@@ -43,7 +43,7 @@ import os
 from IPython.display import Image, Markdown, display
 
 from routerlab.registry import ensure_run, runs_root
-from routerlab.studies.fleet_specialists import knowledge_text
+from routerlab.studies.fleet_specialists import knowledge_text, size_text
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 run = ensure_run("specialists_vs_generalists", scale, out=runs_root())
@@ -56,12 +56,18 @@ display(Image(filename=str(run.artifacts / "specialists_vs_generalists.png")))
 # %% [markdown]
 # ## Which claims held?
 #
-# Computed from the run's summary (paired differences over fleet seeds, 95% t-intervals):
-# "beats" needs the whole interval above zero, "loses" below; anything else is a tie at
-# this number of seeds.
+# First the size control: the instrument must show the known result (at equal tokens a
+# larger generalist beats the next smaller one) on at least 3 of the 5 families before any
+# specialist-vs-generalist verdict counts; when it fails the verdict reads `underpowered`.
+# Then the claims, from the run's summary (paired differences over fleet seeds, 95%
+# t-intervals): "beats" needs the whole interval above zero, "loses" below; a family where
+# every model sits at chance (or every one at the ceiling) is "uninformative", not a tie.
 
 # %%
 summary = run.summary
+print("Verdict:", summary["verdict"])
+print(size_text(summary))
+print({f: flag["reason"] or "informative" for f, flag in summary["family_flags"].items()})
 print(f"scale {scale}, fleet seeds {summary['seeds']}, "
       f"largest generalist {summary['largest_params'] / summary['spec_params']:.0f}x a specialist's parameters")
 claims = summary["claims"]
@@ -77,7 +83,8 @@ held = [c for c in own if c["verdict"].startswith("beats")]
 print(f"\nClaim 1 (specialist beats 10x+ generalist on its own family, excluding knowledge): "
       f"held in {len(held)} of {len(own)} comparisons; "
       f"lost in {sum(c['verdict'].startswith('loses') for c in own)}; tied in "
-      f"{sum(c['verdict'].startswith('tie') for c in own)}.")
+      f"{sum(c['verdict'].startswith('tie') for c in own)}; uninformative in "
+      f"{sum(c['verdict'].startswith('uninformative') for c in own)}.")
 if summary["knowledge_claim"]:
     print()
     print(knowledge_text(summary))
