@@ -53,7 +53,8 @@ TABLE_HELP = """\
 accepted tables (.csv, .jsonl or .parquet), one of:
   wide        one row per query: query_id, prompt, [task], [split], and per model
               <model> (quality in [0, 1]) with <model>|cost (USD per call), or
-              <model>|tokens_out priced by --price-table
+              <model>|tokens_out priced by --price-table; any other numeric column
+              is refused as a model without costs
   RouterBench one row per query: sample_id, prompt, eval_name, <model>, <model>|total_cost
   long        one row per (query, model): query_id, prompt, model, quality, and cost
               (or tokens_out with --price-table); optional task, split, tokens_in, latency_s
@@ -111,8 +112,8 @@ def _wide_models(path: Path, columns: list[str], frame, suffix: str, prices: Pri
         numeric = values.notna().any() and _all_numbers(values)
         if numeric:
             raise RoutingLogError(
-                str(path), f"looks like a model's quality but has no {column + suffix!r} column; add it (or rename "
-                f"the column if it is not a model)", column=column,
+                str(path), f"looks like a model's quality but has no {column + suffix!r} column; add it, or remove "
+                "the column if it is not a model", column=column,
             )
     return models
 
