@@ -8,6 +8,7 @@ from routerlab.fleet.evaluate import choose_knob, evaluate_router
 from routerlab.fleet.metrics import common_range_aiq, nondecreasing_convex_hull
 from routerlab.fleet.routers import (
     CascadeRouter,
+    EnsembleQuality,
     KNNQuality,
     MFQuality,
     MLPQuality,
@@ -21,6 +22,7 @@ from routerlab.fleet.routers import (
     ZeroRouter,
     cascade_stages,
     default_routers,
+    platt_fit,
     trace,
 )
 
@@ -258,3 +260,32 @@ def test_ensemble_on_routellm_beats_the_zero_router(name, min_apgr):
     assert zero["router"] == "zero_router" and ens["router"] == "ensemble"
     assert ens["apgr"]["value"] >= min_apgr
     assert ens["delta_aiq"]["lo"] > 0
+
+
+def test_platt_fit_recovers_a_known_calibration():
+    # Soft labels exactly sigmoid(2 z - 1): with no shrinkage the cross-entropy is minimised
+    # at (a, b) = (2, -1) (its gradient, mean((p - y) * [z, 1]), is zero there).
+    z = np.linspace(-3, 3, 61)
+    y = 1 / (1 + np.exp(-(2 * z - 1)))
+    assert platt_fit(z, y, l2=0.0) == pytest.approx((2.0, -1.0), abs=1e-6)
+    # Shrinkage pulls towards no change (1, 0).
+    a, b = platt_fit(z, y, l2=1.0)
+    assert 1.0 < a < 2.0 and -1.0 < b < 0.0
+
+
+def test_ensemble_averages_calibrated_members(fitted, splits):
+    train, val, test = splits
+    members = [fitted["knn"].predictor, fitted["mlp"].predictor]
+    ens = EnsembleQuality(members).fit(train, val)
+    by_hand = []
+    for member in members:
+        z = np.log(np.clip(member.predict(test.queries), 1e-4, 1 - 1e-4))
+        z -= np.log1p(-np.clip(member.predict(test.queries), 1e-4, 1 - 1e-4))
+        zv = np.log(np.clip(member.predict(val.queries), 1e-4, 1 - 1e-4))
+        zv -= np.log1p(-np.clip(member.predict(val.queries), 1e-4, 1 - 1e-4))
+        cols = []
+        for j in range(len(test.models)):
+            a, b = platt_fit(zv[:, j], val.quality[:, j])
+            cols.append(1 / (1 + np.exp(-(a * z[:, j] + b))))
+        by_hand.append(np.stack(cols, axis=1))
+    np.testing.assert_allclose(ens.predict(test.queries), np.mean(by_hand, axis=0), rtol=1e-12)
