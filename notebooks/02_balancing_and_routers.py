@@ -38,8 +38,12 @@ from routerlab.registry import ensure_run, runs_root
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 balancing = ensure_run("balancing", scale, out=runs_root())
+print(balancing.path)
+
+# %%
+# One study per cell: each is a separate training run (the positive controls are shared through the unit cache).
 routers = ensure_run("routers", scale, out=runs_root())
-print(balancing.path, routers.path, sep="\n")
+print(routers.path)
 
 # %%
 display(Markdown((balancing.artifacts / "report.md").read_text()))

@@ -34,8 +34,12 @@ from routerlab.registry import ensure_run, runs_root
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 count = ensure_run("expert_count", scale, out=runs_root())
+print(count.path)
+
+# %%
+# One study per cell: each is a separate training run (the positive controls are shared through the unit cache).
 fit = ensure_run("scaling_fit", scale, out=runs_root())
-print(count.path, fit.path, sep="\n")
+print(fit.path)
 
 # %%
 display(Markdown((count.artifacts / "report.md").read_text()))
