@@ -26,7 +26,7 @@ __all__ = ["bench_metrics"]
 
 
 def bench_metrics(*, sizes: tuple[int, ...] = (10_000, 1_000_000), repeats: int = 5, warmup: int = 1,
-                  seed: int = 0, concave_size: int = 100_000) -> list[dict[str, Any]]:
+                  seed: int = 0, concave_size: int = 1_000_000) -> list[dict[str, Any]]:
     """One record per (points, size): the medians of the four timings and their ratios.
 
     Args:

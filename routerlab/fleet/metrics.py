@@ -76,16 +76,39 @@ def pareto_front(costs: np.ndarray, qualities: np.ndarray) -> np.ndarray:
 def nondecreasing_convex_hull(costs: np.ndarray, qualities: np.ndarray) -> Hull:
     """RouterBench's non-decreasing convex hull of (cost, quality) points, in O(n log n).
 
-    :func:`pareto_front` (a sort and a running maximum) keeps the candidates; Andrew's
-    monotone chain builds the upper hull of those (collinear points dropped). The front
-    rises in quality, so the chain ends at the cheapest point of highest quality; beyond
-    it the hull is flat (see :func:`hull_quality`). The chain loops in Python over the
-    front only, which holds O(log n) of n random points (all of them in the worst case,
-    points on a concave curve).
+    :func:`pareto_front` (a sort and a running maximum) keeps the candidates, O(log n) of n
+    random points; vectorised passes (:func:`_upper_hull`) drop the front's points that lie
+    on or below a chord (collinear points dropped) until none does (Andrew's monotone chain
+    finishes the rare inputs that need more passes). The front rises in quality,
+    so the hull ends at the cheapest point of highest quality; beyond it the hull is flat
+    (see :func:`hull_quality`).
     """
     front = pareto_front(costs, qualities)
     c, q = _points(costs, qualities)
-    return _upper_chain(c[front], q[front])
+    return _upper_hull(c[front], q[front])
+
+
+def _upper_hull(c: np.ndarray, q: np.ndarray, max_passes: int = 32) -> Hull:
+    """Upper hull of a Pareto front (costs and qualities strictly increasing), vectorised.
+
+    Each pass drops, all at once, every point on or below the chord between its two current
+    neighbours: such a point is below a segment between two points of the set, so it is no
+    hull vertex, and dropping it leaves the hull unchanged. When a pass drops nothing the
+    chain is strictly concave: it is the hull. Points on a concave curve (the chain's worst
+    case) take one pass; after ``max_passes`` the monotone chain finishes the rest.
+    """
+    idx = np.arange(len(c))
+    for _ in range(max_passes):
+        if len(idx) < 3:
+            break
+        o, a, b = idx[:-2], idx[1:-1], idx[2:]
+        on_or_below = (c[a] - c[o]) * (q[b] - q[o]) - (q[a] - q[o]) * (c[b] - c[o]) >= 0
+        if not on_or_below.any():
+            break
+        idx = idx[np.r_[True, ~on_or_below, True]]
+    else:
+        return _upper_chain(c[idx], q[idx])
+    return Hull(c[idx], q[idx])  # strictly concave and rising: the hull, its peak last
 
 
 def _upper_chain(c: np.ndarray, q: np.ndarray) -> Hull:

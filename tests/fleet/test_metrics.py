@@ -268,3 +268,17 @@ def test_bench_metrics_records_every_case():
     assert records[1]["hull_vertices"] == 300  # on a concave curve every point is a vertex
     for r in records:
         assert r["aiq_ms"] > 0 and r["speedup"] == pytest.approx(r["hull_all_points_ms"] / r["hull_ms"])
+
+
+def test_vectorised_passes_and_their_fallback_match_the_reference():
+    from routerlab.fleet.metrics import _upper_hull
+
+    rng = np.random.default_rng(4)
+    for n in (3, 50, 2000):
+        c = np.sort(rng.random(n))
+        q = np.cumsum(rng.random(n))  # rising with random turns: many points dropped per pass
+        ref_c, ref_q = _reference_hull(c, q)
+        for passes in (1, 2, 32):  # 1 and 2 leave work to the monotone chain
+            hull = _upper_hull(c, q, max_passes=passes)
+            np.testing.assert_array_equal(hull.cost, ref_c)
+            np.testing.assert_array_equal(hull.quality, ref_q)
