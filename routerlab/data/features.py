@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_limits
 from routerlab.config import check
 from routerlab.data.schema import RoutingMatrices
 
-__all__ = ["FeatureConfig", "fit_featurizer", "featurize", "feature_key", "default_cache_dir", "text_stats", "TEXT_STATS"]
+__all__ = ["FeatureConfig", "fit_featurizer", "featurize", "feature_key", "default_cache_dir", "text_stats",
+           "TEXT_STATS"]
 
 FEATURE_VERSION = 2  # bump when the computation changes, so old caches are not reused
 

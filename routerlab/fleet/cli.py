@@ -46,8 +46,8 @@ REPORTED = ("router", "reference", "mean_cost", "mean_quality", "aiq", "delta_ai
 #: Per-query columns of a wide table; any other column must belong to a model.
 WIDE_QUERY_COLUMNS = ("query_id", "prompt", "task", "split", "tokens_in")
 #: With --test, TRAIN's queries without a split column go 8:1 to train and val.
-TRAIN_VAL_FRACTIONS = (DEFAULT_FRACTIONS[0] / (1 - DEFAULT_FRACTIONS[2]), DEFAULT_FRACTIONS[1] / (1 - DEFAULT_FRACTIONS[2]),
-                       0.0)
+_KEPT = 1 - DEFAULT_FRACTIONS[2]
+TRAIN_VAL_FRACTIONS = (DEFAULT_FRACTIONS[0] / _KEPT, DEFAULT_FRACTIONS[1] / _KEPT, 0.0)
 
 TABLE_HELP = """\
 accepted tables (.csv, .jsonl or .parquet), one of:
@@ -79,10 +79,12 @@ def read_price_table(path: str | Path) -> PriceTable:
     per: Any = 1_000_000
     if isinstance(data, dict) and "prices" in data:
         per, data = data.get("per", per), data["prices"]
-    if isinstance(per, bool) or not isinstance(per, int | float) or not math.isfinite(per) or per <= 0 or per != int(per):
+    whole = isinstance(per, int | float) and not isinstance(per, bool) and math.isfinite(per) and per == int(per)
+    if not whole or per <= 0:
         raise ConfigError("--price-table", f'{path}: "per" must be a positive whole number of tokens; got {per!r}')
     if not isinstance(data, dict) or not all(
-        isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(p, int | float) for p in v) for v in data.values()
+        isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(p, int | float) for p in v)
+        for v in data.values()
     ):
         raise ConfigError("--price-table", f'{path}: expected {{"model": [input, output], ...}} USD per 1M tokens')
     try:

@@ -99,7 +99,8 @@ def test_table_output_out_dir_and_progress(wide_csv, capsys, tmp_path):
     rows = pd.read_csv(out_dir / "table.csv")
     assert rows["router"].iloc[0] == "zero_router" and "delta_aiq_lo" in rows.columns
     full = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
-    assert "points" in full[0] and "Beat the zero router" in json.loads((out_dir / "summary.json").read_text())["verdict"]
+    assert "points" in full[0]
+    assert "Beat the zero router" in json.loads((out_dir / "summary.json").read_text())["verdict"]
 
 
 def test_split_column_and_split_seed(tmp_path, make_planted):
