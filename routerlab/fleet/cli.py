@@ -43,6 +43,9 @@ COST_SUFFIX, TOKENS_SUFFIX, ROUTERBENCH_SUFFIX = "|cost", "|tokens_out", "|total
 #: Fields of each router's JSON line, in order (``apgr``/``cpt*`` on two-model tables only).
 REPORTED = ("router", "reference", "mean_cost", "mean_quality", "aiq", "delta_aiq", "savings", "savings_vs_zero",
             "apgr", "cpt50", "cpt80")
+#: ``--features`` choices: :data:`routerlab.fleet.routers.FEATURE_SETS` (not imported by the parser,
+#: which must not load JAX; a test checks the two agree).
+FEATURE_CHOICES = ("words", "words+chars")
 #: Per-query columns of a wide table; any other column must belong to a model.
 WIDE_QUERY_COLUMNS = ("query_id", "prompt", "task", "split", "tokens_in")
 #: With --test, TRAIN's queries without a split column go 8:1 to train and val.
@@ -246,6 +249,7 @@ def route_eval(
     steps: int = 300,
     nan_policy: str = "error",
     routers: tuple[str, ...] = (),
+    features: str = "words",
     progress=None,
 ) -> list[dict[str, Any]]:
     """The zero router, every applicable built-in router and each ``routers`` spec
@@ -256,15 +260,18 @@ def route_eval(
     given; AIQ; ΔAIQ against the zero router; savings at 95% of the best model on test and
     against the zero router; APGR/CPT on two-model tables), each statistic as
     ``{"value", "lo", "hi"}`` with a paired bootstrap interval over test queries.
-    ``seed`` seeds the routers and the bootstrap; ``split_seed`` the hashed split.
+    ``seed`` seeds the routers and the bootstrap; ``split_seed`` the hashed split;
+    ``features`` names the text features (:func:`~routerlab.fleet.routers.route_eval_features`).
     """
     from routerlab.fleet.evaluate import evaluate_routers
-    from routerlab.fleet.routers import Split, default_routers, load_router, route_eval_features
+    from routerlab.fleet.routers import FEATURE_SETS, Split, default_routers, load_router, route_eval_features
 
     if budget is not None and not budget >= 0:
         raise ConfigError("--budget", f"must be a mean cost per query >= 0; got {budget}")
     if n_boot < 10:
         raise ConfigError("--n-boot", f"must be >= 10 bootstrap resamples for a 95% interval; got {n_boot}")
+    if features not in FEATURE_SETS:
+        raise ConfigError("--features", f"must be one of {', '.join(FEATURE_SETS)}; got {features!r}")
     if nan_policy not in NAN_POLICIES:
         raise ConfigError("--nan-policy", f"must be one of {', '.join(NAN_POLICIES)}; got {nan_policy!r}")
     user = [load_router(spec) for spec in routers]  # bad specs fail before any work
@@ -273,7 +280,7 @@ def route_eval(
     m = load_splits(path, test, fmt=fmt, prices=prices, split_seed=split_seed, nan_policy=nan_policy)
     counts = {s: int(np.sum(m.splits == s)) for s in SPLITS}
     say(f"loaded {len(m.query_ids)} queries x {len(m.models)} models ({counts})")
-    x = featurize(m, route_eval_features(), cache_dir=default_cache_dir() / "features")
+    x = featurize(m, route_eval_features(features), cache_dir=default_cache_dir() / "features")
     train, val, test_split = (Split.of(m, x, s) for s in SPLITS)
     say(f"features {x.shape[1]}-d; fitting {len(user)} user and the built-in routers")
     built = default_routers(train, seed=seed, steps=steps, ensemble=True) + user
@@ -417,7 +424,7 @@ def _cmd_route_eval(args: argparse.Namespace) -> int:
     progress = None if args.quiet else (lambda line: print(f"route-eval: {line}", file=sys.stderr, flush=True))
     records = route_eval(args.path, test=args.test, fmt=args.format, price_table=args.price_table, budget=args.budget,
                          n_boot=args.n_boot, seed=args.seed, split_seed=args.split_seed, nan_policy=args.nan_policy,
-                         routers=tuple(args.router), progress=progress)
+                         routers=tuple(args.router), features=args.features, progress=progress)
     verdict = zero_router_verdict(records)
     as_json = args.json or (not args.table and not sys.stdout.isatty())
     if as_json:
@@ -467,6 +474,8 @@ def register(subparsers) -> None:
     r.add_argument("--seed", type=int, default=0, help="seed of the routers and the bootstrap (not the split)")
     r.add_argument("--split-seed", type=int, default=0,
                    help="seed of the hashed train/val/test split of tables without a split column (default 0)")
+    r.add_argument("--features", choices=FEATURE_CHOICES, default="words",
+                   help="prompt features: word n-grams (default), or also character n-grams and text statistics")
     r.add_argument("--nan-policy", choices=NAN_POLICIES, default="error",
                    help="missing quality: error (default), drop the query, or score it 0")
     out = r.add_mutually_exclusive_group()

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from routerlab.cli import main
-from routerlab.fleet.cli import load_splits, register
+from routerlab.data.features import FeatureConfig
+from routerlab.fleet.cli import FEATURE_CHOICES, load_splits, register
+from routerlab.fleet.routers import FEATURE_SETS, route_eval_features
 
 NAMES = ("acme/tiny v1", "Big Model (2025)", "mid-😀")  # arbitrary model names
 FAST = ("--n-boot", "20", "--quiet", "--json")
@@ -53,7 +55,10 @@ def test_register_adds_subcommands_with_handlers():
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["route-eval", "t.csv", "--budget", "0.5", "--router", "a:b", "--router", "c:d"])
     assert callable(args.func) and args.budget == 0.5 and args.router == ["a:b", "c:d"]
-    assert args.split_seed == 0 and args.test is None
+    assert args.split_seed == 0 and args.test is None and args.features == "words"
+    rich = route_eval_features(parser.parse_args(["route-eval", "t.csv", "--features", "words+chars"]).features)
+    assert rich.char_ngram_max == 4 and rich.text_stats and route_eval_features() == FeatureConfig()
+    assert FEATURE_CHOICES == FEATURE_SETS
     assert callable(parser.parse_args(["data", "get", "routellm"]).func)
 
 
