@@ -26,8 +26,12 @@ FLOP convention (Kaplan et al. 2020 style, matmuls only):
   also executes padding slots (``capacity_factor`` times the assignments); that overhead
   is not counted, as it is not useful work.
 
-MoE layer terms come from :func:`routerlab.moe.moe_param_count` and
-:func:`routerlab.moe.moe_flops_per_token`, so the two packages agree by construction.
+MoE layer terms come from the router's :class:`~routerlab.moe.registry.RouterSpec` (its
+``active_experts``, ``router_flops`` and ``expert_flops``), through
+:func:`routerlab.moe.moe_param_count` and the registry's ``moe_router_flops`` /
+``moe_expert_flops``, which :func:`routerlab.moe.moe_flops_per_token` reads too: the two
+packages agree by construction. The LM passes token ids to its MoE layers, so a router that
+looks ids up (hash) is charged its ``router_flops`` with ids (0 for hash).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from fractions import Fraction
 
 from routerlab.models.config import LMConfig
 from routerlab.moe.config import MoEConfig
-from routerlab.moe.layer import dense_flops_per_token, moe_flops_per_token, moe_param_count
+from routerlab.moe.layer import dense_flops_per_token, moe_param_count
+from routerlab.moe.registry import moe_expert_flops, moe_router_flops
 
 __all__ = ["param_count", "flops_per_token", "training_flops", "moe_active_experts"]
 
@@ -48,12 +53,9 @@ def _num(x: Fraction | int) -> int | float:
 
 
 def moe_active_experts(moe: MoEConfig) -> Fraction:
-    """Routed experts a token uses on average: ``k``, ``capacity_factor * k`` or ``E`` (soft)."""
-    if moe.router == "soft":
-        return Fraction(moe.num_experts)
-    if moe.router == "expert_choice":
-        return Fraction(repr(float(moe.capacity_factor))) * moe.top_k
-    return Fraction(moe.top_k)
+    """Routed experts a token uses on average (the spec's ``active_experts``): ``k`` for
+    token choice, ``capacity_factor * k`` for expert choice, ``E`` for Soft MoE."""
+    return Fraction(moe.spec.active_experts(moe))
 
 
 def _embedding_params(cfg: LMConfig) -> int:
@@ -92,15 +94,12 @@ def param_count(cfg: LMConfig) -> dict[str, int | float]:
 
 
 def _moe_flops(moe: MoEConfig, seq_len: int, *, active: bool) -> Fraction:
-    if active:
-        flops = Fraction(moe_flops_per_token(moe, seq_len=seq_len))
-        if moe.router == "hash":
-            # The LM passes token ids, so hash routing looks them up: no LSH projection.
-            flops -= 2 * moe.d_model * moe.num_router_outputs
-        return flops
-    router = 0 if moe.router == "hash" else 2 * moe.d_model * moe.num_router_outputs
-    experts = moe.num_experts * Fraction(dense_flops_per_token(moe.d_model, moe.d_ff))
+    # The LM passes token ids, so hash routing looks them up: no LSH projection.
+    router = Fraction(moe_router_flops(moe, token_ids=True))
     shared = Fraction(dense_flops_per_token(moe.d_model, moe.shared_width))
+    if active:
+        return router + shared + Fraction(moe_expert_flops(moe, seq_len=seq_len))
+    experts = moe.num_experts * Fraction(dense_flops_per_token(moe.d_model, moe.d_ff))
     return router + experts + shared
 
 

@@ -1,4 +1,8 @@
-"""Mixture-of-Experts layers: routers, dispatch backends, auxiliary losses and metrics."""
+"""Mixture-of-Experts layers: routers, dispatch backends, auxiliary losses and metrics.
+
+Routers are registered by name (:data:`ROUTERS`, :mod:`routerlab.moe.registry`); a user's
+routing function plugs in with :func:`register_router` and is then a valid ``MoEConfig.router``.
+"""
 
 from routerlab.moe.config import CausalLeakError, MoEConfig, causal_leak
 from routerlab.moe.dispatch import (
@@ -30,6 +34,15 @@ from routerlab.moe.metrics import (
     max_violation,
     router_confidence,
 )
+from routerlab.moe.registry import (
+    ROUTERS,
+    RouterInputs,
+    RouterSpec,
+    register_router,
+    router_names,
+    router_spec,
+    unregister_router,
+)
 from routerlab.moe.routers import (
     ExpertChoiceRouting,
     Routing,
@@ -53,6 +66,8 @@ __all__ = [
     "expert_choice_dispatch", "expert_ffn",
     "DenseFFN", "FixedRandom", "MoEAux", "MoELayer", "RouterBias", "dense_flops_per_token",
     "matched_dense_d_ff", "moe_flops_per_token", "moe_param_count", "param_count",
+    "ROUTERS", "RouterInputs", "RouterSpec", "register_router", "router_names", "router_spec",
+    "unregister_router",
     "load_balance_loss", "router_entropy", "z_loss",
     "dead_experts", "dropped_fraction", "expert_load", "load_cv", "max_violation",
     "router_confidence",

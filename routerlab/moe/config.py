@@ -15,25 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from routerlab.config import check
+from routerlab.moe.registry import ROUTERS, RouterSpec, known_routers_phrase, router_spec
 
 __all__ = ["MoEConfig", "CausalLeakError", "causal_leak"]
-
-Router = Literal["top_k", "expert_choice", "soft", "hash", "sinkhorn", "deepseek"]
-_TOKEN_MIXING = {
-    "expert_choice": (
-        "expert choice lets each expert pick its top tokens over the whole sequence, so whether "
-        "a token is processed (and by which experts) depends on later tokens"
-    ),
-    "soft": (
-        "Soft MoE slots are softmax-weighted averages over all tokens of the sequence, so every "
-        "output mixes in later tokens"
-    ),
-    "sinkhorn": (
-        "Sinkhorn balancing normalises router scores over all tokens of the batch, so a token's "
-        "expert depends on later tokens (BASE/S-BASE train this way and route greedily at inference)"
-    ),
-}
-
 
 class CausalLeakError(ValueError):
     """A layer configuration would let a causal decoder see future tokens."""
@@ -50,10 +34,11 @@ class MoEConfig:
         token is served by ``capacity_factor * k`` experts on average. Unused by ``soft``.
       d_model: model width ``d``.
       d_ff: hidden width ``f`` of each routed expert.
-      router: ``"top_k"`` (Switch when ``k=1``), ``"expert_choice"``, ``"soft"``, ``"hash"``,
-        ``"sinkhorn"`` (BASE/S-BASE), ``"deepseek"`` (sigmoid scores + loss-free bias;
-        pair with DeepSeekMoE's fine-grained experts, i.e. more experts with a smaller
-        ``d_ff``, and ``num_shared_experts``).
+      router: a name in :data:`routerlab.moe.ROUTERS`: ``"top_k"`` (Switch when ``k=1``),
+        ``"expert_choice"``, ``"soft"``, ``"hash"``, ``"sinkhorn"`` (BASE/S-BASE),
+        ``"deepseek"`` (sigmoid scores + loss-free bias; pair with DeepSeekMoE's fine-grained
+        experts, i.e. more experts with a smaller ``d_ff``, and ``num_shared_experts``), or
+        one added by :func:`routerlab.moe.register_router`.
       score: ``"softmax"`` or ``"sigmoid"`` router scores; ``None`` picks the router's own
         convention (sigmoid for ``deepseek``, softmax otherwise). See :attr:`score_fn`.
         Unused by ``soft`` and ``hash``.
@@ -83,7 +68,7 @@ class MoEConfig:
     top_k: int = 2
     d_model: int = 64
     d_ff: int = 128
-    router: Router = "top_k"
+    router: str = "top_k"
     score: Literal["softmax", "sigmoid"] | None = None
     renormalize: bool = True
     capacity_factor: float | None = None
@@ -103,6 +88,8 @@ class MoEConfig:
     activation: Literal["gelu", "relu", "silu"] = "gelu"
 
     def __post_init__(self) -> None:
+        check(isinstance(self.router, str) and self.router in ROUTERS, "router",
+              f"must be {known_routers_phrase()}; got {self.router!r}")
         for name in ("num_experts", "top_k", "d_model", "d_ff", "slots_per_expert",
                      "sinkhorn_iters", "dropless_block_size"):
             check(getattr(self, name) >= 1, name, f"must be >= 1; got {getattr(self, name)}")
@@ -110,15 +97,9 @@ class MoEConfig:
               f"must be <= num_experts ({self.num_experts}); got {self.top_k}")
         check(self.capacity_factor is None or self.capacity_factor > 0, "capacity_factor",
               f"must be > 0, or null for dropless dispatch; got {self.capacity_factor}")
-        check(self.router != "expert_choice" or self.capacity_factor is not None,
-              "capacity_factor", "router='expert_choice' needs a number (tokens per expert = "
-              "capacity_factor * T * top_k / num_experts); got null")
-        check(self.router != "hash" or self.top_k == 1, "top_k",
-              f"router='hash' routes each token to exactly one expert, so top_k must be 1; got {self.top_k}")
-        check(not (self.renormalize and self.top_k == 1 and self.router not in ("soft", "hash",
-              "expert_choice")), "renormalize",
-              "with top_k=1 renormalizing makes every gate 1, so the task loss gives the router no "
-              "gradient; set renormalize=false (Switch) or top_k >= 2")
+        spec = self.spec
+        if spec.check is not None:
+            spec.check(self)
         check(self.num_shared_experts >= 0, "num_shared_experts",
               f"must be >= 0; got {self.num_shared_experts}")
         check(self.shared_d_ff is None or self.shared_d_ff >= 1, "shared_d_ff",
@@ -129,11 +110,16 @@ class MoEConfig:
               f"jitter multiplies inputs by U(1 - eps, 1 + eps), so eps must be < 1; got {self.noise_eps}")
 
     @property
+    def spec(self) -> RouterSpec:
+        """The :class:`~routerlab.moe.registry.RouterSpec` registered as :attr:`router`."""
+        return router_spec(self.router)
+
+    @property
     def score_fn(self) -> Literal["softmax", "sigmoid"]:
         """The router score actually used: :attr:`score`, or the router's convention."""
         if self.score is not None:
             return self.score
-        return "sigmoid" if self.router == "deepseek" else "softmax"
+        return self.spec.score
 
     @property
     def shared_width(self) -> int:
@@ -142,22 +128,24 @@ class MoEConfig:
 
     @property
     def num_router_outputs(self) -> int:
-        """Router logits per token: ``E * slots_per_expert`` for Soft MoE, else ``E``."""
-        return self.num_experts * (self.slots_per_expert if self.router == "soft" else 1)
+        """Router logits per token (the spec's ``num_outputs``): ``E * slots_per_expert`` for
+        Soft MoE, ``E`` for the other built-in routers."""
+        return self.spec.num_outputs(self)
 
 
 def causal_leak(cfg: MoEConfig) -> str | None:
     """Why ``cfg`` would leak future tokens into a causal decoder's outputs, or ``None``.
 
-    Token-mixing routers (expert choice, Soft MoE, Sinkhorn) leak by construction. Capacity
-    dispatch leaks through *dropping*: with ``priority="score"`` a token competes with later
+    Token-mixing routers (expert choice, Soft MoE, Sinkhorn: any router whose spec has
+    ``mixes_tokens``) leak by construction. Capacity dispatch leaks through *dropping*: with ``priority="score"`` a token competes with later
     tokens for its slot, and with ``top_k > 1`` every first choice, later tokens' included,
     is served before any second choice. Dropless dispatch, and capacity dispatch with
     ``top_k = 1`` and ``priority="sequence"``, are causal within each sequence (a token's
     slot still depends on the batch's earlier sequences, as in any capacity-limited MoE).
     """
-    if cfg.router in _TOKEN_MIXING:
-        return _TOKEN_MIXING[cfg.router]
+    mixes = cfg.spec.mixes_tokens
+    if mixes is not None:
+        return mixes
     if cfg.capacity_factor is not None and (cfg.priority == "score" or cfg.top_k > 1):
         return (
             "with a capacity, whether a token's assignment is dropped depends on other tokens' "

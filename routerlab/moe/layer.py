@@ -2,10 +2,12 @@
 
 ``MoELayer(cfg, rngs=...)(x [..., d], key=, token_ids=, causal=) -> (y [..., d], MoEAux)``.
 
-* Token-choice routers (top_k, deepseek, sinkhorn, hash) flatten all leading axes into
-  ``T`` tokens and use capacity dispatch (``cfg.capacity_factor``) or dropless dispatch
-  (``capacity_factor=None``).
-* Token-mixing routers (expert_choice, soft) route within each sequence: ``x [..., S, d]``
+* What the router is and does comes from its :class:`~routerlab.moe.registry.RouterSpec`
+  (``cfg.spec``); the layer never compares router names.
+* Token-choice routers (``spec.kind == "token_choice"``: top_k, deepseek, sinkhorn, hash)
+  flatten all leading axes into ``T`` tokens and use capacity dispatch
+  (``cfg.capacity_factor``) or dropless dispatch (``capacity_factor=None``).
+* Expert-choice and soft routers (expert_choice, soft) route within each sequence: ``x [..., S, d]``
   has its second-last axis as the sequence and the leading axes are vmapped, so batch
   elements never influence each other. A 2-D ``x [T, d]`` is one sequence.
 * Parameters are float32; experts compute in the dtype of ``x`` (float32 accumulation),
@@ -26,7 +28,6 @@ from routerlab.moe.config import CausalLeakError, MoEConfig, causal_leak
 from routerlab.moe.dispatch import (
     capacity_dispatch,
     dropless_dispatch,
-    expert_capacity,
     expert_choice_dispatch,
     expert_ffn,
 )
@@ -39,17 +40,8 @@ from routerlab.moe.metrics import (
     max_violation,
     router_confidence,
 )
-from routerlab.moe.routers import (
-    Routing,
-    expert_choice_route,
-    hash_route,
-    lsh_route,
-    router_logits,
-    sinkhorn_route,
-    soft_route,
-    top_k_route,
-    update_router_bias,
-)
+from routerlab.moe.registry import RouterInputs, RouterSpec, expert_choice_capacity, moe_expert_flops, moe_router_flops
+from routerlab.moe.routers import router_logits, update_router_bias
 
 __all__ = [
     "RouterBias",
@@ -172,10 +164,11 @@ class DenseFFN(nnx.Module):
 class MoELayer(nnx.Module):
     """Mixture-of-Experts FFN configured by :class:`~routerlab.moe.config.MoEConfig`.
 
-    Variables: ``w_in [E, d, f]``, ``w_out [E, f, d]`` and ``router [d, E * slots]``
-    (``nnx.Param``; no router for ``hash``), ``router_bias [E]`` (:class:`RouterBias`, deepseek
-    only), ``hash_salt`` and ``hash_projection`` (:class:`FixedRandom`, hash only), and
-    ``shared`` (:class:`DenseFFN` of width ``num_shared_experts * shared_d_ff``, or None).
+    Variables: ``w_in [E, d, f]``, ``w_out [E, f, d]`` and ``router [d, num_router_outputs]``
+    (``nnx.Param``; None unless ``spec.learned``, e.g. not for ``hash``), ``router_bias [E]``
+    (:class:`RouterBias`, when ``spec.bias``: deepseek), one :class:`FixedRandom` per array of
+    ``spec.init_fixed`` (hash: ``hash_salt`` and ``hash_projection``), and ``shared``
+    (:class:`DenseFFN` of width ``num_shared_experts * shared_d_ff``, or None).
     """
 
     def __init__(self, cfg: MoEConfig, *, rngs: nnx.Rngs):
@@ -183,16 +176,17 @@ class MoELayer(nnx.Module):
         num_experts, d_model, d_ff = cfg.num_experts, cfg.d_model, cfg.d_ff
         self.w_in = nnx.Param(_expert_init(rngs.params(), (num_experts, d_model, d_ff)))
         self.w_out = nnx.Param(_expert_init(rngs.params(), (num_experts, d_ff, d_model)))
-        if cfg.router == "hash":  # no router to learn: a fixed hash of ids, or fixed LSH
-            salt_key, projection_key = rngs.params(), rngs.params()
-            self.router = None
-            self.hash_salt = FixedRandom(jax.random.bits(salt_key, (), jnp.uint32))
-            self.hash_projection = FixedRandom(jax.random.normal(projection_key, (d_model, num_experts)))
-        else:
-            self.router = nnx.Param(_router_init(rngs.params(), (d_model, cfg.num_router_outputs)))
-            self.hash_salt = self.hash_projection = None
-        deepseek = cfg.router == "deepseek"
-        self.router_bias = RouterBias(jnp.zeros((num_experts,), jnp.float32)) if deepseek else None
+        spec = cfg.spec
+        fixed = spec.init_fixed(cfg, rngs) if spec.init_fixed is not None else {}
+        taken = {"cfg", "w_in", "w_out", "router", "router_bias", "shared", "fixed_names"} & set(fixed)
+        if taken:
+            raise ValueError(f"router {cfg.router!r}: init_fixed names {sorted(taken)} are the layer's own attributes")
+        self.fixed_names = tuple(fixed)
+        for name, value in fixed.items():  # untrained random state (hash salt, LSH projection)
+            setattr(self, name, FixedRandom(value))
+        learned = spec.learned
+        self.router = nnx.Param(_router_init(rngs.params(), (d_model, cfg.num_router_outputs))) if learned else None
+        self.router_bias = RouterBias(jnp.zeros((num_experts,), jnp.float32)) if spec.bias else None
         width = cfg.shared_width
         self.shared = DenseFFN(d_model, width, activation=cfg.activation, rngs=rngs) if width else None
 
@@ -200,35 +194,32 @@ class MoELayer(nnx.Module):
         """Float32 router logits ``[T, E * slots]`` of ``tokens [T, d]``, noised when ``key`` is given."""
         return router_logits(tokens, self.router[...], noise=self.cfg.noise, eps=self.cfg.noise_eps, key=key)
 
+    @property
+    def spec(self) -> RouterSpec:
+        """The router's :class:`~routerlab.moe.registry.RouterSpec` (``cfg.spec``)."""
+        return self.cfg.spec
+
     def route(self, tokens: jax.Array, *, key=None, token_ids=None):
         """The routing of ``tokens [T, d]`` (one sequence): a ``Routing``,
-        ``ExpertChoiceRouting`` or ``SoftRouting`` depending on ``cfg.router``."""
-        if self.cfg.router == "hash":
-            return self._hash(tokens, token_ids)
-        return self._assign(self.logits(tokens, key))
+        ``ExpertChoiceRouting`` or ``SoftRouting`` depending on ``spec.kind``."""
+        logits = self.logits(tokens, key) if self.router is not None else None
+        return self._assign(tokens, logits, token_ids)
 
-    def _hash(self, tokens: jax.Array, token_ids: jax.Array | None) -> Routing:
-        if token_ids is None:
-            return lsh_route(tokens, self.hash_projection[...])
-        return hash_route(token_ids.reshape(-1), self.cfg.num_experts, self.hash_salt[...])
-
-    def _assign(self, logits: jax.Array):
-        cfg = self.cfg
-        kw = dict(score=cfg.score_fn, renormalize=cfg.renormalize)
-        if cfg.router == "top_k":
-            return top_k_route(logits, cfg.top_k, **kw)
-        if cfg.router == "deepseek":
-            return top_k_route(logits, cfg.top_k, bias=self.router_bias[...], **kw)
-        if cfg.router == "sinkhorn":
-            return sinkhorn_route(logits, cfg.top_k, num_iters=cfg.sinkhorn_iters, **kw)
-        if cfg.router == "expert_choice":
-            return expert_choice_route(logits, self.expert_choice_capacity(logits.shape[0]), score=cfg.score_fn)
-        return soft_route(logits)
+    def _assign(self, tokens: jax.Array, logits: jax.Array | None, token_ids: jax.Array | None = None):
+        """The spec's routing function on one call's (or one sequence's) tokens."""
+        inputs = RouterInputs(
+            logits=logits,
+            tokens=tokens,
+            cfg=self.cfg,
+            token_ids=None if token_ids is None else token_ids.reshape(-1),
+            bias=None if self.router_bias is None else self.router_bias[...],
+            fixed={name: getattr(self, name)[...] for name in self.fixed_names},
+        )
+        return self.spec.route(inputs)
 
     def expert_choice_capacity(self, seq_len: int) -> int:
         """Tokens each expert takes from a sequence: ``min(S, ceil(cf * S * k / E))``."""
-        cfg = self.cfg
-        return min(seq_len, expert_capacity(seq_len, cfg.num_experts, cfg.top_k, cfg.capacity_factor))
+        return expert_choice_capacity(self.cfg, seq_len)
 
     def __call__(
         self,
@@ -253,7 +244,8 @@ class MoELayer(nnx.Module):
         cfg = self.cfg
         if x.shape[-1] != cfg.d_model:
             raise ValueError(f"expected x [..., {cfg.d_model}]; got {x.shape}")
-        if cfg.router in ("expert_choice", "soft") and x.ndim < 2:
+        kind = self.spec.kind
+        if kind != "token_choice" and x.ndim < 2:
             raise ValueError(f"router={cfg.router!r} routes within sequences: expected x [..., S, d]; got {x.shape}")
         if token_ids is not None and token_ids.shape != x.shape[:-1]:
             raise ValueError(f"token_ids must have shape {x.shape[:-1]}; got {token_ids.shape}")
@@ -262,10 +254,10 @@ class MoELayer(nnx.Module):
             raise CausalLeakError(f"router={cfg.router!r} is not causal: {reason}. "
                                   "Set allow_causal_leak=True only to study the leak.")
         w_in, w_out = self.w_in[...].astype(x.dtype), self.w_out[...].astype(x.dtype)
-        if cfg.router in ("expert_choice", "soft"):
+        if kind != "token_choice":
             seqs = x.reshape(-1, *x.shape[-2:]) if x.ndim >= 3 else x[None]
             logits = self.logits(seqs.reshape(-1, cfg.d_model), key).reshape(*seqs.shape[:2], -1)
-            mix = self._expert_choice if cfg.router == "expert_choice" else self._soft
+            mix = self._expert_choice if kind == "expert_choice" else self._soft
             y, aux = mix(seqs, logits, w_in, w_out)
         else:
             y, aux = self._token_choice(x.reshape(-1, cfg.d_model), key, token_ids, w_in, w_out)
@@ -292,7 +284,7 @@ class MoELayer(nnx.Module):
         seq_len = seqs.shape[1]
 
         def one(tokens, seq_logits):
-            routing = self._assign(seq_logits)
+            routing = self._assign(tokens, seq_logits)
             y = expert_choice_dispatch(tokens, routing.token_index, routing.gates, w_in, w_out,
                                        act=ACTIVATIONS[cfg.activation])
             picked = jnp.zeros((seq_len,), bool).at[routing.token_index.reshape(-1)].set(True)
@@ -309,7 +301,7 @@ class MoELayer(nnx.Module):
         num_experts, slots = cfg.num_experts, cfg.slots_per_expert
 
         def one(tokens, seq_logits):
-            routing = soft_route(seq_logits)
+            routing = self._assign(tokens, seq_logits)
             inputs = jnp.einsum("ts,td->sd", routing.dispatch, tokens, preferred_element_type=jnp.float32)
             inputs = inputs.astype(tokens.dtype).reshape(num_experts, slots, -1)
             out = expert_ffn(inputs, w_in, w_out, ACTIVATIONS[cfg.activation]).reshape(num_experts * slots, -1)
@@ -326,10 +318,12 @@ class MoELayer(nnx.Module):
         """Loss-free balancing step on ``router_bias`` from this step's ``load [E]`` (``aux.load``).
 
         ``b += bias_update_rate * sign(mean(load) - load)``; call once per optimizer step,
-        after the update, inside the same jitted step. Only for ``router="deepseek"``.
+        after the update, inside the same jitted step. Only for routers whose spec has ``bias``
+        (``router="deepseek"``).
         """
         if self.router_bias is None:
-            raise ValueError(f"update_bias needs router='deepseek'; this layer has router={self.cfg.router!r}")
+            raise ValueError("update_bias needs a router with a selection bias (router='deepseek'); "
+                             f"this layer has router={self.cfg.router!r}")
         load = jax.lax.stop_gradient(load)
         self.router_bias[...] = update_router_bias(self.router_bias[...], load, self.cfg.bias_update_rate)
 
@@ -347,7 +341,7 @@ def param_count(module: nnx.Module) -> int:
 
 def moe_param_count(cfg: MoEConfig) -> int:
     """Trainable parameters of ``MoELayer(cfg)``: router + all experts + shared experts."""
-    router = 0 if cfg.router == "hash" else cfg.d_model * cfg.num_router_outputs
+    router = cfg.d_model * cfg.num_router_outputs if cfg.spec.learned else 0
     experts = 2 * cfg.num_experts * cfg.d_model * cfg.d_ff
     return router + experts + 2 * cfg.d_model * cfg.shared_width
 
@@ -360,22 +354,17 @@ def dense_flops_per_token(d_model: int, d_ff: int) -> float:
 def moe_flops_per_token(cfg: MoEConfig, *, seq_len: int | None = None) -> float:
     """Active forward FLOPs per token of ``MoELayer(cfg)`` (matmuls only, 2 per MAC).
 
-    Router ``2 d R`` (hash: its LSH projection, ``2 d E``), plus the expert FFNs a token
-    uses: ``k`` experts for token choice; ``capacity_factor * k`` on average for expert
-    choice; for Soft MoE, the ``E * slots`` slot FFNs of a sequence shared by its ``seq_len``
-    tokens plus dispatch and combine (``4 d E slots``). Capacity dispatch *executes*
-    ``capacity_factor`` times the token-choice expert FLOPs (padding); that is not counted.
-    Shared experts add ``4 d shared_width``.
+    The router's spec gives both terms (:mod:`routerlab.moe.registry`). Built-ins: router
+    ``2 d R`` (hash: its LSH projection, ``2 d E``, as the layer is called without token
+    ids), plus the expert FFNs a token uses: ``k`` experts for token choice;
+    ``capacity_factor * k`` on average for expert choice; for Soft MoE, the ``E * slots``
+    slot FFNs of a sequence shared by its ``seq_len`` tokens plus dispatch and combine
+    (``4 d E slots``). Capacity dispatch *executes* ``capacity_factor`` times the
+    token-choice expert FLOPs (padding); that is not counted. Shared experts add
+    ``4 d shared_width``.
     """
-    d, expert = cfg.d_model, dense_flops_per_token(cfg.d_model, cfg.d_ff)
-    flops = 2.0 * d * cfg.num_router_outputs + dense_flops_per_token(d, cfg.shared_width)
-    if cfg.router == "soft":
-        if seq_len is None:
-            raise ValueError("Soft MoE FLOPs per token depend on seq_len; pass seq_len=")
-        return flops + cfg.num_router_outputs / seq_len * expert + 4.0 * d * cfg.num_router_outputs
-    if cfg.router == "expert_choice":
-        return flops + cfg.capacity_factor * cfg.top_k * expert
-    return flops + cfg.top_k * expert
+    flops = moe_router_flops(cfg, token_ids=False) + dense_flops_per_token(cfg.d_model, cfg.shared_width)
+    return flops + moe_expert_flops(cfg, seq_len=seq_len)
 
 
 def matched_dense_d_ff(cfg: MoEConfig, *, seq_len: int | None = None) -> int:

@@ -44,9 +44,18 @@ ReinforceAux.__doc__ = """:class:`~routerlab.moe.MoEAux` plus ``logp [T]``: log 
 
 
 def check_config(cfg: MoEConfig) -> None:
-    """RL-R samples one expert per token from a softmax and computes every assignment."""
-    if cfg.router != "top_k" or cfg.top_k != 1 or cfg.score_fn != "softmax" or cfg.capacity_factor is not None:
-        raise ValueError("RL-R needs router='top_k', top_k=1, softmax scores and dropless dispatch "
+    """RL-R samples one expert per token from a softmax and computes every assignment.
+
+    It replaces the router's routing function by sampling, so the router must be one whose
+    learned ``[d, E]`` logits can serve as the policy: learned, one logit per expert, no
+    selection bias, token choice, and not mixing tokens (of the built-ins: ``top_k``).
+    """
+    spec = cfg.spec
+    policy_router = (spec.learned and not spec.bias and spec.kind == "token_choice" and spec.mixes_tokens is None
+                     and cfg.num_router_outputs == cfg.num_experts)
+    if not policy_router or cfg.top_k != 1 or cfg.score_fn != "softmax" or cfg.capacity_factor is not None:
+        raise ValueError("RL-R needs router='top_k' (a learned, unbiased, non-mixing token-choice router with "
+                         "one logit per expert), top_k=1, softmax scores and dropless dispatch "
                          f"(capacity_factor=None); got router={cfg.router!r}, top_k={cfg.top_k}, "
                          f"score={cfg.score_fn!r}, capacity_factor={cfg.capacity_factor}")
 

@@ -52,10 +52,14 @@ from routerlab.moe.dispatch import DispatchOutput, expert_capacity, expert_ffn
 from routerlab.moe.layer import ACTIVATIONS, MoEAux, MoELayer, _summarize
 from routerlab.moe.losses import load_balance_loss
 from routerlab.moe.metrics import dropped_fraction, expert_load
+from routerlab.moe.registry import ROUTERS
 
-__all__ = ["ep_dispatch", "ep_moe", "ep_buffer_rows", "TOKEN_CHOICE_ROUTERS"]
 
-TOKEN_CHOICE_ROUTERS = ("top_k", "deepseek", "sinkhorn", "hash")
+def expert_parallel_routers() -> tuple[str, ...]:
+    """Registered routers :func:`ep_moe` can shard (``RouterSpec.expert_parallel``: token choice)."""
+    return tuple(name for name, spec in ROUTERS.items() if spec.expert_parallel)
+
+__all__ = ["ep_dispatch", "ep_moe", "ep_buffer_rows", "expert_parallel_routers"]
 Scope = Literal["global", "local"]
 
 
@@ -192,14 +196,16 @@ def ep_moe(
 ) -> tuple[jax.Array, MoEAux]:
     """``layer(x, key=key, token_ids=token_ids)`` with expert-parallel dispatch over ``mesh``.
 
-    Token-choice routers only (``top_k``, ``deepseek``, ``sinkhorn``, ``hash``); capacity
-    dispatch needs ``priority="sequence"``. The router runs in float32 whatever the dtype of
+    Routers whose spec allows it only (:func:`expert_parallel_routers`: the token-choice
+    ones, built-in ``top_k``, ``deepseek``, ``sinkhorn``, ``hash``); capacity dispatch needs
+    ``priority="sequence"``. The router runs in float32 whatever the dtype of
     ``x`` (experts compute in the dtype of ``x``), and the aux losses and metrics are the
     layer's own.
     """
     cfg = layer.cfg
-    if cfg.router not in TOKEN_CHOICE_ROUTERS:
-        raise ValueError(f"expert parallelism supports token-choice routers {TOKEN_CHOICE_ROUTERS}; got {cfg.router!r}")
+    if not cfg.spec.expert_parallel:
+        raise ValueError(f"expert parallelism supports the token-choice routers {expert_parallel_routers()}; "
+                         f"got {cfg.router!r}")
     if cfg.capacity_factor is not None and cfg.priority != "sequence":
         raise ValueError("expert-parallel capacity dispatch supports priority='sequence' only")
     if x.shape[-1] != cfg.d_model:
