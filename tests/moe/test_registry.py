@@ -273,6 +273,5 @@ def test_a_user_router_trains_on_planted_experts_and_routes_by_its_rule(user_rou
     # Trained, it learns the task and its routing follows the planted clusters.
     nmse = float(jnp.mean((model(x)[0] - y) ** 2) / jnp.mean(jnp.var(y, axis=0)))
     ami = adjusted_mutual_info_score(np.asarray(cluster), np.asarray(main_expert(routing, 4)))
-    print(f"planted: nmse {nmse:.3f}, ami {ami:.3f}")
     assert nmse < 0.5, nmse
     assert ami > 0.5, ami
