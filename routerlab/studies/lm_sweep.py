@@ -1,9 +1,9 @@
 """Train the seeds of one language-model config together: ``jax.vmap`` over seeds of a ``lax.scan`` over steps.
 
-:func:`train_seeds` is the sweep counterpart of :func:`routerlab.train.train`. It reuses that
-path's pieces rather than copying them: the jitted step and evaluation functions of
-:func:`routerlab.train.loop.compiled_steps` (loss, AdamW on the warmup-cosine schedule, the
-DeepSeek bias update, the objective), :func:`routerlab.train.loop.init_state`, and the same named
+:func:`train_seeds` is the sweep counterpart of :func:`routerlab.train.train`. It runs the same
+training engine: the pure step and the evaluation step of :func:`routerlab.train.loop.engine_steps`
+(loss, AdamW on the warmup-cosine schedule, the DeepSeek bias update, the objective; RL-R's loss
+with ``reinforce_pg_weight``), :func:`routerlab.train.loop.init_state`, and the same named
 key streams (``params``, ``data``, ``("router_noise", step)``, ``("mask", step)``) per seed, so
 seed ``s`` here sees exactly the initialisation, batches, router noise and masks that
 ``train(replace(cfg, seed=s))`` sees, and its loss curve agrees with that path to float
@@ -12,7 +12,7 @@ fixed ones of :func:`routerlab.train.objective.eval_mask_key`, batch by batch as
 :func:`routerlab.train.loop.evaluate`.
 
 Steps run in segments of ``eval_every`` (the last one possibly shorter): one compiled program
-``vmap(scan(train_step))`` per segment length, compiled once per config with
+``vmap(scan_steps(step))`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config with
 :data:`routerlab.runtime.FAST_COMPILE`. After each segment every seed is evaluated on the same
 fixed validation batches as :func:`routerlab.train.loop.evaluate`; after the last, on every
 full test batch. No checkpoints: a sweep's unit of resumption is a whole config (all its
@@ -37,8 +37,9 @@ from routerlab.models.corpus import DOMAINS, build_corpus
 from routerlab.rng import stream_key
 from routerlab.runtime import FAST_COMPILE
 from routerlab.train.config import LMRunConfig, TrainConfig
-from routerlab.train.loop import NonFiniteError, compiled_steps, init_state
+from routerlab.train.loop import NonFiniteError, engine_steps, init_state
 from routerlab.train.objective import check_mask_id, eval_mask_keys
+from routerlab.train.step import scan_steps
 
 __all__ = ["train_seeds", "eval_points"]
 
@@ -51,66 +52,17 @@ def eval_points(tc: TrainConfig) -> list[int]:
     return points
 
 
-@functools.lru_cache(maxsize=8)
-def _reinforce_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float):
-    """``(train_step, eval_step)`` of an LM whose MoE layers are RL-R layers (:mod:`routerlab.moe.reinforce`).
-
-    The eval step is :func:`routerlab.train.step.make_eval_step`'s. The train step is
-    :func:`routerlab.train.step.make_train_step`'s update (same optimiser from
-    :func:`routerlab.train.loop.make_optimizer`) on :func:`reinforce_lm_loss` instead of
-    ``lm_loss``; it returns only what a sweep reads (``loss``, ``ce``, ``aux_loss``, ``ok``).
-    """
-    from flax import nnx
-    import optax
-
-    from routerlab.models.lm import LM
-    from routerlab.moe.reinforce import reinforce_lm, reinforce_lm_loss
-    from routerlab.train.loop import make_optimizer
-    from routerlab.train.step import TrainState, make_eval_step, split_model
-
-    model = nnx.eval_shape(lambda: reinforce_lm(LM(model_cfg, rngs=nnx.Rngs(0))))
-    graphdef, _, _ = split_model(model)
-    tx = make_optimizer(train_cfg)
-
-    def step(state, tokens, key, mask_key=None):
-        del mask_key  # RL-R trains on next tokens only (train_seeds refuses the masked objective)
-        grad_fn = jax.value_and_grad(reinforce_lm_loss, argnums=1, has_aux=True)
-        (loss, (ce, aux_loss, _, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key, pg_weight)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        finite = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]
-        ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & jnp.all(jnp.stack(finite))
-        return TrainState(params, state.rest, opt_state), {"loss": loss, "ce": ce, "aux_loss": aux_loss}, {"ok": ok}
-
-    return jax.jit(step), make_eval_step(graphdef)
-
-
-def _steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None):
-    if pg_weight is None:
-        return compiled_steps(model_cfg, train_cfg)
-    return _reinforce_steps(model_cfg, train_cfg, pg_weight)
-
-
 @functools.lru_cache(maxsize=16)
 def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None):
-    train_step, _ = _steps(model_cfg, train_cfg, pg_weight)
-    masked = train_cfg.objective == "masked"
-
-    def one_seed(state, tokens, keys, mask_keys):
-        def body(state, inputs):
-            tok, key, mask_key = inputs
-            new, metrics, health = train_step(state, tok, key if noise else None, mask_key if masked else None)
-            return new, {"loss": metrics["loss"], "ce": metrics["ce"], "aux_loss": metrics["aux_loss"],
-                         "ok": health["ok"]}
-
-        return jax.lax.scan(body, state, (tokens, keys, mask_keys))
-
-    return jax.jit(jax.vmap(one_seed), compiler_options=FAST_COMPILE)
+    """``vmap`` over seeds of :func:`~routerlab.train.step.scan_steps` of the engine's step."""
+    step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
+    run = scan_steps(step, noise=noise, masked=train_cfg.objective == "masked")
+    return jax.jit(jax.vmap(run), compiler_options=FAST_COMPILE)
 
 
 @functools.lru_cache(maxsize=16)
 def _eval_fn(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None):
-    _, eval_step = _steps(model_cfg, train_cfg, pg_weight)
+    _, eval_step = engine_steps(model_cfg, train_cfg, pg_weight)
     masked = train_cfg.objective == "masked"
 
     def one_seed(params, rest, batches, mask_keys):

@@ -50,6 +50,7 @@ from routerlab.train.config import LMRunConfig, TrainConfig
 from routerlab.train.objective import check_mask_id, eval_mask_key
 from routerlab.train.step import (
     TrainState,
+    lm_loss,
     make_eval_step,
     make_train_step,
     nonfinite_message,
@@ -65,6 +66,7 @@ __all__ = [
     "make_optimizer",
     "init_state",
     "compiled_steps",
+    "engine_steps",
     "evaluate",
     "truncate_metrics",
     "to_python",
@@ -123,16 +125,42 @@ def init_state(cfg: LMRunConfig) -> TrainState:
     return TrainState(params, rest, _init_opt_fn(cfg.train)(params))
 
 
+@functools.lru_cache(maxsize=16)
+def engine_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None) -> tuple[Callable, Callable]:
+    """``(step, eval_step)`` of this model, optimiser and objective: ``step`` is the pure
+    :func:`~routerlab.train.step.make_train_step` (with diagnostics) that every training path
+    compiles (:func:`train` one step per call, :func:`routerlab.studies.lm_sweep.train_seeds`
+    under ``vmap(scan)``), ``eval_step`` the jitted :func:`~routerlab.train.step.make_eval_step`.
+
+    ``pg_weight``: the MoE layers are RL-R layers (:mod:`routerlab.moe.reinforce`, starting
+    from the standard MoE's parameters) trained on ``reinforce_lm_loss`` with this weight on
+    the policy-gradient loss (next-token objective only).
+    """
+    if pg_weight is not None:
+        from routerlab.moe.reinforce import reinforce_lm, reinforce_lm_loss
+
+        graphdef, _, _ = split_model(nnx.eval_shape(lambda: reinforce_lm(LM(model_cfg, rngs=nnx.Rngs(0)))))
+
+        def loss_fn(params, rest, tokens, key, mask_key):
+            del mask_key  # RL-R trains on next tokens only
+            return reinforce_lm_loss(graphdef, params, rest, tokens, key, pg_weight)
+
+        return make_train_step(loss_fn, make_optimizer(train_cfg)), make_eval_step(graphdef)
+    graphdef, _, rest = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
+    objective = dict(objective=train_cfg.objective, mask_rate=train_cfg.mask_rate)
+    loss_fn = functools.partial(lm_loss, graphdef, **objective)
+    bias = functools.partial(router_bias_update, graphdef) if uses_router_bias(rest) else None
+    return (make_train_step(loss_fn, make_optimizer(train_cfg), rest_update=bias),
+            make_eval_step(graphdef, **objective))
+
+
 @functools.lru_cache(maxsize=8)
 def compiled_steps(model_cfg: LMConfig, train_cfg: TrainConfig) -> tuple[Callable, Callable]:
     """``(train_step, eval_step)`` jitted for this model, optimiser and objective (cached per
-    process, so repeated runs of one config compile once)."""
-    model = nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0)))
-    graphdef, _, rest = split_model(model)
-    bias = router_bias_update if uses_router_bias(rest) else None
-    objective = dict(objective=train_cfg.objective, mask_rate=train_cfg.mask_rate)
-    return (make_train_step(graphdef, make_optimizer(train_cfg), bias, **objective),
-            make_eval_step(graphdef, **objective))
+    process, so repeated runs of one config compile once): :func:`engine_steps`' step under
+    :func:`jax.jit`, ``train_step(state, tokens, key, mask_key=None) -> (state, metrics, health)``."""
+    step, eval_step = engine_steps(model_cfg, train_cfg)
+    return jax.jit(step), eval_step
 
 
 def to_python(value: Any) -> Any:

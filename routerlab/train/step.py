@@ -19,7 +19,6 @@ Losses and numerics:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,6 +37,7 @@ __all__ = [
     "aux_metrics",
     "lm_loss",
     "make_train_step",
+    "scan_steps",
     "router_bias_update",
     "uses_router_bias",
     "make_eval_step",
@@ -139,9 +139,6 @@ def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-BiasUpdate = Callable[[nnx.GraphDef, nnx.State, nnx.State, dict[int, Any]], nnx.State]
-
-
 def router_bias_update(graphdef: nnx.GraphDef, params: nnx.State, rest: nnx.State, aux: dict[int, Any]) -> nnx.State:
     """DeepSeek loss-free balancing after a step: each MoE block with a router bias moves it
     by ``bias_update_rate * sign(mean(load) - load)`` using the load of that step's batch
@@ -160,36 +157,45 @@ def uses_router_bias(rest: nnx.State) -> bool:
     return any(path[-1] == "router_bias" for path, _ in nnx.to_flat_state(rest))
 
 
-def make_train_step(
-    graphdef: nnx.GraphDef,
-    tx: optax.GradientTransformation,
-    bias_update: BiasUpdate | None = None,
-    *,
-    objective: str = "next_token",
-    mask_rate: float = 0.15,
-) -> Callable[..., tuple[TrainState, dict[str, Any], dict[str, Any]]]:
-    """The jitted ``step(state, tokens, key, mask_key=None) -> (state, metrics, health)``.
+LossFn = Callable[..., tuple[jax.Array, tuple[jax.Array, jax.Array, dict[int, Any], jax.Array]]]
+RestUpdate = Callable[[nnx.State, nnx.State, dict[int, Any]], nnx.State]
 
-    ``key`` feeds router noise (``None``: none); ``mask_key`` draws the masked objective's
-    positions (required by ``objective="masked"``, ignored otherwise; see :func:`lm_loss`).
+
+def make_train_step(
+    loss_fn: LossFn,
+    tx: optax.GradientTransformation,
+    *,
+    rest_update: RestUpdate | None = None,
+    diagnostics: bool = True,
+) -> Callable[..., tuple[TrainState, dict[str, Any], dict[str, Any]]]:
+    """The training engine's one step, a pure function (jit it, scan it, vmap it):
+    ``step(state, tokens, key, mask_key=None) -> (state, metrics, health)``.
+
+    ``loss_fn(params, rest, tokens, key, mask_key) -> (loss, (ce, aux_loss, aux, ce_seq))``
+    is differentiated in ``params`` (e.g. :func:`lm_loss` with its graphdef and objective
+    bound; RL-R's :func:`routerlab.moe.reinforce.reinforce_lm_loss`); ``key`` feeds router
+    noise (``None``: none), ``mask_key`` the masked objective. The update is ``tx`` (clipping,
+    AdamW, ... as the optimiser says), then ``rest_update(params, rest, aux) -> rest`` (the
+    DeepSeek loss-free balancing step) when given.
 
     ``metrics``: ``loss``, ``ce``, ``aux_loss``, ``grad_norm`` (global, before clipping) and
-    ``routing`` (``{layer: aux_metrics}``). ``health``: ``ok`` (loss, gradients and the new
-    state all finite), ``grad_norms`` and ``params_finite`` (per parameter, same structure
-    as ``params``). ``bias_update(graphdef, params, rest, aux) -> rest`` runs after the
-    optimiser update (the DeepSeek loss-free balancing step).
+    ``routing`` (``{layer: aux_metrics}``). ``health["ok"]``: loss, gradients and the new
+    state (parameters, other variables, optimiser state) all finite. With ``diagnostics``
+    also ``grad_norms``, ``params_finite`` and ``rest_finite`` (per variable), from which
+    :func:`nonfinite_message` names the offending quantity; under ``jax.lax.scan`` or when
+    unused they cost nothing (XLA drops dead outputs), but a jitted single step returns them.
+
+    :func:`scan_steps` runs ``n`` of these steps in one program, and ``jax.vmap`` of that
+    trains several seeds at once (:func:`routerlab.studies.lm_sweep.train_seeds`).
     """
 
-    loss_fn = functools.partial(lm_loss, objective=objective, mask_rate=mask_rate)
-
     def step(state: TrainState, tokens: jax.Array, key: jax.Array | None, mask_key: jax.Array | None = None):
-        grad_fn = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)
-        (loss, (ce, aux_loss, aux, _)), grads = grad_fn(graphdef, state.params, state.rest, tokens, key, mask_key)
+        grad_fn = jax.value_and_grad(loss_fn, argnums=0, has_aux=True)
+        (loss, (ce, aux_loss, aux, _)), grads = grad_fn(state.params, state.rest, tokens, key, mask_key)
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        rest = state.rest if bias_update is None else bias_update(graphdef, params, state.rest, aux)
-        params_finite = jax.tree.map(lambda p: jnp.all(jnp.isfinite(p)), params)
+        rest = state.rest if rest_update is None else rest_update(params, state.rest, aux)
         ok = (
             jnp.isfinite(loss)
             & jnp.isfinite(grad_norm)
@@ -204,15 +210,37 @@ def make_train_step(
             "grad_norm": grad_norm,
             "routing": {layer: aux_metrics(a) for layer, a in aux.items()},
         }
-        health = {
-            "ok": ok,
-            "grad_norms": jax.tree.map(jnp.linalg.norm, grads),
-            "params_finite": params_finite,
-            "rest_finite": jax.tree.map(lambda v: jnp.all(jnp.isfinite(v)), rest),
-        }
+        health = {"ok": ok}
+        if diagnostics:
+            health.update(
+                grad_norms=jax.tree.map(jnp.linalg.norm, grads),
+                params_finite=jax.tree.map(lambda p: jnp.all(jnp.isfinite(p)), params),
+                rest_finite=jax.tree.map(lambda v: jnp.all(jnp.isfinite(v)), rest),
+            )
         return TrainState(params, rest, opt_state), metrics, health
 
-    return jax.jit(step)
+    return step
+
+
+def scan_steps(step: Callable, *, noise: bool, masked: bool) -> Callable:
+    """``run(state, tokens[n], keys[n], mask_keys[n]) -> (state, per_step)``: ``n`` steps of
+    ``step`` (:func:`make_train_step`) in one ``jax.lax.scan``, pure (jit or vmap it).
+
+    ``keys``/``mask_keys`` are the per-step router-noise and mask keys; they are passed to
+    the step only when ``noise``/``masked`` (else ``None``). ``per_step`` holds ``loss``,
+    ``ce``, ``aux_loss``, ``grad_norm`` and ``ok`` for each step (leading axis ``n``).
+    """
+
+    def run(state: TrainState, tokens: jax.Array, keys: jax.Array, mask_keys: jax.Array):
+        def body(state, inputs):
+            tok, key, mask_key = inputs
+            new, metrics, health = step(state, tok, key if noise else None, mask_key if masked else None)
+            return new, {"loss": metrics["loss"], "ce": metrics["ce"], "aux_loss": metrics["aux_loss"],
+                         "grad_norm": metrics["grad_norm"], "ok": health["ok"]}
+
+        return jax.lax.scan(body, state, (tokens, keys, mask_keys))
+
+    return run
 
 
 def make_eval_step(

@@ -1,0 +1,96 @@
+"""The training engine: one pure step (make_train_step) serves one run and seeds under vmap.
+
+References are written out by hand here: an AdamW update from ``jax.value_and_grad`` of the
+loss (RL-R's included), and a Python loop of jitted single steps, one seed at a time.
+"""
+
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from routerlab.models import LMConfig
+from routerlab.models.lm import LM
+from routerlab.moe import MoEConfig
+from routerlab.rng import stream_key
+from routerlab.train import LMRunConfig, TrainConfig, init_state, split_model
+from routerlab.train.loop import engine_steps, make_optimizer
+from routerlab.train.step import scan_steps
+
+MODEL = LMConfig(d_model=16, n_layers=1, n_heads=2, seq_len=8, d_ff=32, ffn="moe",
+                 moe=MoEConfig(d_model=16, d_ff=16, num_experts=4, top_k=1, renormalize=False,
+                               capacity_factor=None, noise="jitter"))
+CFG = LMRunConfig(model=MODEL, train=TrainConfig(steps=10, batch_size=4, warmup_steps=2))
+
+
+def _tokens(shape):
+    return jax.random.randint(jax.random.key(7), (*shape, MODEL.seq_len + 1), 0, 128)
+
+
+def _close(a, b, rtol=2e-5, atol=1e-6):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+def test_reinforce_step_is_the_plain_adamw_update_of_its_loss():
+    from routerlab.moe.reinforce import reinforce_lm, reinforce_lm_loss
+
+    pg = 0.5
+    step, _ = engine_steps(MODEL, CFG.train, pg)
+    graphdef, params, rest = split_model(reinforce_lm(LM(MODEL, rngs=nnx.Rngs(params=stream_key(0, "params")))))
+    state = init_state(CFG)
+    _close(state.params, params)  # RL-R starts from the standard MoE's initial parameters
+    tokens, key = _tokens((4,)), jax.random.key(3)
+
+    # The reference: gradient of RL-R's loss, then the optimiser of the run, by hand.
+    tx = make_optimizer(CFG.train)
+
+    @jax.jit
+    def reference(params):
+        (loss, _), grads = jax.value_and_grad(
+            lambda p: reinforce_lm_loss(graphdef, p, rest, tokens, key, pg), has_aux=True)(params)
+        updates, _ = tx.update(grads, tx.init(params), params)
+        return loss, optax.apply_updates(params, updates)
+
+    loss, want = reference(params)
+
+    new, metrics, health = jax.jit(step)(state, tokens, key)
+    assert bool(health["ok"])
+    np.testing.assert_allclose(float(metrics["loss"]), float(loss), rtol=1e-6)
+    _close(new.params, want)
+
+
+def test_scan_of_steps_equals_a_loop_of_single_steps():
+    step, _ = engine_steps(MODEL, CFG.train)
+    tokens = _tokens((3, 4))
+    keys = jax.random.split(jax.random.key(1), 3)
+    state = init_state(CFG)
+    single = jax.jit(step)
+    want, losses = state, []
+    for i in range(3):
+        want, metrics, _ = single(want, tokens[i], keys[i])
+        losses.append(float(metrics["loss"]))
+    got, per_step = jax.jit(scan_steps(step, noise=True, masked=False))(state, tokens, keys, keys)
+    assert per_step["ok"].tolist() == [True] * 3
+    np.testing.assert_allclose(np.asarray(per_step["loss"]), losses, rtol=1e-5)
+    _close(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow  # the default suite covers vmap through train_seeds == train (tests/studies)
+def test_vmap_over_seeds_equals_each_seed_alone():
+    step, _ = engine_steps(MODEL, CFG.train)
+    run = jax.jit(scan_steps(step, noise=True, masked=False))
+    seeds = [0, 5]
+    states = [init_state(replace(CFG, seed=s)) for s in seeds]
+    tokens = _tokens((2, 2, 4))
+    keys = jnp.stack([jax.random.split(jax.random.key(s), 2) for s in seeds])
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+    got, per_step = jax.jit(jax.vmap(scan_steps(step, noise=True, masked=False)))(stacked, tokens, keys, keys)
+    for i in range(len(seeds)):
+        want, want_steps = run(states[i], tokens[i], keys[i], keys[i])
+        np.testing.assert_allclose(np.asarray(per_step["loss"][i]), np.asarray(want_steps["loss"]), rtol=1e-5)
+        _close(jax.tree.map(lambda x, i=i: x[i], got), want, rtol=1e-4, atol=1e-6)
