@@ -184,7 +184,9 @@ def register_router(name: str, spec: RouterSpec, *, replace: bool = False) -> Ro
 
     ``replace=True`` re-registers a name (e.g. a notebook cell run twice); the built-in routers
     cannot be replaced. Register before building configs: a config stores only the name, so
-    a run that loads it needs the same registration (put it in the experiment file).
+    a run that loads it needs the same registration (put it in the experiment file). Functions
+    already compiled for a name keep the routing they were traced with: re-register before
+    compiling, not between calls.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a router name must be a Python identifier (it is typed in --set); got {name!r}")
