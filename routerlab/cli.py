@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="experiment name (see `routerlab list`), or the path of your own experiment file (*.py)")
     r.add_argument("--scale", choices=SCALE_NAMES, help="default: smoke")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    r.add_argument("--out", default="runs", type=Path, help="root of run directories (default: runs)")
+    r.add_argument("--out", type=Path, help="root of run directories (default: runs)")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in place")
     r.add_argument("--experiment-file", type=Path, metavar="PATH.py",
                    help="with --resume: the user experiment file the run was made from (checked against its hash)")
@@ -114,7 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from routerlab.registry import is_experiment_path, load_experiment_file, resume
 
     if args.resume:
-        given = [flag for flag, on in (("EXPERIMENT", args.experiment), ("--set", args.sets), ("--scale", args.scale)) if on]
+        given = [flag for flag, on in (("EXPERIMENT", args.experiment), ("--set", args.sets), ("--scale", args.scale),
+                                       ("--out", args.out)) if on]
         if given:
             raise ConfigError("--resume", f"a resumed run keeps its recorded config; drop {', '.join(given)} "
                                           "(or start a new run with them)")
@@ -127,7 +128,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scale = args.scale or "smoke"
         exp = load_experiment_file(args.experiment) if is_experiment_path(args.experiment) else load_experiment(args.experiment)
         cfg = exp.config(scale, args.sets)  # validated before anything is written
-        run = execute(exp, cfg, args.out, scale=scale)
+        run = execute(exp, cfg, args.out or Path("runs"), scale=scale)
     print(f"{exp.name}: done -> {run.path}")
     print(f"report: {run.artifacts / 'report.md'}")
     return 0
@@ -219,7 +220,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from routerlab.registry import load_recorded_experiment
 
-    run = RunDir.open(args.run_dir).require_done()
+    run = RunDir.open(args.run_dir, repair=False).require_done()  # never rewrite a run it only reads
     exp = load_recorded_experiment(run, args.experiment_file)
     path = run.artifacts / "report.md"
     atomic_write_text(path, exp.report(run))

@@ -38,7 +38,7 @@ from types import ModuleType
 from typing import Any
 
 from routerlab.config import ConfigError, from_dict, override
-from routerlab.rundir import RunDir, RunDirError, atomic_write_text, find_runs
+from routerlab.rundir import RunDir, RunDirError, RunDirInvalid, atomic_write_text, find_runs
 
 __all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "load_experiment_file",
            "load_recorded_experiment", "is_experiment_path", "execute", "recorded_run", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
@@ -248,7 +248,7 @@ def resume(path: Path | str, experiment_file: Path | str | None = None) -> tuple
     """
     run = RunDir.open(path, repair=False)
     if run.done:
-        raise RunDirError(f"{run.path}: already complete (DONE exists); nothing to resume")
+        raise RunDirInvalid(f"{run.path}: already complete (DONE exists); nothing to resume")
     exp = load_recorded_experiment(run, experiment_file)
     scale = run.header.get("scale") or exp.scales[0]
     if scale not in exp.scales:
@@ -258,7 +258,7 @@ def resume(path: Path | str, experiment_file: Path | str | None = None) -> tuple
         exp.module.check(cfg)
     with run.lock():
         if run.done:  # finished by another process meanwhile
-            raise RunDirError(f"{run.path}: already complete (DONE exists); nothing to resume")
+            raise RunDirInvalid(f"{run.path}: already complete (DONE exists); nothing to resume")
         run.repair_metrics()
         return exp, _complete(exp, cfg, run)
 

@@ -75,12 +75,22 @@ def _to_json(obj: Any) -> Any:
     raise TypeError(f"not JSON-serializable: {type(obj).__name__}")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run's files are as readable as any other
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -158,8 +168,11 @@ class RunDir:
         while path.exists():  # two runs of one config in the same second
             suffix += 1
             path = base / f"{stamp}-{digest}-{suffix}"
-        path.mkdir(parents=True)
-        (path / "artifacts").mkdir()
+        try:
+            path.mkdir(parents=True)
+            (path / "artifacts").mkdir()
+        except OSError as err:  # --out is a file, unwritable, ...
+            raise RunDirInvalid(f"cannot create a run directory under {root}: {err.strerror or err}") from None
         run = cls(path)
         header = {"experiment": experiment, "scale": scale, "config_hash": digest, "config": to_dict(cfg)}
         if source is not None:
@@ -175,11 +188,27 @@ class RunDir:
         ``repair=False`` (a resume repairs only once it holds the lock)."""
         run = cls(Path(path))
         if not (run.path / "config.json").is_file():
-            raise RunDirError(f"{run.path}: not a run directory (no config.json)")
+            raise RunDirInvalid(f"{run.path}: not a run directory (no config.json)")
+        run.check_no_links()
         run.header  # noqa: B018 -- a damaged config.json fails here, in one line
         if repair:
             run.repair_metrics()
         return run
+
+    def check_no_links(self) -> None:
+        """Refuse a run directory that holds a symbolic link anywhere inside it.
+
+        A run directory is data someone may have downloaded. Everything routerlab writes into
+        it (metrics, the lock, the report, figures, checkpoints) must stay inside it, and a
+        planted link (``artifacts -> ~/.ssh``) would redirect those writes, so a run with
+        links is refused before anything is read or written.
+        """
+        for folder, dirs, files in os.walk(self.path, followlinks=False):
+            for name in (*dirs, *files):
+                entry = Path(folder) / name
+                if entry.is_symlink():
+                    raise RunDirInvalid(f"{entry}: a symbolic link inside a run directory; refusing to use this run "
+                                        "(a run directory holds only its own files)")
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[RunDir]:
@@ -188,7 +217,7 @@ class RunDir:
         The kernel drops the lock when its process dies (kill -9 included), so a crashed
         writer never leaves the run locked.
         """
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -220,7 +249,7 @@ class RunDir:
 
     def require_done(self) -> RunDir:
         if not self.done:
-            raise RunDirError(f"{self.path}: incomplete run (no DONE); resume it with `routerlab run --resume {self.path}`")
+            raise RunDirInvalid(f"{self.path}: incomplete run (no DONE); resume it with `routerlab run --resume {self.path}`")
         return self
 
     # -- contents ------------------------------------------------------------------------
@@ -263,7 +292,8 @@ class RunDir:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"metrics record field {key!r} is {value}; refusing to log a non-finite number")
         line = dumps(record) + "\n"
-        with open(self.metrics_path, "a") as f:
+        fd = os.open(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(fd, "a") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

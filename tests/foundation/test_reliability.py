@@ -153,11 +153,71 @@ def test_run_directories_stay_under_out(tmp_path, capsys):
     (["--scale", "quick"], "drop --scale"),
     (["--set", "seed=3", "--scale", "smoke"], "drop --set, --scale"),
     (["planted_experts"], "drop EXPERIMENT"),
+    (["--out", "elsewhere"], "drop --out"),
 ])
 def test_resume_refuses_overrides_instead_of_ignoring_them(tmp_path, capsys, extra, fragment):
     run = RunDir.create(tmp_path, "planted_experts", {"seed": 0})
     assert main(["run", "--resume", str(run.path), *extra]) == 2
     _one_line_error(capsys, fragment)
+
+
+@pytest.mark.parametrize("planted", ["artifacts", "metrics.jsonl", ".lock"])
+@pytest.mark.parametrize("command", ["report", "resume"])
+def test_a_symlink_inside_a_run_directory_is_refused_before_any_write(tmp_path, capsys, planted, command):
+    """A downloaded run whose artifacts/, metrics.jsonl or lock file is a link elsewhere must not
+    write through it (report would write report.md and figures there; resume would append records)."""
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    assert main(["run", str(mine), "--out", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs" / "my_exp").iterdir()
+    if command == "resume":
+        (run_dir / "DONE").unlink()
+    escape = tmp_path / "escape"
+    escape.mkdir()
+    target = run_dir / planted
+    if target.is_dir():
+        for f in target.iterdir():
+            f.unlink()
+        target.rmdir()
+        target.symlink_to(escape, target_is_directory=True)
+    else:
+        target.unlink(missing_ok=True)
+        target.symlink_to(escape / "appended.txt")
+    capsys.readouterr()
+    argv = (["report", str(run_dir)] if command == "report" else ["run", "--resume", str(run_dir)])
+    assert main([*argv, "--experiment-file", str(mine)]) == 2
+    _one_line_error(capsys, "symbolic link inside a run directory")
+    assert not any(escape.iterdir())
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    for out in (afile, afile / "sub"):
+        assert main(["run", str(mine), "--out", str(out)]) == 2
+        _one_line_error(capsys, "cannot create a run directory")
+
+
+def test_resume_of_a_non_run_or_a_finished_run_is_exit_2(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    _one_line_error(capsys, "not a run directory")
+    mine = tmp_path / "my_exp.py"
+    mine.write_text(USER_EXPERIMENT)
+    assert main(["run", str(mine), "--out", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs" / "my_exp").iterdir()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir), "--experiment-file", str(mine)]) == 2
+    _one_line_error(capsys, "already complete")
+
+
+def test_run_files_are_as_readable_as_the_umask_allows(tmp_path):
+    run = RunDir.create(tmp_path, "x", {"seed": 0})
+    mode = (run.path / "config.json").stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask
 
 
 # -- one writer per run -----------------------------------------------------------------------
