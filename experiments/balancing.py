@@ -11,20 +11,21 @@ Command:
     routerlab run balancing --scale quick
     routerlab run balancing --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 92 s (179 s wall under
-contention); quick 179 s (524 s wall under contention); paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 92 s
+(179 s wall under contention); quick 179 s (524 s wall under contention); paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: alpha trades balance for
-loss monotonically but weakly. MaxVio falls from 4.96 +- 1.75 (alpha=0) to 2.76 +- 0.59
-(0.01) and 1.56 +- 0.62 (0.1); dead experts per 8 from 4.2 +- 1.6 to 0.9 +- 0.6; validation
-loss rises from 2.100 +- 0.111 to 2.139 +- 0.180 (differences not resolved). alpha = 0 does
-not collapse onto one expert here: 4.2 of 8 experts idle per batch, lower bound below half.
-z-loss off changes nothing resolvable; loss-free bias (gamma=1e-3, 300 updates) balances
-about as well as alpha=0.01 (MaxVio 2.86 +- 0.24) at loss 2.153 +- 0.086.
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
+alpha trades balance for loss monotonically but weakly. MaxVio falls from 4.96 +- 1.75
+(alpha=0) to 2.76 +- 0.59 (0.01) and 1.56 +- 0.62 (0.1); dead experts per 8 from 4.2 +- 1.6
+to 0.9 +- 0.6; validation loss rises from 2.100 +- 0.111 to 2.139 +- 0.180 (differences not
+resolved). alpha = 0 does not collapse onto one expert here: 4.2 of 8 experts idle per
+batch, lower bound below half. z-loss off changes nothing resolvable; loss-free bias
+(gamma=1e-3, 300 updates) balances about as well as alpha=0.01 (MaxVio 2.86 +- 0.24) at loss
+2.153 +- 0.086.
 
 Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
 """

@@ -11,18 +11,18 @@ Command:
     routerlab run capacity --scale quick
     routerlab run capacity --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 48 s (143 s wall under
-contention); quick 129 s (372 s wall under contention); paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 48 s
+(143 s wall under contention); quick 129 s (372 s wall under contention); paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: dropping hurts. Because
-routing is unbalanced (MaxVio 2.3-2.9), capacity 1.0 drops 51% of assignments (0.5: 69%,
-1.25: 43%, 2.0: 26%); validation loss minus dropless is +0.15 +- 0.07 (cf=0.5), +0.13 +-
-0.08 (1.0), +0.12 +- 0.11 (1.25), +0.07 +- 0.11 (2.0). A dropped token skips its FFN
-(residual only).
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
+dropping hurts. Because routing is unbalanced (MaxVio 2.3-2.9), capacity 1.0 drops 51% of
+assignments (0.5: 69%, 1.25: 43%, 2.0: 26%); validation loss minus dropless is +0.15 +- 0.07
+(cf=0.5), +0.13 +- 0.08 (1.0), +0.12 +- 0.11 (1.25), +0.07 +- 0.11 (2.0). A dropped token
+skips its FFN (residual only).
 
 Feeds: paper Table (tab:capacity) and Figure capacity.pdf.
 """

@@ -24,28 +24,29 @@ Command:
     routerlab run encoder_routers --scale quick
     routerlab run encoder_routers --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine, otherwise idle, with an empty
-compilation cache): smoke 83 s (80 s wall); quick 112 s (113 s wall), 51 s when the
-compilation cache is warm; paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine,
+otherwise idle, with an empty compilation cache): smoke 83 s (80 s wall); quick 112 s (113 s
+wall), 51 s when the compilation cache is warm; paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: no router beats Switch,
-and no MoE has a lower mean than dense. Validation loss (nats per masked byte): dense 2.747 +- 0.218,
-Switch 2.762 +- 0.063, top-2 2.785 +- 0.089, expert choice 2.785 +- 0.137, Soft MoE 2.804 +-
-0.065, Sinkhorn/BASE 2.929 +- 0.160. Paired with Switch: dense -0.015 +- 0.158, top-2 +0.023 +-
-0.108 and expert choice +0.023 +- 0.155 (not resolved); Soft MoE +0.042 +- 0.035 and
-Sinkhorn/BASE +0.167 +- 0.103 (worse). Routing: Switch is far from balanced (MaxVio 3.8, 3.6
-of 8 experts per layer get no token of a validation batch); expert choice is balanced by construction
-but leaves 40% of the tokens to no expert; Soft MoE spends 1.22x Switch's active FLOPs
-(dispatch and combine) and top-2 1.33x. Sinkhorn balances at evaluation too, over each
-domain-pure evaluation batch, while BASE routes greedily at inference: evaluating the same
-Sinkhorn-trained weights with greedy top-1 routing (a by-hand check, not part of this
-study) gave 2.820 +- 0.045, still +0.058 +- 0.031 worse than Switch, so the evaluation-time
-balancing explains about two thirds of its deficit. At 300 steps of a 2-layer, d=32 model
-the MoE variants have not yet paid for their routing.
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
+no router beats Switch, and no MoE has a lower mean than dense. Validation loss (nats per
+masked byte): dense 2.747 +- 0.218, Switch 2.762 +- 0.063, top-2 2.785 +- 0.089, expert
+choice 2.785 +- 0.137, Soft MoE 2.804 +- 0.065, Sinkhorn/BASE 2.929 +- 0.160. Paired with
+Switch: dense -0.015 +- 0.158, top-2 +0.023 +- 0.108 and expert choice +0.023 +- 0.155 (not
+resolved); Soft MoE +0.042 +- 0.035 and Sinkhorn/BASE +0.167 +- 0.103 (worse). Routing:
+Switch is far from balanced (MaxVio 3.8, 3.6 of 8 experts per layer get no token of a
+validation batch); expert choice is balanced by construction but leaves 40% of the tokens to
+no expert; Soft MoE spends 1.22x Switch's active FLOPs (dispatch and combine) and top-2
+1.33x. Sinkhorn balances at evaluation too, over each domain-pure evaluation batch, while
+BASE routes greedily at inference: evaluating the same Sinkhorn-trained weights with greedy
+top-1 routing (a by-hand check, not part of this study) gave 2.820 +- 0.045, still +0.058 +-
+0.031 worse than Switch, so the evaluation-time balancing explains about two thirds of its
+deficit. At 300 steps of a 2-layer, d=32 model the MoE variants have not yet paid for their
+routing.
 
 Feeds: paper Table (tab:encoder_routers) and Figure encoder_routers.pdf.
 """

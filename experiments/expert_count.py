@@ -11,21 +11,22 @@ Command:
     routerlab run expert_count --scale quick
     routerlab run expert_count --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 39 s (134 s wall under
-contention); quick 170 s (526 s wall under contention); paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 39 s
+(134 s wall under contention); quick 170 s (526 s wall under contention); paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: no expert count helps at
-this scale. Final validation loss is 2.08 +- 0.12 for dense (E=1) and 2.11-2.15 for E=2..64:
-E=64 is resolved worse than dense (+0.076, 95% [+0.015, +0.137] nats, paired), the other
-differences' intervals contain 0. No MoE reaches the dense model's final loss earlier than
-the dense model does: speed-up <= 1 for E=4, 32, 64 (all seeds censored) and 1.00-1.08 for
-E=2, 8, 16 (2 of 3 seeds censored). Routing degrades with E: MaxVio 0.5 (E=2) to 19 (E=64);
-51 of 64 experts receive no token of a 512-token validation batch at E=64. The Switch
-Transformer's speed-up with E is not reproduced at 300 steps of a 20k-parameter model.
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
+no expert count helps at this scale. Final validation loss is 2.08 +- 0.12 for dense (E=1)
+and 2.11-2.15 for E=2..64: E=64 is resolved worse than dense (+0.076, 95% [+0.015, +0.137]
+nats, paired), the other differences' intervals contain 0. No MoE reaches the dense model's
+final loss earlier than the dense model does: speed-up <= 1 for E=4, 32, 64 (all seeds
+censored) and 1.00-1.08 for E=2, 8, 16 (2 of 3 seeds censored). Routing degrades with E:
+MaxVio 0.5 (E=2) to 19 (E=64); 51 of 64 experts receive no token of a 512-token validation
+batch at E=64. The Switch Transformer's speed-up with E is not reproduced at 300 steps of a
+20k-parameter model.
 
 Feeds: paper Table (tab:expert_count) and Figure expert_count.pdf.
 """

@@ -11,18 +11,19 @@ Command:
     routerlab run granularity --scale quick
     routerlab run granularity --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 82 s (222 s wall under
-contention); quick 104 s (291 s wall under contention); paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 82 s
+(222 s wall under contention); quick 104 s (291 s wall under contention); paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: no difference is
-resolved. Validation loss: coarse 2.118 +- 0.167, fine 2.080 +- 0.109, fine+shared 2.068 +-
-0.134, dense 2.076 +- 0.123; differences to coarse -0.038 +- 0.065 (fine) and -0.049 +-
-0.126 (fine+shared). Fine-grained routing is less balanced (MaxVio 5.0-5.6; about 9 of 32
-experts idle per batch). DeepSeekMoE's gains are not visible at this scale and length.
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
+no difference is resolved. Validation loss: coarse 2.118 +- 0.167, fine 2.080 +- 0.109,
+fine+shared 2.068 +- 0.134, dense 2.076 +- 0.123; differences to coarse -0.038 +- 0.065
+(fine) and -0.049 +- 0.126 (fine+shared). Fine-grained routing is less balanced (MaxVio
+5.0-5.6; about 9 of 32 experts idle per batch). DeepSeekMoE's gains are not visible at this
+scale and length.
 
 Feeds: paper Table (tab:granularity) and Figure granularity.pdf.
 """

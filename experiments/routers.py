@@ -20,21 +20,21 @@ Command:
     routerlab run routers --scale quick
     routerlab run routers --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 101 s (345 s wall under
-contention); quick 110 s (298 s wall under contention); paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 101 s
+(345 s wall under contention); quick 110 s (298 s wall under contention); paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: a fixed hash beats every
-learned router. Validation loss: hash 1.769 +- 0.051, top-2 2.041 +- 0.062, dense 2.076 +-
-0.123, Switch 2.118 +- 0.167, RL-R 2.359 +- 0.053. Paired with Switch: hash -0.35 +- 0.18
-(better), RL-R +0.24 +- 0.12 (worse), top-2 -0.08 +- 0.11 (not resolved; it also spends 1.3x
-the active FLOPs). On a byte-level corpus, routing by the input byte gives each expert a
-fixed slice of the vocabulary from step 0, while the learned routers are still unbalanced at
-300 steps (Switch MaxVio 2.8, RL-R 4.0). RL-R's sampled policy adds variance that 300 steps
-do not average out.
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: a
+fixed hash beats every learned router. Validation loss: hash 1.769 +- 0.051, top-2 2.041 +-
+0.062, dense 2.076 +- 0.123, Switch 2.118 +- 0.167, RL-R 2.359 +- 0.053. Paired with Switch:
+hash -0.35 +- 0.18 (better), RL-R +0.24 +- 0.12 (worse), top-2 -0.08 +- 0.11 (not resolved;
+it also spends 1.3x the active FLOPs). On a byte-level corpus, routing by the input byte
+gives each expert a fixed slice of the vocabulary from step 0, while the learned routers are
+still unbalanced at 300 steps (Switch MaxVio 2.8, RL-R 4.0). RL-R's sampled policy adds
+variance that 300 steps do not average out.
 
 Feeds: paper Table (tab:routers) and Figure routers.pdf.
 """

@@ -20,21 +20,22 @@ Command:
     routerlab run scaling_fit --scale quick
     routerlab run scaling_fit --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning
-rates, plus the positive controls' arms, shared with the other LM studies through the
-unit cache). Superseded (one rate, no controls): (CPU seconds, measured on the shared 2-core machine): smoke 90 s (270 s wall under
-contention); quick 203 s (411 s wall under contention); paper not yet run.
+Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
+plus the positive controls' arms, shared with the other LM studies through the unit cache).
+Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 90 s
+(270 s wall under contention); quick 203 s (411 s wall under contention); paper not yet run.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen
-on validation, test-loss comparisons with Holm's correction, positive controls). The
-superseded measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps, N from 6.2k to 43k:
-routing does not help at these sizes, and the trend with N is not resolved. Fit: a = -0.114
-[-0.138, -0.093], b = +0.105 [+0.019, +0.195], c = -0.010 [-0.020, -0.001] (bootstrap), c =
--0.010 +- 0.015 from per-seed fits (t-interval; includes 0). b > 0: at the smallest N more
-experts raise the loss; the slope d log L / d log E_hat falls from +0.016 (d=16) to -0.004
-(d=48). That points to routing's benefit GROWING with N here, the opposite of Clark et al.'s
-c > 0, but the per-seed interval does not exclude 0, so the report calls it unresolved. With
-3 seeds the percentile bootstrap under-covers; the t-interval is the one to trust.
+Expected result: not yet measured at the current settings (per-arm learning rates chosen on
+validation, test-loss comparisons with Holm's correction, positive controls). The superseded
+measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps, N
+from 6.2k to 43k: routing does not help at these sizes, and the trend with N is not
+resolved. Fit: a = -0.114 [-0.138, -0.093], b = +0.105 [+0.019, +0.195], c = -0.010 [-0.020,
+-0.001] (bootstrap), c = -0.010 +- 0.015 from per-seed fits (t-interval; includes 0). b > 0:
+at the smallest N more experts raise the loss; the slope d log L / d log E_hat falls from
++0.016 (d=16) to -0.004 (d=48). That points to routing's benefit GROWING with N here, the
+opposite of Clark et al.'s c > 0, but the per-seed interval does not exclude 0, so the
+report calls it unresolved. With 3 seeds the percentile bootstrap under-covers; the
+t-interval is the one to trust.
 
 Feeds: paper Table (tab:scaling_fit) and Figure scaling_fit.pdf.
 """

@@ -41,7 +41,13 @@ from routerlab.studies.lm import (
 from routerlab.studies.lm.balancing import BalancingConfig
 from routerlab.studies.lm.capacity import CapacityConfig
 from routerlab.studies.lm.config import PAPER_SIZES, SMOKE_SIZES, LMStudyConfig, at_scale
-from routerlab.studies.lm.curves import ci_or_censored, compute_ratio, cost_to_reach, dense_equivalent_ratio, steps_to_reach
+from routerlab.studies.lm.curves import (
+    ci_or_censored,
+    compute_ratio,
+    cost_to_reach,
+    dense_equivalent_ratio,
+    steps_to_reach,
+)
 from routerlab.studies.lm.encoder_routers import EncoderRoutersConfig
 from routerlab.studies.lm.expert_count import ExpertCountConfig
 from routerlab.studies.lm.granularity import GranularityConfig

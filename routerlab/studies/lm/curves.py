@@ -18,7 +18,8 @@ from routerlab.report import fmt_ci, mean_ci
 __all__ = ["cost_to_reach", "compute_ratio", "steps_to_reach", "dense_equivalent_ratio", "ci_or_censored"]
 
 
-def cost_to_reach(costs: Sequence[float], losses: Sequence[float], target: float, *, log: bool = True) -> tuple[float, int]:
+def cost_to_reach(costs: Sequence[float], losses: Sequence[float], target: float, *,
+                  log: bool = True) -> tuple[float, int]:
     """The cost at which a loss curve first reaches ``target``, and whether that is censored.
 
     The curve is the points ``(costs[i], losses[i])`` sorted by cost, replaced by its running
@@ -89,8 +90,10 @@ def ci_or_censored(values: Sequence[float], censors: Sequence[int], digits: int 
         ci = mean_ci(values)
         return {"ci": ci._asdict(), "censored": 0, "text": fmt_ci(ci, digits)}
     if np.all(censors > 0):
-        return {"ci": None, "censored": n_cens, "text": f">= {values.min():.{digits}f} (lower bound: all seeds censored)"}
+        return {"ci": None, "censored": n_cens,
+                "text": f">= {values.min():.{digits}f} (lower bound: all seeds censored)"}
     if np.all(censors < 0):
-        return {"ci": None, "censored": n_cens, "text": f"<= {values.max():.{digits}f} (upper bound: all seeds censored)"}
+        return {"ci": None, "censored": n_cens,
+                "text": f"<= {values.max():.{digits}f} (upper bound: all seeds censored)"}
     return {"ci": None, "censored": n_cens,
             "text": f"{values.min():.{digits}f} .. {values.max():.{digits}f} ({n_cens}/{len(values)} seeds censored)"}

@@ -121,7 +121,8 @@ def _analysis(cfg: ScalingFitConfig, groups: dict[str, list[dict]]) -> dict[str,
     # d log L / d log E_hat = b + c log N: the benefit of routing at each width's N.
     slope = {f"d={w}": fit["b"]["estimate"] + fit["c"]["estimate"] * float(np.log(
         groups[f"d={w},E={min(cfg.expert_counts)}"][0]["params"]["active"])) for w in cfg.widths}
-    return {"fit": fit, "fit_per_seed_t": per_seed_ci, "routing_slope_by_width": slope, "log_n_range": [float(ln.min()), float(ln.max())]}
+    return {"fit": fit, "fit_per_seed_t": per_seed_ci, "routing_slope_by_width": slope,
+            "log_n_range": [float(ln.min()), float(ln.max())]}
 
 
 def _text(cfg: ScalingFitConfig, summary: dict[str, Any]) -> str:

@@ -250,7 +250,8 @@ class Study:
         edge = [n for n, t in summary["tuning"].items() if isinstance(t, dict) and t.get("at_grid_edge")]
         note = (f"\n\nThe best learning rate lies at an end of the grid for: {', '.join(edge)} (their optimum may "
                 "lie outside it)." if edge else "")
-        return (f"**Verdict:** {summary['verdict']}{note}\n\nPositive controls (test loss, paired by seed; > 0 means the "
+        return (f"**Verdict:** {summary['verdict']}{note}\n\n"
+                "Positive controls (test loss, paired by seed; > 0 means the "
                 f"known result holds):\n{controls_text(summary)}\n\n" + self.text(cfg, summary))
 
     def report(self, rundir: RunDir) -> str:
