@@ -210,7 +210,9 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
         if base is None:
             family_flags[f] = {"informative": True, "reason": "no chance rows recorded"}
             continue
-        ok, why = informative({m["name"]: table[m["name"]]["interval"][f] for m in models}, base[f]["chance_hi"])
+        # the models that compete on f: the generalists and f's specialist (others never trained on f)
+        rivals = [m for m in models if m["family"] in (None, f)]
+        ok, why = informative({m["name"]: table[m["name"]]["interval"][f] for m in rivals}, base[f]["chance_hi"])
         family_flags[f] = {"informative": ok, "reason": why}
     generalists = [m for m in models if m["role"] == "generalist"]
     claims = []
@@ -223,6 +225,11 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
             v = verdict(diffs)
             if not family_flags[f]["informative"]:
                 v["verdict"] = f"uninformative ({family_flags[f]['reason']})"
+            elif base is not None:  # the two compared models both at chance, or both at the ceiling
+                ok, why = informative({n: table[n]["interval"][f] for n in (s["name"], g["name"])},
+                                      base[f]["chance_hi"])
+                if not ok:
+                    v["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
             claims.append({"specialist": s["name"], "family": f, "generalist": g["name"],
                            "size_ratio": g["params"] / s["params"], **v})
     largest = max(generalists, key=lambda g: g["params"])
@@ -232,8 +239,12 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
                      **verdict(_paired(acc, largest["name"], "spec-knowledge", "knowledge")),
                      **_knowledge_setup(fleet.meta["config"], families),
                      "controls": _knowledge_controls(acc, models, controls, largest["name"])}
+        pair = {n: table[n]["interval"]["knowledge"] for n in (largest["name"], "spec-knowledge")}
         if not family_flags["knowledge"]["informative"]:
             knowledge["verdict"] = f"uninformative ({family_flags['knowledge']['reason']})"
+        elif base is not None and not informative(pair, base["knowledge"]["chance_hi"])[0]:
+            why = informative(pair, base["knowledge"]["chance_hi"])[1]
+            knowledge["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
     size, size_gate = size_control(acc, generalists, families, needed) if len(generalists) >= 2 else (None, None)
     summary = {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
                "knowledge_claim": knowledge, "size_ratio": ratio, "baselines": base, "family_flags": family_flags,
@@ -400,10 +411,13 @@ def _baseline_rows(s: dict[str, Any], blank: dict[str, str]) -> list[dict[str, s
 def _flags_text(s: dict[str, Any]) -> str:
     flags = s.get("family_flags", {})
     bad = [f"{f} ({v['reason']})" for f, v in flags.items() if not v["informative"]]
+    rule = ("a model is at chance when its interval (seeds and test queries pooled) reaches the chance row, at "
+            "ceiling when it reaches 1; a comparison whose two models are both at chance, or both at ceiling, is "
+            "'uninformative', not a tie")
     if not bad:
-        return "Every family separates some model from chance and from the ceiling."
-    return ("Uninformative families (every fleet model's interval, seeds and test queries pooled, reaches the chance "
-            "row, or every one reaches the ceiling), whose comparisons are not counted as ties: " + ", ".join(bad) + ".")
+        return f"Every family separates some of its rivals (generalists and its specialist) from chance and ceiling; {rule}."
+    return ("Uninformative families (every rival, i.e. every generalist and the family's specialist, at chance, or "
+            f"every one at ceiling): {', '.join(bad)}; {rule}.")
 
 
 def size_text(s: dict[str, Any]) -> str:
