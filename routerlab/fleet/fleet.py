@@ -508,9 +508,10 @@ def scaled_fleet(scale: str) -> FleetConfig:
     0.30 vs 0.95 at 5e-4), which is why size bought no quality at 1,500 steps. Chosen: gen-s
     and gen-m 2e-3, gen-l 5e-4, at 4,000 steps. Specialists (second pilot, 5 seeds, each on its family,
     4,000 steps, with 1,000 facts and 6-digit sorting; own-family val exact match summed over
-    families for lr 1e-3 / 3e-3 / 6e-3: 2.48 / 2.71 / **2.74**): 6e-3. At 4,000 steps gen-m and gen-l memorise all 300 facts
-    and every generalist sorts at >= 0.99: both families sit at ceiling and cannot resolve
-    the size control, which then rests on math, code and logic.
+    families for lr 1e-3 / 3e-3 / 6e-3: 2.48 / 2.71 / **2.74**): 6e-3. At 4,000 steps gen-m
+    and gen-l memorise all 300 facts and every generalist sorts at >= 0.99: both families
+    sit at ceiling and cannot resolve the size control, which then rests on math, code and
+    logic. Building the quick fleet took 1,258 CPU s on 2 shared cores (2026-11-30).
 
     ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000
     steps x 64 sequences on larger pools (3x the quick tokens; the learning rates were tuned

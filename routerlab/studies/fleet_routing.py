@@ -305,7 +305,8 @@ def one_pass_bandit(train: Split, val: Split, test: Split, ref: int, *, target: 
     on_test = one_pass_points(train, test, lams, orders, seed + 1)
     q, c = np.asarray(on_test["quality"][k]), np.asarray(on_test["cost"][k])
     ref_q, ref_c = float(test.mean_quality[ref]), float(test.mean_cost[ref])
-    return {"lam": float(lams[k]), "cost": float(c.mean()), "cost_ratio": float(c.mean() / ref_c) if ref_c > 0 else None,
+    return {"lam": float(lams[k]), "cost": float(c.mean()),
+            "cost_ratio": float(c.mean() / ref_c) if ref_c > 0 else None,
             "quality": float(q.mean()), "quality_ratio": float(q.mean() / max(ref_q, 1e-12)),
             "miss": bool(q.mean() < target * ref_q), "miss_rate": float(np.mean(q < target * ref_q)),
             "curve": {"cost": np.mean(on_test["cost"], axis=1).tolist(),
@@ -735,7 +736,8 @@ def report(rundir: RunDir) -> str:
             "", markdown_table(protocol_rows(s)), _latency_text(rundir), ""]
     if ch:
         lines += [f"Without any model: always the family's majority answer scores {_mean_ci(ch['majority'])}, a "
-                  f"uniform guess {_mean_ci(ch['uniform'])} (cost 0); ceiling {ch['ceiling']:.2f}; the per-query oracle row "
+                  f"uniform guess {_mean_ci(ch['uniform'])} (cost 0); ceiling {ch['ceiling']:.2f}; the per-query "
+                  "oracle row "
                   "below is the best any router could do with these models.", ""]
     lines += [
         f"Routers on the fleet's routing log (fleet seeds {s['seeds']}; per seed the log's queries split 60/20/20 "

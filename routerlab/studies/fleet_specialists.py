@@ -415,7 +415,8 @@ def _flags_text(s: dict[str, Any]) -> str:
             "ceiling when it reaches 1; a comparison whose two models are both at chance, or both at ceiling, is "
             "'uninformative', not a tie")
     if not bad:
-        return f"Every family separates some of its rivals (generalists and its specialist) from chance and ceiling; {rule}."
+        return ("Every family separates some of its rivals (generalists and its specialist) from chance and "
+                f"ceiling; {rule}.")
     return ("Uninformative families (every rival, i.e. every generalist and the family's specialist, at chance, or "
             f"every one at ceiling): {', '.join(bad)}; {rule}.")
 
