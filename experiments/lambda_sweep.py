@@ -14,8 +14,14 @@ Command:
 Runtime (measured 2026-11-28 on 2 CPU cores): smoke ~10 CPU s; quick ~60 CPU s (~1 min
 wall), the fleet reused when cached (else ~540 CPU s to train it).
 
-Expected result (quick, measured 2026-11-28 on the fleet with the capacity-bound knowledge
-family, 3 fleet seeds x 4 bandit seeds, 4000 rounds, 24 lams): at lam = 0 LinUCB reaches
+Not a deployable router: the replay draws the test log's few hundred queries thousands of
+times, so LinUCB can memorise them; fleet_routing reports the one-pass LinUCB with lam fixed
+on validation. At smoke scale the report opens with a plumbing-check line.
+
+Expected result: NOT re-measured on the recalibrated quick fleet (2026-11-30: 4,000 steps,
+learning rates per size). The numbers below are from the previous quick fleet (1,500 steps,
+one shared learning rate). Previously (quick, measured 2026-11-28 on the fleet with the
+capacity-bound knowledge family, 3 fleet seeds x 4 bandit seeds, 4000 rounds, 24 lams): at lam = 0 LinUCB reaches
 quality 0.532 +- 0.089 at $0.106 per 1k queries, above gen-m's 0.489 and gen-l's 0.458 (it
 learns per query which model answers, on the replayed test queries); raising lam walks down
 to 0.495 +- 0.125 at $0.0045 per 1k queries (the small models' price). The curve is flat
