@@ -35,7 +35,7 @@ from sklearn.preprocessing import Normalizer
 from threadpoolctl import threadpool_limits
 
 from routerlab.config import check
-from routerlab.data.schema import RoutingMatrices
+from routerlab.data.schema import RoutingLogError, RoutingMatrices
 
 __all__ = ["FeatureConfig", "fit_featurizer", "featurize", "feature_key", "default_cache_dir", "text_stats",
            "TEXT_STATS"]
@@ -119,7 +119,20 @@ def fit_featurizer(train_prompts: np.ndarray, cfg: FeatureConfig = FeatureConfig
             TfidfTransformer(sublinear_tf=True),
         ]
     pipe = make_pipeline(*steps)
-    sparse = pipe.fit_transform(prompts)
+    try:
+        sparse = pipe.fit_transform(prompts)
+    except ValueError as err:  # sklearn: "empty vocabulary" / "After pruning, no terms remain"
+        if "vocabulary" not in str(err) and "no terms remain" not in str(err):
+            raise
+        # Prompts too short or too alike for word features (ids such as "p 1"): characters
+        # always give terms, so fall back to character n-grams rather than fail.
+        pipe = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=1, sublinear_tf=True,
+                                             dtype=np.float32))
+        try:
+            sparse = pipe.fit_transform(prompts)
+        except ValueError:
+            raise RoutingLogError("training prompts", "no text to build features from (every prompt is empty "
+                                  "or blank)", column="prompt") from None
     if cfg.svd_dim:
         # SVD rank is bounded by the training matrix: n_components < min(n_samples, n_features).
         dim = min(cfg.svd_dim, sparse.shape[0] - 1, sparse.shape[1] - 1)

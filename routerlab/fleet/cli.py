@@ -268,6 +268,9 @@ def route_eval(
 
     if budget is not None and not budget >= 0:
         raise ConfigError("--budget", f"must be a mean cost per query >= 0; got {budget}")
+    for flag, value in (("--seed", seed), ("--split-seed", split_seed)):
+        if not (isinstance(value, int) and 0 <= value < 2**32):
+            raise ConfigError(flag, f"must be an integer in [0, 2**32); got {value}")
     if n_boot < 10:
         raise ConfigError("--n-boot", f"must be >= 10 bootstrap resamples for a 95% interval; got {n_boot}")
     if features not in FEATURE_SETS:

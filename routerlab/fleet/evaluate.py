@@ -220,6 +220,6 @@ def zero_router_verdict(records: Sequence[dict[str, Any]]) -> str:
     """One plain sentence: which routers beat the zero router (ΔAIQ interval above 0), or that none does."""
     winners = [r["router"] for r in records if _is_candidate(r) and beats_zero_router(r)]
     if not winners:
-        return ("No router beats the zero router (the convex hull of the single models): every router's ΔAIQ "
-                "interval reaches 0 or below.")
+        return ("No router beats the zero router (the convex hull of the single models): no router's ΔAIQ "
+                "interval lies above 0 (a router that never reaches the cheapest model's cost has no ΔAIQ).")
     return f"Beat the zero router (ΔAIQ 95% interval above 0): {', '.join(winners)}."

@@ -83,3 +83,27 @@ def test_config_is_validated():
         FeatureConfig(kind="hashing", svd_dim=0)
     with pytest.raises(ConfigError, match="ngram_max"):
         FeatureConfig(ngram_max=0)
+
+
+def test_prompts_too_short_for_word_features_fall_back_to_characters():
+    """Id-like prompts ("p 1", "p 2", ...) leave no word of 2+ letters for the word vectoriser;
+    the featurizer falls back to character n-grams instead of failing."""
+    import numpy as np
+
+    from routerlab.data.features import FeatureConfig, fit_featurizer
+
+    prompts = np.array([f"p {i}" for i in range(40)], dtype=object)
+    pipe = fit_featurizer(prompts, FeatureConfig())
+    x = pipe.transform(list(prompts))
+    assert x.shape[0] == 40 and np.isfinite(np.asarray(x.todense() if hasattr(x, "todense") else x)).all()
+
+
+def test_prompts_with_no_text_at_all_are_one_line():
+    import numpy as np
+    import pytest
+
+    from routerlab.data.features import FeatureConfig, fit_featurizer
+    from routerlab.data.schema import RoutingLogError
+
+    with pytest.raises(RoutingLogError, match="column 'prompt'"):
+        fit_featurizer(np.array(["", " "] * 20, dtype=object), FeatureConfig())

@@ -292,3 +292,26 @@ def test_route_eval_errors_are_one_line_exit_2_and_write_nothing(argv, message, 
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message.format(**names) in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no --out folder, nothing written
+
+
+@pytest.mark.parametrize("flag, value", [("--seed", "-1"), ("--split-seed", "-1"), ("--split-seed", str(2**32))])
+def test_route_eval_seeds_out_of_range_are_one_line(tmp_path, capsys, flag, value):
+    from routerlab.data.table import example_table
+
+    table = tmp_path / "log.csv"
+    example_table().to_csv(table, index=False)
+    assert main(["route-eval", str(table), flag, value, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and flag in err
+
+
+def test_a_user_router_file_that_fails_to_import_is_one_line(tmp_path, capsys):
+    from routerlab.data.table import example_table
+
+    table = tmp_path / "log.csv"
+    example_table().to_csv(table, index=False)
+    broken = tmp_path / "broken.py"
+    broken.write_text("def oops(:\n")
+    assert main(["route-eval", str(table), "--router", f"{broken}:Router", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "SyntaxError" in err

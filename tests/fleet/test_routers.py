@@ -226,10 +226,12 @@ def test_delta_aiq_is_paired_against_the_zero_router(fitted, splits):
         common_range_aiq(nondecreasing_convex_hull(test.mean_cost, test.mean_quality), test.mean_cost[cheap],
                          test.mean_cost[dear]))
     assert knn["delta_aiq"]["value"] == pytest.approx(knn["aiq"]["value"] - zero["aiq"]["value"])
-    # Paired: both AIQs move together over resamples, so the difference's interval is narrower
-    # than the two intervals' widths added (what independent resamples would give).
-    width = lambda c: c["hi"] - c["lo"]  # noqa: E731
-    assert width(knn["delta_aiq"]) < width(knn["aiq"]) + width(zero["aiq"])
+    # Paired: each resample scores the router and the zero router on the same test queries, so
+    # the zero router compared with itself differs by exactly 0 in every resample: a [0, 0]
+    # interval, where independent resamples would give an interval as wide as its AIQ's.
+    assert zero["aiq"]["hi"] - zero["aiq"]["lo"] > 1e-3
+    for k in ("value", "lo", "hi"):
+        assert zero["delta_aiq"][k] == pytest.approx(0.0, abs=1e-12)
     assert knn["delta_aiq"]["lo"] > 0  # the planted specialists: routing adds quality at every cost
     # Savings against the zero router at 95% of the best test model's quality: kNN reaches it cheaper.
     assert knn["reference"] == test.models[int(np.argmax(test.mean_quality))]
@@ -237,12 +239,14 @@ def test_delta_aiq_is_paired_against_the_zero_router(fitted, splits):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, min_apgr", [("gsm8k", 0.60), ("mmlu", 0.74)])
-def test_ensemble_on_routellm_beats_the_zero_router(name, min_apgr):
+@pytest.mark.parametrize("name", ["gsm8k", "mmlu"])
+def test_ensemble_on_routellm_beats_the_zero_router(name):
     """On RouteLLM's files (split seed 0, route-eval's features), the calibrated ensemble beats
-    the zero router (ΔAIQ interval above 0) and reaches an APGR of at least ``min_apgr``
-    (measured: 0.607 on GSM8K, whose 138 test queries give an interval of about ±0.1, and
-    0.768 on MMLU). About 1 min (GSM8K) and 3 min (MMLU) on 2 busy cores."""
+    the zero router (ΔAIQ interval above 0) and random routing (APGR interval above 0.5, the
+    value of random routing by RouteLLM's definition). Measured: APGR 0.768 on MMLU, 0.607 on
+    GSM8K, whose 138 test queries give an interval of about ±0.1; the issue's goal of 0.62 on
+    GSM8K is not reached by the ensemble (MLP 0.620, MF 0.619), so no threshold is fitted to
+    the measurement here. About 1 min (GSM8K) and 3 min (MMLU) on 2 busy cores."""
     from routerlab.config import ConfigError
     from routerlab.fleet.evaluate import evaluate_routers
     from routerlab.fleet.routers import route_eval_features
@@ -258,7 +262,7 @@ def test_ensemble_on_routellm_beats_the_zero_router(name, min_apgr):
     routers = [r for r in default_routers(train, ensemble=True) if r.name == "ensemble"]
     zero, ens = evaluate_routers(routers, train, val, test, n_boot=200, zero_router=True)
     assert zero["router"] == "zero_router" and ens["router"] == "ensemble"
-    assert ens["apgr"]["value"] >= min_apgr
+    assert ens["apgr"]["lo"] > 0.5
     assert ens["delta_aiq"]["lo"] > 0
 
 
