@@ -30,7 +30,7 @@ Command:
     routerlab run fleet_routing --scale smoke
 
 Runtime (measured 2026-11-30 on 2 CPU cores shared with three other jobs): smoke ~40 CPU s
-(~25 s of it the RouteLLM lead, one split seed); quick ~7 min wall once the fleet is cached
+(~10 s of it the RouteLLM lead, one split seed); quick ~6 min wall once the fleet is cached
 (3 fleet seeds, 3 RouteLLM split seeds), plus 1,258 CPU s to train the fleet when it is not
 (see specialists_vs_generalists).
 
