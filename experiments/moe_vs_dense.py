@@ -37,7 +37,11 @@ by 0.14-0.21 nats in every seed, while arith, code, dyck and recall move by nois
 A GPU pilot of the control arms alone (2026-11-30, H200, 3 seeds, rates {3e-3, 1e-2, 3e-2}):
 d_model 32, 600 steps of 32 x 64 bytes (1.2M tokens), 200k bytes per domain: capacity
 resolves (+0.025 [+0.015, +0.035]), Switch E=8 does not (+0.000 [-0.021, +0.022]); d_model
-64 at the same tokens resolves neither. No calibrated quick regime is known yet.
+64 at the same tokens resolves neither. CPU pilots on prose alone (the capacity-bound domain;
+--set domains='["prose"]' bytes_per_domain=300000), rates as above: 300 steps of 16 x 32
+(3 seeds) resolve neither control; 600 steps (307k tokens, 5 seeds) resolve capacity (+0.029
+[+0.010, +0.048]) but not Switch E=8 (-0.005 [-0.046, +0.036]). No calibrated quick regime is
+known yet: the literature control is the one that fails.
 
 Feeds: paper Table (tab:moe_vs_dense) and Figure moe_vs_dense.pdf.
 """
