@@ -720,6 +720,13 @@ def report(rundir: RunDir) -> str:
                      "cut @95% largest": _fold_cell(e.get("savings_largest")),
                      "savings @100% largest": _cell(e.get("savings100_largest")),
                      "cut @100% largest": _fold_cell(e.get("savings100_largest"))})
+    if s.get("chance"):  # baselines without any model call (cost 0), and the ceiling
+        blank = {k: "" for k in rows[0] if k not in ("router", f"cost ({unit})", "quality")} if rows else {}
+        rows += [{"router": "*majority answer (no model)*", f"cost ({unit})": "0", "quality":
+                  _mean_ci(s["chance"]["majority"]), **blank},
+                 {"router": "*uniform guess (no model)*", f"cost ({unit})": "0", "quality":
+                  _mean_ci(s["chance"]["uniform"]), **blank},
+                 {"router": "*ceiling*", f"cost ({unit})": "", "quality": f"{s['chance']['ceiling']:.3f}", **blank}]
     lines = [PLUMBING_FLEET, ""] if rundir.header.get("scale") == "smoke" else []
     lines += [routellm_text(s), ""]
     ch = s.get("chance")
