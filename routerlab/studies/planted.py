@@ -27,7 +27,7 @@ import functools
 import math
 from pathlib import Path
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -68,7 +68,6 @@ __all__ = [
     "paper",
 ]
 
-Variant = Literal["dense", "switch", "top2", "expert_choice", "soft", "hash", "sinkhorn", "deepseek"]
 VARIANTS: tuple[str, ...] = ("dense", "switch", "top2", "expert_choice", "soft", "hash", "sinkhorn", "deepseek")
 
 
@@ -107,7 +106,7 @@ class PlantedConfig:
 
     seed: int = 0
     num_seeds: int = 3
-    variants: tuple[Variant, ...] = VARIANTS
+    variants: tuple[str, ...] = VARIANTS
     task: PlantedTask = field(default_factory=PlantedTask)
     d_model: int = 32
     expert_d_ff: int = 32
@@ -123,6 +122,12 @@ class PlantedConfig:
     def __post_init__(self):
         check(self.num_seeds >= 1, "num_seeds", f"must be >= 1; got {self.num_seeds}")
         check(len(self.variants) >= 1, "variants", f"must name at least one of {', '.join(VARIANTS)}")
+        from routerlab.moe.registry import router_names
+
+        for v in self.variants:
+            check(v in VARIANTS or v in router_names(), "variants",
+                  f"{v!r} is neither a variant ({', '.join(VARIANTS)}) nor a registered router "
+                  f"({', '.join(router_names())}; see routerlab.moe.register_router)")
         check(len(set(self.variants)) == len(self.variants), "variants", "must not repeat a variant")
         for name in ("d_model", "steps", "batch_size", "test_size", "log_every"):
             check(getattr(self, name) >= 1, name, f"must be >= 1; got {getattr(self, name)}")
@@ -195,6 +200,8 @@ def variant_moe_config(cfg: PlantedConfig, variant: str) -> MoEConfig | None:
     }
     if variant == "dense":
         return None
+    if variant not in table:  # a router registered by name (routerlab.moe.register_router): top-1, dropless
+        return replace(base, router=variant)
     return replace(base, **table[variant])
 
 
@@ -264,7 +271,7 @@ def _train_and_eval(cfg: PlantedConfig, variant: str, seed: jax.Array):
     schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
     optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
-    deepseek = variant == "deepseek"
+    biased = getattr(model.ffn, "router_bias", None) is not None  # loss-free balancing (DeepSeek-style)
 
     # All training batches up front: one vectorized draw keeps the scanned step small.
     xs, ys, _ = sample_task(cfg.task, teacher, stream("data"), cfg.steps * cfg.batch_size)
@@ -281,7 +288,7 @@ def _train_and_eval(cfg: PlantedConfig, variant: str, seed: jax.Array):
 
         (_, (mse, aux)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
-        if deepseek:
+        if biased:
             model.ffn.update_bias(aux.load)
         return nnx.state((model, optimizer)), mse
 

@@ -2,6 +2,7 @@
 plugs into the layer, the configs, the causal guard, the accounting, RL-R, expert parallelism
 and training on planted experts by name alone."""
 
+import json
 from dataclasses import replace
 
 import jax
@@ -280,3 +281,29 @@ def test_a_user_router_trains_on_planted_experts_and_routes_by_its_rule(user_rou
     ami = adjusted_mutual_info_score(np.asarray(cluster), np.asarray(main_expert(routing, 4)))
     assert nmse < 0.5, nmse
     assert ami > 0.5, ami
+
+
+# -- a registered router is trained by a study, by name ----------------------------------------
+
+
+def test_a_registered_router_runs_in_the_planted_study_by_name(tmp_path, capsys, user_routers):
+    """`routerlab run planted_experts --set variants=[..., "switch_again"]` trains the user's
+    router (top-1 over K experts, dropless) like any built-in and reports its routing AMI."""
+    from routerlab.cli import main
+
+    out = tmp_path / "runs"
+    argv = ["run", "planted_experts", "--out", str(out), "--set", 'variants=["switch_again"]',
+            "--set", "steps=20", "--set", "num_seeds=2"]
+    assert main(argv) == 0, capsys.readouterr().err
+    (run_dir,) = (out / "planted_experts").iterdir()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    finals = [r for r in rows if r.get("variant") == "switch_again" and r.get("ami") is not None]
+    assert len(finals) == 2 and all(0.0 <= r["ami"] <= 1.0 for r in finals)
+
+
+def test_an_unknown_planted_variant_names_the_registered_routers(capsys, user_routers):
+    from routerlab.cli import main
+
+    assert main(["run", "planted_experts", "--set", 'variants=["nope"]']) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "variants" in err and "switch_again" in err

@@ -106,7 +106,7 @@ def test_report_refuses_incomplete_run(tmp_path, capsys):
         seed: int = 0
 
     run = RunDir.create(tmp_path, "planted_experts", Cfg())
-    assert main(["report", str(run.path)]) == 1
+    assert main(["report", str(run.path)]) == 2  # a run that cannot be used as asked: one line, exit 2
     assert "incomplete run" in capsys.readouterr().err
 
 
