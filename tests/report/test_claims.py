@@ -42,3 +42,19 @@ def test_claims_table_from_runs(tmp_path):
     s6 = next(line for line in text.splitlines() if line.startswith("S6 &"))
     assert "not testable here" in s6
     assert "±" not in text
+
+
+def test_provenance_is_one_line_whatever_the_run_files_hold(tmp_path):
+    """A newline planted in a run's config.json would end the LaTeX comment the provenance is
+    written after, so provenance collapses every run-supplied whitespace to single spaces."""
+    import json
+
+    from routerlab.report.paper import provenance
+    from routerlab.rundir import RunDir
+
+    run = RunDir.create(tmp_path, "x", {"seed": 0}, scale="smoke")
+    header = json.loads((run.path / "config.json").read_text())
+    header["scale"] = "smoke\n\\input{/etc/passwd}"
+    (run.path / "config.json").write_text(json.dumps(header))
+    line = provenance(run, "routerlab paper", paper_sha="abc")
+    assert "\n" not in line and "scale smoke \\input" in line
