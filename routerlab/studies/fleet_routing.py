@@ -38,7 +38,7 @@ from routerlab.data import to_matrices
 from routerlab.data.schema import RoutingMatrices
 from routerlab.fleet.evaluate import choose_knob, evaluate_router, interval
 from routerlab.fleet.fleet import FleetConfig, ensure_fleet, lm_config
-from routerlab.fleet.metrics import aiq, cost_at_quality, nondecreasing_convex_hull
+from routerlab.fleet.metrics import common_range_aiq, nondecreasing_convex_hull, savings_fraction
 from routerlab.fleet.routers import Router, Split, Trace, default_routers, one_blas_thread, trace, visible
 from routerlab.report import mean_ci
 from routerlab.rundir import RunDir, atomic_write_text
@@ -170,7 +170,7 @@ def savings_vs(tr: Trace, test: Split, ref: int, target: float, n_boot: int, see
         out = np.empty(len(idx))
         for b in range(len(idx)):
             hull = nondecreasing_convex_hull(costs[b], quals[b])
-            out[b] = 1.0 - cost_at_quality(hull, target * ref_q[b]) / ref_c[b]
+            out[b] = savings_fraction(hull, target * ref_q[b], ref_c[b])
         return out
 
     return interval(stat, n, n_boot, seed)
@@ -480,13 +480,12 @@ def _bandit_stats(record: dict[str, Any]) -> dict[str, float | None]:
     ref = record["models"].index(record["reference"])
     big = record["models"].index(record["largest"])
     lo, hi = test_c.min(), test_c.max()
-    out: dict[str, float | None] = {"aiq": None}
-    if cost.min() <= lo * (1 + 1e-6) and hi > lo:
-        out["aiq"] = aiq(cost, quality, (max(lo, cost.min()), hi))
     hull = nondecreasing_convex_hull(cost, quality)
+    a = common_range_aiq(hull, lo, hi)
+    out: dict[str, float | None] = {"aiq": float(a) if np.isfinite(a) else None}
     for key, target, r in (("savings", 0.95, ref), ("savings100", 1.0, ref), ("savings_largest", 0.95, big),
                            ("savings100_largest", 1.0, big)):
-        saved = 1.0 - cost_at_quality(hull, target * test_q[r]) / test_c[r]
+        saved = savings_fraction(hull, target * test_q[r], test_c[r])
         out[key] = float(saved) if np.isfinite(saved) else None
     return out
 
@@ -538,7 +537,7 @@ def _add_protocol(routers: dict[str, Any], records: list[dict[str, Any]]) -> Non
             ref = rec["models"].index(rec["reference"])
             ref_q, ref_c = rec["test_mean_quality"][ref], rec["test_mean_cost_models"][u][ref]
             h = nondecreasing_convex_hull(np.asarray(one["curve"]["cost"]), np.asarray(one["curve"]["quality"]))
-            saved = 1.0 - cost_at_quality(h, rec.get("target", 0.95) * ref_q) / ref_c
+            saved = savings_fraction(h, rec.get("target", 0.95) * ref_q, ref_c)
             hull[u].append({"value": float(saved) if np.isfinite(saved) else None})
     routers[ONE_PASS] = {"cost_models": {u: _protocol_entry([rec["one_pass"][u] for rec in records], hull[u])
                                          for u in COST_MODELS}}
@@ -929,7 +928,7 @@ def summarize_lambda(rundir: RunDir) -> dict[str, Any]:
     for r in records:
         cost, qual = np.mean(r["cost"], axis=1), np.mean(r["quality"], axis=1)
         lo, hi = min(r["test_mean_cost"]), max(r["test_mean_cost"])
-        aiqs.append(aiq(cost, qual, (max(lo, cost.min()), hi)) if cost.min() <= lo * (1 + 1e-6) else float("nan"))
+        aiqs.append(common_range_aiq(nondecreasing_convex_hull(cost, qual), lo, hi))
     finite = [a for a in aiqs if np.isfinite(a)]
     return {"seeds": [r["seed"] for r in records], "curve": curve,
             "aiq": mean_ci(finite)._asdict() if finite else None, "aiq_seeds_defined": len(finite)}

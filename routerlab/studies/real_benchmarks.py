@@ -31,7 +31,7 @@ from routerlab.data import load_gsm8k, load_mmlu, load_mt_bench, load_routerbenc
 from routerlab.data.features import FeatureConfig, default_cache_dir, featurize
 from routerlab.data.schema import RoutingMatrices
 from routerlab.fleet.evaluate import evaluate_routers
-from routerlab.fleet.metrics import aiq, cost_at_quality, nondecreasing_convex_hull
+from routerlab.fleet.metrics import common_range_aiq, nondecreasing_convex_hull, savings_fraction
 from routerlab.fleet.routers import Split, default_routers
 from routerlab.report import mean_ci
 from routerlab.rundir import RunDir, atomic_write_text
@@ -213,11 +213,11 @@ def _bandit_stats(record: dict[str, Any], target: float) -> dict[str, float | No
     test_c, test_q = np.asarray(record["test_mean_cost"]), np.asarray(record["test_mean_quality"])
     ref = record["models"].index(record["reference"])
     lo, hi = test_c.min(), test_c.max()
-    out: dict[str, float | None] = {"aiq": None, "savings": None}
-    if cost.min() <= lo * (1 + 1e-6) and hi > lo:
-        out["aiq"] = aiq(cost, quality, (max(lo, cost.min()), hi))
-    saved = 1.0 - cost_at_quality(nondecreasing_convex_hull(cost, quality), target * test_q[ref]) / test_c[ref]
-    out["savings"] = float(saved) if np.isfinite(saved) else None
+    hull = nondecreasing_convex_hull(cost, quality)
+    a = common_range_aiq(hull, lo, hi)
+    saved = savings_fraction(hull, target * test_q[ref], test_c[ref])
+    out: dict[str, float | None] = {"aiq": float(a) if np.isfinite(a) else None,
+                                    "savings": float(saved) if np.isfinite(saved) else None}
     return out
 
 
