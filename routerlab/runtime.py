@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["enable_compilation_cache", "quiet_progress_bars", "FAST_COMPILE"]
+__all__ = ["enable_compilation_cache", "quiet_progress_bars", "progress", "FAST_COMPILE"]
 
 # Nothing here imports jax at module level: ``routerlab --version`` and argument errors must
 # not pay for it.
@@ -30,6 +30,36 @@ def quiet_progress_bars(stream=None) -> bool:
     if "datasets" in sys.modules:
         sys.modules["datasets"].disable_progress_bars()
     return True
+
+
+def progress(items, desc: str, unit: str = "unit", *, label=str, stream=None):
+    """Iterate ``items`` with visible progress: a tqdm bar on a terminal, otherwise one line per
+    item on ``stream`` (stderr), so a redirected or CI log shows what a long run is doing
+    instead of minutes of silence::
+
+        [moe_vs_dense] arm 3/15 switch lr=0.01 (started at 41 s)
+
+    ``label(item)`` names an item in that line. ``TQDM_DISABLE`` set to a true value silences
+    both forms.
+    """
+    import time
+
+    stream = sys.stderr if stream is None else stream
+    if os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes"):
+        yield from items
+        return
+    if hasattr(stream, "isatty") and stream.isatty():
+        from tqdm.auto import tqdm
+
+        yield from tqdm(items, desc=desc, unit=unit, file=stream)
+        return
+    items = list(items)
+    start = time.perf_counter()
+    for i, item in enumerate(items, 1):
+        print(f"[{desc}] {unit} {i}/{len(items)} {label(item)} (started at {time.perf_counter() - start:.0f} s)",
+              file=stream, flush=True)
+        yield item
+    print(f"[{desc}] {len(items)} {unit}s done in {time.perf_counter() - start:.0f} s", file=stream, flush=True)
 
 
 def enable_compilation_cache() -> Path | None:

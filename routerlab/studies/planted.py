@@ -35,7 +35,6 @@ import numpy as np
 import optax
 from flax import nnx
 from sklearn.metrics import adjusted_mutual_info_score
-from tqdm import tqdm
 
 from routerlab.config import check
 from routerlab.moe import (
@@ -51,7 +50,7 @@ from routerlab.moe import (
 )
 from routerlab.report import mean_ci
 from routerlab.rng import stream_key
-from routerlab.runtime import FAST_COMPILE
+from routerlab.runtime import FAST_COMPILE, progress
 from routerlab.rundir import RunDir, atomic_write_text
 from routerlab.train.guard import check_finite_unit
 
@@ -325,7 +324,7 @@ def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
     """
     seeds = jnp.arange(cfg.seed, cfg.seed + cfg.num_seeds)
     done = rundir.completed_units()
-    for variant in tqdm(cfg.variants, desc="planted_experts", unit="variant", disable=None):
+    for variant in progress(cfg.variants, "planted_experts", "variant"):
         units = [f"{variant}/seed{int(s)}" for s in seeds]
         if all(u in done for u in units):
             continue

@@ -365,3 +365,20 @@ def test_datasets_progress_bars_off_without_a_tty(monkeypatch):
     assert not datasets.is_progress_bar_enabled()
     monkeypatch.setenv("HF_DATASETS_DISABLE_PROGRESS_BARS", "0")  # the user's choice wins
     assert quiet_progress_bars(io.StringIO()) is False
+
+
+def test_progress_prints_one_line_per_unit_without_a_tty(monkeypatch):
+    """A redirected log gets one line per unit of work (no bar, no carriage returns)."""
+    import io
+
+    from routerlab.runtime import progress
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    log = io.StringIO()
+    assert list(progress(["a", "b", "c"], "study", "arm", stream=log, label=str.upper)) == ["a", "b", "c"]
+    lines = log.getvalue().splitlines()
+    assert [ln.split(" (")[0] for ln in lines[:3]] == ["[study] arm 1/3 A", "[study] arm 2/3 B", "[study] arm 3/3 C"]
+    assert lines[3].startswith("[study] 3 arms done in ") and "\r" not in log.getvalue()
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    quiet = io.StringIO()
+    assert list(progress([1, 2], "study", stream=quiet)) == [1, 2] and quiet.getvalue() == ""

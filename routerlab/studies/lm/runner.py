@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from routerlab.config import canonical_json
 from routerlab.rundir import RunDir, atomic_write_text
+from routerlab.runtime import progress
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig
@@ -129,7 +129,7 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
     cache = _cache_dir(rundir)
     in_run: dict[str, list[dict[str, Any]]] = {}
     jobs = [(name, run_cfg, rest[0] if rest else None, lr) for name, run_cfg, *rest in variants for lr in cfg.lr_grid]
-    for name, run_cfg, pg, lr in tqdm(jobs, desc=desc, unit="arm", disable=None):
+    for name, run_cfg, pg, lr in progress(jobs, desc, "arm", label=lambda job: f"{job[0]} lr={job[3]:g}"):
         units = [f"{name}/lr{lr:g}/seed{s}" for s in seeds]
         if all(u in done for u in units):
             continue
