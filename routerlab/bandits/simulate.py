@@ -71,8 +71,17 @@ def run_bandit(
     cost_cap: Any = math.inf,
     budget: Any = math.inf,
     refresh_every: int = 1000,
+    draw_chunk: int = 1,
 ) -> Trace:
     """Play ``rounds`` rounds of ``policy`` on ``env`` (pure; traced ``seed``/``lam``/... fine).
+
+    Round ``t``'s context and outcomes are ``env.step(params, fold_in(k_env, t), t)`` and the
+    policy's key is ``fold_in(k_pol, t)``; they are drawn ``gcd(record_every, draw_chunk)``
+    rounds at a time with one vectorised call, then played in order (``1``: each round draws
+    its own). ``draw_chunk`` changes speed only: the same random draws, the same arithmetic up
+    to float32 summation order where the draw batches a matvec. For one stream on CPU,
+    ``draw_chunk=32`` runs LinUCB ~1.7x faster (a per-round draw is mostly fixed overhead);
+    under ``vmap`` over 256 seeds it was ~1.5x *slower* (2026-11-30), hence the default 1.
 
     Rounds run as an outer ``lax.scan`` over blocks of ``record_every`` rounds (one
     recorded point each) around an inner scan. After every block in which a multiple of
@@ -80,6 +89,8 @@ def run_bandit(
     re-derives every ridge inverse from its exact Gram matrix; the predicate depends only
     on the block index, so under ``vmap`` it stays a real ``cond`` (0 disables).
     """
+    if draw_chunk < 1:
+        raise ValueError(f"draw_chunk must be >= 1; got {draw_chunk}")
     if rounds % record_every:
         raise ValueError(f"rounds ({rounds}) must be a multiple of record_every ({record_every})")
     seed = jnp.asarray(seed, jnp.uint32)
@@ -89,11 +100,11 @@ def run_bandit(
     K = env.spec.num_arms
     state0 = policy.init(k_init, env.spec)
 
-    def one_round(carry, t):
+    def one_round(carry, inputs):
         state, acc = carry
-        rnd = env.step(params, jax.random.fold_in(k_env, t), t)
+        rnd, k_round = inputs
         ctx = apply_cost_cap(rnd.context._replace(lam=lam), cost_cap)
-        arm, _ = policy.select(state, ctx, jax.random.fold_in(k_pol, t))
+        arm, _ = policy.select(state, ctx, k_round)
         q, c = rnd.quality[arm], rnd.cost[arm]
         reward = q - lam * c
         state = policy.update(state, ctx, arm, reward)
@@ -109,9 +120,27 @@ def run_bandit(
         )
         return (state, acc), None
 
+    chunk = math.gcd(record_every, draw_chunk)
+
+    def draws(ts):
+        """The environment's rounds and the policy's keys of rounds ``ts``, drawn together."""
+        rnds = jax.vmap(lambda t: env.step(params, jax.random.fold_in(k_env, t), t))(ts)
+        return rnds, jax.vmap(lambda t: jax.random.fold_in(k_pol, t))(ts)
+
+    def drawn_round(carry, t):
+        return one_round(carry, (env.step(params, jax.random.fold_in(k_env, t), t), jax.random.fold_in(k_pol, t)))
+
+    def rounds_of(carry, c):
+        # One vectorised draw for ``chunk`` rounds, then those rounds in order: the draws are
+        # pure functions of the round index, so this is the round-by-round stream, drawn faster.
+        return jax.lax.scan(one_round, carry, draws(c * chunk + jnp.arange(chunk)))
+
     def block(carry, b):
-        ts = b * record_every + jnp.arange(record_every)
-        (state, acc), _ = jax.lax.scan(one_round, carry, ts)
+        if chunk == 1:
+            (state, acc), _ = jax.lax.scan(drawn_round, carry, b * record_every + jnp.arange(record_every))
+        else:
+            chunks = b * (record_every // chunk) + jnp.arange(record_every // chunk)
+            (state, acc), _ = jax.lax.scan(rounds_of, carry, chunks)
         if refresh_every:
             due = ((b + 1) * record_every) // refresh_every > (b * record_every) // refresh_every
             state = jax.lax.cond(due, refresh_ridges, lambda s: s, state)

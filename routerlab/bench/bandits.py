@@ -4,7 +4,8 @@ Every case plays LinUCB (``alpha = 1``, ridge ``1``) online, one row at a time, 
 synthetic linear environment of :func:`routerlab.bandits.envs.synthetic_linear`
 (``arms`` arms, ``dim`` features, noise 0.1, environment seed ``seed``):
 
-* ``routerlab_single``  one jitted ``lax.scan`` over ``rounds`` rounds (the simulator).
+* ``routerlab_single``  one jitted ``lax.scan`` over ``rounds`` rounds (the simulator, drawing
+  32 rounds of contexts at a time: ``run_bandit(..., draw_chunk=32)``, the same stream).
 * ``routerlab_vmap``    the same, vmapped over ``seeds`` seeds; rounds/s is aggregate.
 * ``numpy_sm``          a plain numpy Sherman–Morrison loop (float64, arms vectorised).
 * peers, when installed: MABWiser (``predict`` + ``partial_fit`` per row; it must be fitted
@@ -37,6 +38,7 @@ from routerlab.rng import stream_key
 __all__ = ["bench_bandits"]
 
 ALPHA, REG, NOISE = 1.0, 1.0, 0.1
+SINGLE_DRAW_CHUNK = 32  # one stream draws 32 rounds at a time (run_bandit's draw_chunk); vmap draws per round
 
 
 def _stream(env, seed: int, rounds: int):
@@ -93,7 +95,8 @@ def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=
     policy = linucb(ALPHA, reg=REG)
     record_every = rounds  # one recorded point: the final numbers
 
-    single = jax.jit(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every))
+    single = jax.jit(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every,
+                                          draw_chunk=SINGLE_DRAW_CHUNK))
     many = jax.jit(jax.vmap(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every)))
     seed_arr = jnp.uint32(seed)
     seed_batch = jnp.arange(seed, seed + seeds, dtype=jnp.uint32)
