@@ -39,7 +39,7 @@ def test_every_experiment_file_loads_and_validates(name):
         (["run", "planted_experts", "--set", "lr=fast"], "lr: expected float"),
         (["run", "planted_experts", "--set", "load_balance_weight=-1"], "load_balance_weight: must be >= 0"),
         (["run", "planted_experts", "--set", "capacity_factor=0"], "capacity_factor: must be > 0"),
-        (["run", "planted_experts", "--set", "variants=[\"switch\",\"nope\"]"], "variants[1]: must be one of"),
+        (["run", "planted_experts", "--set", "variants=[\"switch\",\"nope\"]"], "variants: 'nope' is neither a variant"),
         (["run", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
     ],
 )
@@ -67,5 +67,5 @@ def test_resume_of_complete_run_is_refused(tmp_path, capsys):
 
     run = RunDir.create(tmp_path, "planted_experts", Cfg())
     run.finish({})
-    assert main(["run", "--resume", str(run.path)]) == 1
+    assert main(["run", "--resume", str(run.path)]) == 2  # a run that cannot be used as asked
     assert "already complete" in capsys.readouterr().err
