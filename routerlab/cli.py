@@ -287,8 +287,10 @@ COMMANDS = {
 def _bad_input() -> tuple[type[BaseException], ...]:
     """What the user typed or pointed at is wrong (including a run directory that is locked,
     damaged or would lose records on resume): one line, exit 2, nothing written."""
-    from routerlab.data import RoutingLogError
-
+    try:
+        from routerlab.data import RoutingLogError
+    except ImportError:  # `datasets` absent (an accelerator image, say): no routing log can have been read
+        return ConfigError, RunDirInvalid
     return ConfigError, RoutingLogError, RunDirInvalid
 
 
