@@ -237,6 +237,7 @@ class PlantedMoE(nnx.Module):
         return self.head(h + y), aux
 
 
+@pytest.mark.slow  # the default suite trains a registered router through the planted study instead (below)
 def test_a_user_router_trains_on_planted_experts_and_routes_by_its_rule(user_routers):
     task = PlantedTask(num_clusters=4, input_dim=4, output_dim=2)
     teacher = make_teacher(task)
