@@ -95,6 +95,8 @@ def test_moe_vs_dense_smoke_end_to_end(smoke_run, check_paper_hook):
     ratio = summary["analysis"]["dense_equivalent_ratio"]
     assert {"mean", "ci"} <= set(ratio) and len(ratio["per_seed"]) == cfg.num_seeds
     assert {"mean", "ci"} <= set(summary["analysis"]["step_speedup"])
+    # the output contract: both also at the top of summary.json, where scripts read them
+    assert summary["dense_equivalent_ratio"] == ratio and summary["step_speedup"] == summary["analysis"]["step_speedup"]
     assert summary["tuning"]["moe"]["lr"] == cfg.lr_grid[0]
     assert 0 <= summary["analysis"]["moe_minus_dense_loss"]["p_holm"] <= 1
     report = (run.artifacts / "report.md").read_text()

@@ -121,4 +121,4 @@ def _text(cfg: MoEVsDenseConfig, summary: dict[str, Any]) -> str:
 
 
 STUDY = Study("moe_vs_dense", "MoE vs dense: dense-equivalent compute per token (S2)", MoEVsDenseConfig,
-              _variants, _analysis, _text, _verdict)
+              _variants, _analysis, _text, _verdict, headline=("dense_equivalent_ratio", "step_speedup"))

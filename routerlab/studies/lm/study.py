@@ -202,6 +202,7 @@ class Study:
     text: Callable[[Any, dict[str, Any]], str]
     verdict: Callable[[Any, dict[str, Any]], str]
     setup: Callable[[Any], str] = default_setup
+    headline: tuple[str, ...] = ()  # analysis keys also written at the top of summary.json (the output contract)
 
     def _cfg(self, rundir: RunDir) -> Any:
         from routerlab.config import from_dict
@@ -232,6 +233,8 @@ class Study:
         analysis = self.analysis(cfg, groups)
         _holm_in_place(analysis)
         summary["analysis"] = analysis
+        for key in self.headline:
+            summary[key] = analysis[key]
         found = controls(cfg, groups)
         summary["controls"] = {k: c.to_json() for k, c in found.items()}
         summary["verdict"] = gate(self.verdict(cfg, summary), found.values())
