@@ -94,7 +94,8 @@ def _split_batches(corpus, split: str, batch_size: int, max_batches: int | None)
     return np.stack([b.tokens for b in batches]), np.array([int(b.domain[0]) for b in batches])
 
 
-def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: float | None = None) -> dict[str, Any]:
+def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: float | None = None,
+                keep_params: bool = False) -> dict[str, Any]:
     """Train ``cfg`` once per seed in ``seeds`` (``cfg.seed`` is ignored), all seeds in one program.
 
     ``reinforce_pg_weight``: train the MoE layers as RL-R routers (:mod:`routerlab.moe.reinforce`)
@@ -111,7 +112,9 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     * ``val``, ``test``: the final evaluation of each split: ``loss [S]``,
       ``loss_by_domain {domain: [S]}``, ``routing {layer: {metric: [S, ...]}}`` (MoE layers'
       routing metrics averaged over batches, as in ``routerlab.train``'s records);
-    * ``params``, ``flops_per_token`` ({total, active}) and ``tokens_per_step``.
+    * ``params``, ``flops_per_token`` ({total, active}) and ``tokens_per_step``;
+    * with ``keep_params``, ``final_params``: the trained parameters of every seed (a pytree of
+      numpy arrays with the leading seed axis), for evaluations a study defines itself.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -158,7 +161,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     test_batches, test_domains = _split_batches(corpus, "test", tc.batch_size, None)
     test = _eval_split(evaluate, state, test_batches, test_domains)
     cat = lambda name: np.concatenate([np.asarray(o[name], np.float64) for o in logs], axis=1)  # noqa: E731
-    return {
+    out = {
         "eval_steps": np.array(points),
         "val_loss": np.stack(val_loss, axis=1),
         "train_loss": cat("loss"),
@@ -170,3 +173,6 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
         "flops_per_token": flops_per_token(cfg.model),
         "tokens_per_step": tc.batch_size * cfg.model.seq_len,
     }
+    if keep_params:
+        out["final_params"] = jax.device_get(state.params)
+    return out

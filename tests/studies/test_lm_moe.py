@@ -2,6 +2,7 @@
 scale end to end (controls, verdict, dense frontier, resume, paper hook)."""
 
 
+import jax
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
                           ckpt_every=12),
         seed=1,
     )
-    sweep = train_seeds(cfg, [1])
+    sweep = train_seeds(cfg, [1], keep_params=True)
     run = RunDir.create(tmp_path, "single", cfg)
     train(cfg, run)
     records = list(run.records())
@@ -39,6 +40,9 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
     np.testing.assert_allclose([val_rec[s] for s in (6, 12)], sweep["val_loss"][0], rtol=1e-5)
     np.testing.assert_allclose(test_rec, sweep["test"]["loss"], rtol=1e-5)
     assert sweep["val"]["routing"]["0"]["load"].shape == (1, 4)
+    # keep_params hands back the trained parameters with the seed axis in front
+    leaves = jax.tree.leaves(sweep["final_params"])
+    assert leaves and all(leaf.shape[0] == 1 and np.isfinite(leaf).all() for leaf in leaves)
 
 
 @pytest.mark.slow
