@@ -31,9 +31,10 @@ from routerlab.bandits.cost import apply_cost_cap
 from routerlab.bandits.linalg import refresh_ridges
 from routerlab.bandits.types import Env, Policy
 from routerlab.config import check
+from routerlab.report.stats import mean_ci
 from routerlab.rng import stream_key
 
-__all__ = ["Trace", "run_bandit", "simulate", "grid", "log_trace", "summarize_final", "mean_ci"]
+__all__ = ["Trace", "run_bandit", "simulate", "grid", "log_trace", "summarize_final"]
 
 f32 = jnp.float32
 
@@ -213,13 +214,13 @@ def simulate(
     return Trace(*jax.tree.map(np.asarray, tuple(out)))
 
 
-def mean_ci(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and the half-width of a normal 95% interval (1.96 standard errors) over ``axis``."""
-    values = np.asarray(values, np.float64)
-    n = values.shape[axis]
-    mean = values.mean(axis=axis)
-    half = 1.96 * values.std(axis=axis, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(mean)
-    return mean, half
+def _mean_half(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Means and 95% half-widths over ``axis``, one Student-t interval per remaining entry
+    (:func:`routerlab.report.stats.mean_ci`, the project's one interval function)."""
+    values = np.moveaxis(np.asarray(values, np.float64), axis, -1)
+    cis = [mean_ci(v) for v in values.reshape(-1, values.shape[-1])]
+    shape = values.shape[:-1]
+    return (np.array([c.mean for c in cis]).reshape(shape), np.array([c.half_width for c in cis]).reshape(shape))
 
 
 def _r(x: float) -> float:
@@ -228,10 +229,10 @@ def _r(x: float) -> float:
 
 
 def summarize_final(trace: Trace) -> dict[str, Any]:
-    """Final numbers of a single-setting trace (axes ``[S, ...]``): means and 95% intervals."""
+    """Final numbers of a single-setting trace (axes ``[S, ...]``): means and Student-t 95% half-widths."""
     out: dict[str, Any] = {"seeds": int(trace.regret.shape[0])}
     for name in ("regret", "reward", "quality", "cost"):
-        m, h = mean_ci(np.asarray(getattr(trace, name))[:, -1], axis=0)
+        m, h = _mean_half(np.asarray(getattr(trace, name))[:, -1], axis=0)
         out[name] = _r(m)
         out[f"{name}_ci95"] = _r(h)
     out["budget_violation"] = _r(np.mean(trace.budget_violation))
@@ -242,7 +243,7 @@ def summarize_final(trace: Trace) -> dict[str, Any]:
 def log_trace(rundir, trace: Trace, *, unit: str, rounds: int, labels: Mapping[str, Any] | None = None) -> dict:
     """Write one single-setting trace (axes ``[S, R]``) to ``rundir``'s metrics.jsonl as ONE record.
 
-    The record holds the final numbers (means, 95% intervals over seeds) and the seed-mean
+    The record holds the final numbers (means, Student-t 95% half-widths over seeds) and the seed-mean
     curves as lists, under ``"unit"``; one line per unit means a killed run never leaves a
     half-written unit behind (see :meth:`routerlab.rundir.RunDir.completed_units`). Values
     are rounded to 6 significant digits and carry no timings, so reruns write identical
@@ -254,7 +255,7 @@ def log_trace(rundir, trace: Trace, *, unit: str, rounds: int, labels: Mapping[s
     rec: dict[str, Any] = {"unit": unit, "rounds": rounds, **dict(labels or {}), **summarize_final(trace)}
     rec["curve_round"] = [(i + 1) * every for i in range(num_points)]
     for name in ("regret", "cost"):
-        mean, half = mean_ci(np.asarray(getattr(trace, name)), axis=0)
+        mean, half = _mean_half(np.asarray(getattr(trace, name)), axis=0)
         rec[f"curve_{name}"] = [_r(v) for v in mean]
         rec[f"curve_{name}_ci95"] = [_r(v) for v in half]
     rundir.log(rec)

@@ -33,6 +33,7 @@ from routerlab.bandits.envs import synthetic_linear
 from routerlab.bandits.policies import linucb
 from routerlab.bandits.simulate import run_bandit
 from routerlab.bench.common import environment, interleaved_median_ms
+from routerlab.report.stats import mean_ci
 from routerlab.rng import stream_key
 
 __all__ = ["bench_bandits"]
@@ -141,8 +142,8 @@ def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=
         rec = {**common, "case": name, "median_ms": t_ms, "rounds_per_s": lanes * rounds / (t_ms / 1e3)}
         if name == "routerlab_vmap":
             final = out[:, -1]
-            rec.update(seeds=seeds, final_regret=float(final.mean()),
-                       final_regret_ci95=float(1.96 * final.std(ddof=1) / np.sqrt(seeds)))
+            ci = mean_ci(final)
+            rec.update(seeds=seeds, final_regret=ci.mean, final_regret_ci95=ci.half_width)
         else:
             rec["final_regret"] = float(out.reshape(-1)[-1])
         records.append(rec)

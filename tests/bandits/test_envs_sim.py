@@ -134,3 +134,17 @@ def test_log_trace_is_deterministic(tmp_path):
     assert texts[0] == texts[1]
     assert rec["curve_round"] == [100, 200, 300] and math.isfinite(rec["regret_ci95"])
     assert run.completed_units() == {"replay/linucb"}
+
+
+def test_summarize_final_uses_the_student_t_interval():
+    """Final regrets 1, 2, 3 over 3 seeds: mean 2, s = 1, half-width t_{2,.975} * s / sqrt(3)
+    = 4.3027 / 1.7321 = 2.4841 (the old normal interval gave 1.96 / 1.7321 = 1.1316)."""
+    from routerlab.bandits.simulate import Trace, summarize_final
+
+    curves = np.array([[0.0, 1.0], [1.0, 2.0], [0.5, 3.0]])  # [S=3, R=2]
+    t = Trace(curves, curves, curves, curves, np.zeros(3), np.zeros(3), np.zeros((3, 2)))
+    out = summarize_final(t)
+    assert out["seeds"] == 3 and out["regret"] == 2.0
+    assert abs(out["regret_ci95"] - 2.48418) < 1e-4
+    one = summarize_final(Trace(*(x[:1] for x in t)))
+    assert one["regret"] == 1.0 and one["regret_ci95"] == 0.0  # one seed: zero-width, as report.stats says
