@@ -1,7 +1,9 @@
 """A generated, multi-domain, byte-level corpus: no downloads, same bytes on every machine.
 
-Five domains, each a generator of short ASCII *documents* (every one ends in ``"\\n"``)
-with structure that rewards capacity, so that experts have something to specialise on:
+Five text domains (:data:`TEXT_DOMAINS`, the default), each a generator of short ASCII
+*documents* (every one ends in ``"\\n"``) with structure that rewards capacity, so that experts
+have something to specialise on; a sixth, ``knowledge``, is a fact table with controlled
+exposures (:mod:`routerlab.models.knowledge`), mixed in or alone:
 
 ``arith``
     Integer expressions with their values, ``(37+8)*4=180``: the answer digits need
@@ -48,9 +50,12 @@ import jax
 import numpy as np
 
 from routerlab.config import check
+from routerlab.models import knowledge
+from routerlab.models.knowledge import KNOWLEDGE, KnowledgeConfig
 
 __all__ = [
     "DOMAINS",
+    "TEXT_DOMAINS",
     "SPLITS",
     "VOCAB_SIZE",
     "CorpusConfig",
@@ -64,7 +69,9 @@ __all__ = [
 ]
 
 #: Domain names, in label order (``Batch.domain`` holds indices into this tuple).
-DOMAINS: tuple[str, ...] = ("arith", "code", "prose", "dyck", "recall")
+DOMAINS: tuple[str, ...] = ("arith", "code", "prose", "dyck", "recall", KNOWLEDGE)
+#: The generated text domains: the default corpus.
+TEXT_DOMAINS: tuple[str, ...] = DOMAINS[:5]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Every byte of the corpus is printable ASCII or ``"\n"``: token ids are in ``[0, 128)``.
 VOCAB_SIZE = 128
@@ -80,13 +87,16 @@ class CorpusConfig:
       val_fraction: expected fraction of documents hashed into ``val``.
       test_fraction: likewise for ``test``.
       domains: which of :data:`DOMAINS` to include (label indices stay those of ``DOMAINS``).
+      knowledge: the ``knowledge`` domain's table and renderings (defaults when ``None``);
+        ``bytes_per_domain`` does not apply to it.
     """
 
     seed: int = 0
     bytes_per_domain: int = 400_000
     val_fraction: float = 0.05
     test_fraction: float = 0.05
-    domains: tuple[str, ...] = DOMAINS
+    domains: tuple[str, ...] = TEXT_DOMAINS
+    knowledge: KnowledgeConfig | None = None
 
     def __post_init__(self) -> None:
         check(self.bytes_per_domain >= 1_000, "bytes_per_domain", f"must be >= 1000; got {self.bytes_per_domain}")
@@ -387,6 +397,10 @@ class Corpus:
         for split in SPLITS:
             rows, labels = [], []
             for name in cfg.domains:
+                if name == KNOWLEDGE:  # one biography per window (exposures are counted in windows)
+                    rows.append(knowledge.windows(cfg.seed, cfg.knowledge or KnowledgeConfig(), split, width))
+                    labels.append(np.full((len(rows[-1]),), DOMAINS.index(name), dtype=np.int32))
+                    continue
                 stream = _domain_streams(name, cfg.seed, cfg.bytes_per_domain, cfg.val_fraction, cfg.test_fraction)[split]
                 n = len(stream) // width
                 rows.append(np.frombuffer(stream[: n * width], dtype=np.uint8).reshape(n, width))

@@ -10,6 +10,7 @@ import pytest
 from routerlab.config import ConfigError
 from routerlab.models.corpus import (
     DOMAINS,
+    TEXT_DOMAINS,
     SPLITS,
     VOCAB_SIZE,
     Corpus,
@@ -46,7 +47,7 @@ def test_domains_are_independent_streams():
 
 
 def test_splits_are_disjoint_sets_of_documents():
-    for domain in DOMAINS:
+    for domain in TEXT_DOMAINS:
         docs = {s: set() for s in SPLITS}
         for doc in itertools.islice(generate_documents(domain, 0), 3000):
             docs[split_of(doc, 0.1, 0.1)].add(doc)
@@ -63,7 +64,7 @@ def test_text_is_ascii_with_labels_per_window(corpus):
         w, d = corpus.windows[split], corpus.domains[split]
         assert w.shape == (len(d), 33) and w.dtype == np.int32
         assert w.min() >= 0 and w.max() < VOCAB_SIZE
-        assert set(d.tolist()) == set(range(len(DOMAINS)))
+        assert set(d.tolist()) == set(range(len(TEXT_DOMAINS)))
     # A window labelled "dyck" contains only brackets and newlines.
     dyck = corpus.windows["train"][corpus.domains["train"] == DOMAINS.index("dyck")]
     assert set(decode(dyck[0])) <= set("()[]{}<>\n")
@@ -148,13 +149,13 @@ def test_an_epoch_visits_every_training_window_once(corpus):
 def test_eval_batches_are_fixed_domain_pure_and_cover_all_domains(corpus):
     a = list(corpus.eval_batches("val", 8, 2))
     b = list(Corpus(SMALL, seq_len=32).eval_batches("val", 8, 2))
-    assert len(a) == 2 * len(DOMAINS)
+    assert len(a) == 2 * len(TEXT_DOMAINS)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.tokens, y.tokens)
         assert len(set(x.domain.tolist())) == 1  # one domain per batch
     every = list(corpus.eval_batches("val", 8))
     assert [int(x.domain[0]) for x in every] == sorted(int(x.domain[0]) for x in every)
-    for i, _ in enumerate(DOMAINS):
+    for i, _ in enumerate(TEXT_DOMAINS):
         n = int(np.sum(corpus.domains["val"] == i))
         assert sum(int(x.domain[0]) == i for x in every) == n // 8
     with pytest.raises(ValueError, match="fewer than one batch"):

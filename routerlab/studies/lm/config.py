@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 from routerlab.config import check
 from routerlab.models.config import LMConfig
-from routerlab.models.corpus import DOMAINS, CorpusConfig
+from routerlab.models.corpus import TEXT_DOMAINS, CorpusConfig
 from routerlab.moe import MoEConfig
 from routerlab.train.config import LMRunConfig, TrainConfig
 
@@ -29,7 +29,7 @@ class LMStudyConfig:
         the lowest mean final *validation* loss over seeds (test loss never enters the choice).
       eval_every, eval_batches: validation cadence and batches per domain.
       bytes_per_domain, domains: size of the generated corpus and which of its domains
-        (:data:`routerlab.models.corpus.DOMAINS`) it holds.
+        (:data:`routerlab.models.corpus.DOMAINS`; default the text ones) it holds.
       load_balance_weight, z_loss_weight: auxiliary loss weights of MoE variants.
       block_size: rows per block of dropless dispatch (small: toy token counts).
       capacity_mult: the capacity control's dense FFN is ``capacity_mult x d_ff`` wide.
@@ -57,7 +57,7 @@ class LMStudyConfig:
     eval_every: int = 50
     eval_batches: int = 2
     bytes_per_domain: int = 60_000
-    domains: tuple[str, ...] = DOMAINS
+    domains: tuple[str, ...] = TEXT_DOMAINS
     load_balance_weight: float = 1e-2
     z_loss_weight: float = 1e-3
     block_size: int = 16
