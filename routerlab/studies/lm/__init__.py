@@ -25,7 +25,8 @@ Modules: :mod:`~routerlab.studies.lm.config` (the shared config and scales),
 :mod:`~routerlab.studies.lm.curves` (cost to reach a loss, ratios, censoring),
 :mod:`~routerlab.studies.lm.study` (``Study``: controls, summary, report, paper), and one per
 study: ``moe_vs_dense``, ``expert_count``, ``balancing``, ``capacity``, ``granularity``,
-``routers``, ``encoder_routers``, ``scaling_fit``.
+``routers``, ``encoder_routers``, ``scaling_fit``, ``knowledge`` (bits stored per parameter
+on the knowledge domain; its controls are on bits stored).
 """
 
 from routerlab.studies.lm import (
@@ -34,6 +35,7 @@ from routerlab.studies.lm import (
     encoder_routers,
     expert_count,
     granularity,
+    knowledge,
     moe_vs_dense,
     routers,
     scaling_fit,
@@ -51,18 +53,19 @@ from routerlab.studies.lm.curves import (
 from routerlab.studies.lm.encoder_routers import EncoderRoutersConfig
 from routerlab.studies.lm.expert_count import ExpertCountConfig
 from routerlab.studies.lm.granularity import GranularityConfig
+from routerlab.studies.lm.knowledge import KnowledgeStudyConfig
 from routerlab.studies.lm.moe_vs_dense import MoEVsDenseConfig
 from routerlab.studies.lm.routers import RoutersConfig
 from routerlab.studies.lm.scaling_fit import ScalingFitConfig, bootstrap_bilinear, e_hat, fit_bilinear
 from routerlab.studies.lm.study import Study
 
 STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY for m in (
-    moe_vs_dense, expert_count, balancing, capacity, scaling_fit, routers, granularity, encoder_routers)}
+    moe_vs_dense, expert_count, balancing, capacity, scaling_fit, routers, granularity, encoder_routers, knowledge)}
 
 __all__ = [
     "STUDIES", "Study", "LMStudyConfig", "at_scale", "SMOKE_SIZES", "PAPER_SIZES",
     "MoEVsDenseConfig", "ExpertCountConfig", "BalancingConfig", "CapacityConfig", "GranularityConfig",
-    "RoutersConfig", "EncoderRoutersConfig", "ScalingFitConfig",
+    "RoutersConfig", "EncoderRoutersConfig", "ScalingFitConfig", "KnowledgeStudyConfig",
     "cost_to_reach", "compute_ratio", "steps_to_reach", "dense_equivalent_ratio", "ci_or_censored",
     "e_hat", "fit_bilinear", "bootstrap_bilinear",
 ]

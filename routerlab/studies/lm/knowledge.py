@@ -1,0 +1,338 @@
+"""Knowledge stored per parameter: dense, a 4x-wider dense and top-1 MoEs on a fact table.
+
+The corpus is the ``knowledge`` domain alone (:mod:`routerlab.models.knowledge`): a fixed
+table of ``entities x 4`` synthetic facts, rendered as biographies, every fact seen exactly
+``exposures`` times (``steps = exposures x entities / batch_size`` with one biography per
+window; checked). Arms, per exposure level: dense (FFN ``d_ff``), dense with a
+``capacity_mult x`` wider FFN (the capacity control), and a top-1 MoE of ``E`` experts of width
+``d_ff`` for each ``E`` in ``moe_experts`` (E = 8 is the Switch control: dense's active FLOPs up
+to the router; E = 32 is Allen-Zhu & Li's MoE comparison). Weight decay is 0 (memorisation
+is the point; the pilot stored nothing with 0.1).
+
+Readout (:func:`fact_cross_entropy`): per fact, the cross-entropy of its value bytes given
+the entity's name and the attribute's prompt, averaged over the attribute's templates (the
+``test`` prompts); ``bits stored`` is :func:`routerlab.models.knowledge.bits_stored` over all
+facts, ``bits_per_param`` divides it by the *non-embedding* parameters (attention, FFNs or
+experts and router, norms) and by the total parameters. Allen-Zhu & Li divide by the model's
+parameter count; the ``non_embedding`` ratio is the one to compare with their ~2 bits per
+parameter (the token table of a byte-level model stores the alphabet, not the facts).
+
+Learning rate per arm from ``lr_grid`` on the framework's rule (lowest mean final validation
+loss; :func:`routerlab.studies.lm.runner.choose_lr`); the ``val`` split is one held-out
+rendering of every entity's biography, so the rate is never chosen on the ``test`` prompts.
+Controls (:func:`routerlab.report.controls.paired_control`) are on **bits stored** (test
+prompts, paired by seed), the quantity the study reads: capacity = dense 4x minus dense,
+switch_vs_dense = MoE E = 8 minus dense; either one unresolved makes the verdict
+``underpowered``. The corpus test loss would dilute the facts with name and template bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from routerlab.config import check
+from routerlab.models import knowledge as kn
+from routerlab.models.accounting import param_count
+from routerlab.models.config import LMConfig
+from routerlab.models.corpus import CorpusConfig
+from routerlab.models.lm import LM
+from routerlab.report import MeanCI, fmt_ci
+from routerlab.report.controls import gate, paired_control
+from routerlab.rundir import RunDir, atomic_write_text
+from routerlab.runtime import progress
+from routerlab.studies.lm.config import LMStudyConfig
+from routerlab.studies.lm.runner import NO_CACHE_ENV, by_variant, seeds_of, unit_key
+from routerlab.studies.lm.study import Study, ci, paired_diff, sign_verdict, fmt_diff
+from routerlab.studies.lm_sweep import train_seeds
+from routerlab.train.config import LMRunConfig
+from routerlab.train.loop import init_state
+from routerlab.train.step import split_model, uses_router_bias
+
+__all__ = ["KnowledgeStudyConfig", "STUDY", "fact_cross_entropy", "embedding_params", "arm_name"]
+
+
+@dataclass(frozen=True)
+class KnowledgeStudyConfig(LMStudyConfig):
+    """The LM study config on the knowledge domain (``steps`` follows from ``exposures``).
+
+    Attributes:
+      entities, renderings: the fact table (:class:`routerlab.models.knowledge.KnowledgeConfig`).
+      exposures: exposure levels; each trains every arm for ``exposures x entities /
+        batch_size`` steps (``steps`` must equal that of the first level).
+      moe_experts: expert counts of the top-1 MoE arms (must hold ``control_experts``).
+      weight_decay: AdamW weight decay of every arm.
+    """
+
+    entities: int = 512
+    renderings: int = 4
+    exposures: tuple[int, ...] = (400,)
+    moe_experts: tuple[int, ...] = (8,)
+    weight_decay: float = 0.0
+    d_model: int = 32
+    n_heads: int = 2
+    seq_len: int = 64
+    d_ff: int = 32
+    batch_size: int = 32
+    steps: int = 6400
+    eval_every: int = 1600
+    domains: tuple[str, ...] = (kn.KNOWLEDGE,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)
+        check(self.domains == (kn.KNOWLEDGE,), "domains",
+              f"the knowledge study trains on the knowledge domain alone (exact exposures); got {list(self.domains)}")
+        check(self.seq_len + 1 >= kn.max_document_len(), "seq_len",
+              f"a biography needs up to {kn.max_document_len()} bytes: seq_len must be >= {kn.max_document_len() - 1}")
+        check(len(self.exposures) >= 1 and len(set(self.exposures)) == len(self.exposures), "exposures",
+              f"must hold one or more distinct levels; got {list(self.exposures)}")
+        for x in self.exposures:
+            check(x >= 1 and x % self.renderings == 0 and x * self.entities % self.batch_size == 0, "exposures",
+                  f"each level must be a multiple of renderings ({self.renderings}) with exposures x entities "
+                  f"divisible by batch_size ({self.batch_size}); got {x}")
+        check(self.steps == self.steps_for(self.exposures[0]), "steps",
+              f"must be exposures[0] x entities / batch_size = {self.steps_for(self.exposures[0])}; got {self.steps}")
+        check(self.control_experts in self.moe_experts, "moe_experts",
+              f"must hold control_experts ({self.control_experts}); got {list(self.moe_experts)}")
+        check(self.weight_decay >= 0, "weight_decay", f"must be >= 0; got {self.weight_decay}")
+
+    def steps_for(self, exposures: int) -> int:
+        return exposures * self.entities // self.batch_size
+
+    def knowledge(self) -> kn.KnowledgeConfig:
+        return kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)
+
+    def run_config(self, moe=None, *, d_ff=None, steps=None, lr=None) -> LMRunConfig:
+        base = super().run_config(moe, d_ff=d_ff, steps=steps, lr=lr)
+        eval_every = min(self.eval_every, base.train.steps)
+        return replace(base, data=CorpusConfig(domains=self.domains, knowledge=self.knowledge()),
+                       train=replace(base.train, weight_decay=self.weight_decay, eval_every=eval_every))
+
+
+def arm_name(arm: str, exposures: int, cfg: KnowledgeStudyConfig) -> str:
+    return arm if len(cfg.exposures) == 1 else f"{arm} @{exposures}x"
+
+
+def _arms(cfg: KnowledgeStudyConfig, exposures: int) -> list[tuple[str, LMRunConfig]]:
+    steps = cfg.steps_for(exposures)
+    out = [("dense", cfg.run_config(steps=steps)),
+           (f"dense(ffn x{cfg.capacity_mult})", cfg.run_config(d_ff=cfg.capacity_mult * cfg.d_ff, steps=steps))]
+    out += [(f"moe(E={e})", cfg.run_config(cfg.moe(num_experts=e), steps=steps)) for e in cfg.moe_experts]
+    return [(arm_name(a, exposures, cfg), c) for a, c in out]
+
+
+def _variants(cfg: KnowledgeStudyConfig) -> list[tuple[str, LMRunConfig]]:
+    return [v for x in cfg.exposures for v in _arms(cfg, x)]
+
+
+def embedding_params(model: LMConfig) -> int:
+    """Parameters of the token (and position) tables and an untied head: what bits/param over
+    *non-embedding* parameters leaves out."""
+    n = model.vocab_size * model.d_model
+    n += model.seq_len * model.d_model if model.positions == "learned" else 0
+    return n + (0 if model.tie_embeddings else model.d_model * model.vocab_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _fact_ce_fn(model_cfg: LMConfig, num_facts: int):
+    graphdef, _, _ = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
+
+    def one_seed(params, rest, tokens, fact):
+        logits, _ = nnx.merge(graphdef, params, rest)(tokens[:, :-1])
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:])  # [n, L] nats
+        return jax.ops.segment_sum(jnp.where(fact >= 0, ce, 0.0).ravel(), jnp.maximum(fact, 0).ravel(),
+                                   num_segments=num_facts)
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None)))
+
+
+def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Readout, chunk: int = 256) -> np.ndarray:
+    """``[S, F]``: per seed (leading axis of ``params``/``rest``) and fact, the cross-entropy of the
+    fact's value bytes in nats, summed over its bytes and averaged over its prompts.
+
+    Prompts run in chunks of ``chunk`` rows, the last one padded with rows that score nothing,
+    so every readout of a model compiles one program."""
+    num_facts = len(read.renderings)
+    pad = -len(read.tokens) % chunk
+    tokens = np.concatenate([read.tokens, np.full((pad, read.tokens.shape[1]), ord("\n"), read.tokens.dtype)])
+    fact = np.concatenate([read.fact, np.full((pad, read.fact.shape[1]), -1, read.fact.dtype)])
+    fn = _fact_ce_fn(model_cfg, num_facts)
+    total = 0.0
+    for start in range(0, len(tokens), chunk):
+        total = total + np.asarray(fn(params, rest, jnp.asarray(tokens[start:start + chunk]),
+                                      jnp.asarray(fact[start:start + chunk])), np.float64)
+    return total / read.renderings[None, :]
+
+
+def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int]) -> list[dict[str, Any]]:
+    """Train all seeds, then read every fact's cross-entropy; one record per seed."""
+    out = train_seeds(run_cfg, seeds, keep_params=True)
+    rests = [init_state(replace(run_cfg, seed=s)).rest for s in seeds]
+    if uses_router_bias(rests[0]):
+        raise ValueError("moe: the knowledge readout rebuilds untrained variables; a router bias is trained")
+    rest = jax.tree.map(lambda *xs: jnp.stack(xs), *rests)
+    knowledge, width = cfg.knowledge(), run_cfg.model.seq_len + 1
+    table = kn.fact_table(run_cfg.data.seed, knowledge)
+    log2c = table.log2_choices()
+    ce = {kind: fact_cross_entropy(run_cfg.model, out["final_params"], rest,
+                                   kn.readout(run_cfg.data.seed, knowledge, kind, width)) for kind in ("test", "val")}
+    total = param_count(run_cfg.model)["total"]
+    non_emb = total - embedding_params(run_cfg.model)
+    flops_step = 3.0 * float(out["flops_per_token"]["active"]) * out["tokens_per_step"]
+    rows = []
+    for i, seed in enumerate(seeds):
+        test_bits = kn.bits_stored(ce["test"][i], log2c)
+        k = len(kn.ATTRIBUTES)
+        rows.append({
+            "seed": seed, "steps": run_cfg.train.steps, "tokens": run_cfg.train.steps * out["tokens_per_step"],
+            "exposures": run_cfg.train.steps * run_cfg.train.batch_size // knowledge.entities,  # one bio per window
+            "params": out["params"], "non_embedding_params": non_emb, "flops_per_token": out["flops_per_token"],
+            "train_flops_per_step": flops_step, "eval_steps": out["eval_steps"].tolist(),
+            "val_loss": out["val_loss"][i].tolist(), "final_val_loss": float(out["val_loss"][i, -1]),
+            "final_train_ce": float(out["train_ce"][i, -1]), "test_loss": float(out["test"]["loss"][i]),
+            "table_bits": float(log2c.sum()), "test_bits": test_bits,
+            "test_bits_clipped": kn.bits_stored(ce["test"][i], log2c, clip=True),
+            "val_bits": kn.bits_stored(ce["val"][i], log2c),
+            "test_bits_by_attribute": {a.name: kn.bits_stored(ce["test"][i][j::k], log2c[j::k])
+                                       for j, a in enumerate(kn.ATTRIBUTES)},
+            "bits_per_param": test_bits / non_emb, "bits_per_total_param": test_bits / total,
+        })
+    return rows
+
+
+def run_knowledge_variants(cfg: KnowledgeStudyConfig, rundir: RunDir, variants: list[tuple], desc: str) -> None:
+    """:func:`routerlab.studies.lm.runner.run_variants` with the knowledge readout in every record:
+    each ``(variant, rate)`` trains all seeds once; identical configs (the control arms) share units;
+    finished units are skipped and cached under ``_cache/lm_units/<key>-knowledge.json``."""
+    seeds, done = seeds_of(cfg), rundir.completed_units()
+    cache = None if os.environ.get(NO_CACHE_ENV) == "1" else rundir.path.resolve().parents[1] / "_cache" / "lm_units"
+    in_run: dict[str, list[dict[str, Any]]] = {}
+    jobs = [(name, run_cfg, lr) for name, run_cfg in variants for lr in cfg.lr_grid]
+    for name, run_cfg, lr in progress(jobs, desc, "arm", label=lambda job: f"{job[0]} lr={job[2]:g}"):
+        units = [f"{name}/lr{lr:g}/seed{s}" for s in seeds]
+        if all(u in done for u in units):
+            continue
+        cfg_lr = replace(run_cfg, train=replace(run_cfg.train, lr=lr))
+        key = unit_key(cfg_lr, seeds, None) + "-knowledge"
+        path = None if cache is None else cache / f"{key}.json"
+        if key in in_run:
+            rows = in_run[key]
+        elif path is not None and path.is_file():
+            rows = json.loads(path.read_text())
+        else:
+            rows = _records(cfg, cfg_lr, seeds)
+            if path is not None:
+                atomic_write_text(path, json.dumps(rows, sort_keys=True) + "\n")
+        in_run[key] = rows
+        for unit, row in zip(units, rows):
+            if unit not in done:
+                rundir.log({"unit": unit, "variant": name, "lr": lr, "cache_key": key, **row})
+
+
+def _bits_entry(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"non_embedding": ci([r["bits_per_param"] for r in rows]),
+            "total": ci([r["bits_per_total_param"] for r in rows]),
+            "bits_stored": ci([r["test_bits"] for r in rows]),
+            "fraction_stored": ci([r["test_bits"] / r["table_bits"] for r in rows]),
+            "non_embedding_params": rows[0]["non_embedding_params"], "total_params": rows[0]["params"]["total"],
+            "exposures": rows[0]["exposures"], "table_bits": rows[0]["table_bits"]}
+
+
+def _analysis(cfg: KnowledgeStudyConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
+    names = [v[0] for v in _variants(cfg)]
+    out: dict[str, Any] = {"bits_per_param": {n: _bits_entry(groups[n]) for n in names},
+                           "chosen_on": "lowest mean final validation loss (held-out renderings); bits read on "
+                                        "the test prompts"}
+    diffs, ratios = {}, {}
+    for x in cfg.exposures:
+        dense = groups[arm_name("dense", x, cfg)]
+        for name, _ in _arms(cfg, x)[1:]:
+            diffs[f"{name} - dense"] = paired_diff(groups[name], dense, key="test_bits")
+            per_total = [a["bits_per_total_param"] / b["bits_per_total_param"] if b["bits_per_total_param"] > 0
+                         else math.nan for a, b in zip(groups[name], dense)]
+            ratios[f"{name} / dense"] = ci(per_total)
+    out["bits_stored_minus_dense"] = diffs
+    out["bits_per_total_param_over_dense"] = ratios
+    return out
+
+
+def _verdict(cfg: KnowledgeStudyConfig, summary: dict[str, Any]) -> str:
+    x = cfg.exposures[0]
+    moe = arm_name(f"moe(E={cfg.control_experts})", x, cfg)
+    d = summary["analysis"]["bits_stored_minus_dense"][f"{moe} - dense"]
+    r = summary["analysis"]["bits_per_total_param_over_dense"][f"{moe} / dense"]
+    word = {"better": "stores more", "worse": "stores less"}.get(sign_verdict(_as_loss(d)), "is not resolved against")
+    return (f"At {x} exposures, MoE E={cfg.control_experts} {word} dense at equal active FLOPs: "
+            f"{fmt_diff(d, 0)} bits; per total parameter it stores {fmt_ci(MeanCI(**r), 2)} of dense's "
+            "(Allen-Zhu & Li: MoE within ~1.3x of dense per total parameter).")
+
+
+def _as_loss(entry: dict[str, Any]) -> dict[str, Any]:
+    """A bits difference (higher is better) in :func:`sign_verdict`'s loss convention."""
+    return {**entry, "mean": -entry["mean"]}
+
+
+def _text(cfg: KnowledgeStudyConfig, summary: dict[str, Any]) -> str:
+    a = summary["analysis"]
+    lines = [f"Fact table: {cfg.entities} entities x {len(kn.ATTRIBUTES)} attributes = "
+             f"{next(iter(a['bits_per_param'].values()))['table_bits']:,.0f} bits; exposures per fact "
+             f"{', '.join(str(x) for x in cfg.exposures)}. Bits stored (test prompts) and bits per parameter, "
+             "mean and 95% interval over seeds:"]
+    for name, e in a["bits_per_param"].items():
+        lines.append(f"- {name}: {fmt_ci(MeanCI(**e['bits_stored']), 0)} bits "
+                     f"({fmt_ci(MeanCI(**e['fraction_stored']), 2)} of the table); "
+                     f"{fmt_ci(MeanCI(**e['non_embedding']), 3)} bits per non-embedding parameter "
+                     f"({e['non_embedding_params']:,}), {fmt_ci(MeanCI(**e['total']), 3)} per parameter "
+                     f"({e['total_params']:,})")
+    for name, d in a["bits_stored_minus_dense"].items():
+        lines.append(f"- {name}: {fmt_diff(d, 0)} bits ({sign_verdict(_as_loss(d))})")
+    return "\n".join(lines) + "\n"
+
+
+class KnowledgeStudy(Study):
+    """:class:`Study` whose records carry the knowledge readout and whose controls are on bits stored."""
+
+    def run(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
+        run_knowledge_variants(cfg, rundir, self.all_variants(cfg), self.name)
+        return self.summarize(cfg, rundir)
+
+    def summarize(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
+        summary = super().summarize(cfg, rundir)
+        groups, _ = by_variant(rundir)
+        x = cfg.exposures[0]
+        bits = lambda arm: [r["test_bits"] for r in groups[arm_name(arm, x, cfg)]]  # noqa: E731
+        found = {"capacity": paired_control("capacity", bits(f"dense(ffn x{cfg.capacity_mult})"), bits("dense"),
+                                            lower_is_better=False),
+                 "switch_vs_dense": paired_control("switch_vs_dense", bits(f"moe(E={cfg.control_experts})"),
+                                                   bits("dense"), lower_is_better=False)}
+        summary["controls"] = {k: {**c.to_json(), "on": "bits stored (test prompts)"} for k, c in found.items()}
+        summary["verdict"] = gate(self.verdict(cfg, summary), found.values())
+        return summary
+
+    def findings(self, cfg: Any, summary: dict[str, Any]) -> str:
+        """The base findings, with the controls named as what they are here (bits stored, not loss)."""
+        return super().findings(cfg, summary).replace(
+            "Positive controls (test loss, paired by seed; > 0 means the known result holds)",
+            "Positive controls (bits stored on the test prompts, paired by seed; > 0 means the known result holds)")
+
+    def _header(self, cfg: Any) -> str:
+        steps = ", ".join(f"{cfg.steps_for(x):,} steps ({x} exposures)" for x in cfg.exposures)
+        return (f"{self.setup(cfg)}; knowledge domain alone, {steps} of {cfg.batch_size} sequences; weight decay "
+                f"{cfg.weight_decay:g}; {cfg.num_seeds} seeds; learning rate per arm from "
+                f"{{{', '.join(f'{lr:g}' for lr in cfg.lr_grid)}}} on validation loss (held-out renderings). Bits "
+                "stored are read on the test prompts; controls are on bits stored, paired by seed.")
+
+
+STUDY = KnowledgeStudy("knowledge", "Knowledge bits stored per parameter (Allen-Zhu & Li, Part 3.3)",
+                       KnowledgeStudyConfig, _variants, _analysis, _text, _verdict, headline=("bits_per_param",))
