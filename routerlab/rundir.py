@@ -6,6 +6,7 @@ Layout (see CONVENTIONS.md)::
         config.json     the resolved config (with the experiment name and scale)
         env.json        git SHA and dirty flag, library versions, devices, XLA_FLAGS, seed
         metrics.jsonl   one JSON object per logged record, deterministic (no timings)
+        tb/             TensorBoard event files mirroring metrics.jsonl (routerlab.tracking)
         summary.json    the run's headline numbers
         artifacts/      figures and tables
         ckpt/           checkpoints (training runs)
@@ -19,6 +20,12 @@ Records may carry a ``"unit"`` key naming an independent piece of work (one seed
 router, say). :meth:`RunDir.completed_units` lets a resumed run skip what is done; as each
 unit draws its keys from named streams, the resumed ``metrics.jsonl`` is byte-identical to
 an uninterrupted one.
+
+Every record is also mirrored as TensorBoard scalars into ``tb/`` (tag
+``<unit>/<split>/<key>``, at the record's ``step`` or index; see :mod:`routerlab.tracking`), so
+``tensorboard --logdir runs/`` shows every run. The mirror is derived, never read back: a
+resumed run appends to a new event file and does not re-mirror records already in
+``metrics.jsonl``; a mirror that fails warns once and the run goes on.
 
 One writer at a time: :meth:`RunDir.lock` takes an exclusive ``flock`` on ``.lock`` inside
 the directory for as long as a run or a resume writes to it; a second writer is refused
@@ -44,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from routerlab.config import canonical_json, config_hash, to_dict
+from routerlab.tracking import TensorBoardMirror
 
 __all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs"]
 
@@ -146,6 +154,7 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._tb: TensorBoardMirror | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -227,6 +236,7 @@ class RunDir:
         try:
             yield self
         finally:
+            self.close()
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
@@ -245,7 +255,13 @@ class RunDir:
         """Write summary.json (if given), then DONE: last, so DONE means everything else is there."""
         if summary is not None:
             self.write_json("summary.json", summary)
+        self.close()
         atomic_write_text(self.path / DONE, _utc_stamp() + "\n")
+
+    def close(self) -> None:
+        """Flush and close this process's TensorBoard event file (a later :meth:`log` opens a new one)."""
+        if self._tb is not None:
+            self._tb.close()
 
     def require_done(self) -> RunDir:
         if not self.done:
@@ -287,7 +303,7 @@ class RunDir:
         return self.path / "metrics.jsonl"
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one record to metrics.jsonl and fsync it."""
+        """Append one record to metrics.jsonl and fsync it, then mirror it to ``tb/``."""
         for key, value in record.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"metrics record field {key!r} is {value}; refusing to log a non-finite number")
@@ -297,6 +313,9 @@ class RunDir:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        if self._tb is None:
+            self._tb = TensorBoardMirror(self.path, self.metrics_path)
+        self._tb.write(record)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The records of metrics.jsonl (a torn last line is skipped); a damaged line raises
