@@ -15,9 +15,20 @@ Steps run in segments of ``eval_every`` (the last one possibly shorter): one com
 ``vmap(scan_steps(step))`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config with
 :data:`routerlab.runtime.FAST_COMPILE`. After each segment every seed is evaluated on the same
 fixed validation batches as :func:`routerlab.train.loop.evaluate`; after the last, on every
-full test batch. No checkpoints: a sweep's unit of resumption is a whole config (all its
-seeds), recorded by the study that calls this. Non-finite numbers stop the sweep with
-:class:`routerlab.train.NonFiniteError` naming the seed and the first bad step.
+full test batch.
+
+**Mid-unit checkpoints.** With ``checkpoint_dir``, the stacked state of all seeds and the logs
+so far are saved after every segment but the last (:class:`routerlab.train.unit_checkpoint.UnitCheckpoints`),
+and a call with the same directory continues from the newest readable one: the segments are
+the evaluation cadence, so checkpointing changes no compiled program and no number, and the
+result (``final_params`` included) is identical to an uninterrupted call's. The caller deletes
+the directory once the unit is recorded.
+
+**Non-finite numbers** stop the sweep with :class:`routerlab.train.NonFiniteError`: the bad
+segment is run again from its starting state with every step's health
+(:func:`routerlab.train.guard.scan_with_health`), and the one-line message names the seed, the
+first bad step and the quantity (``seed 1: step 7: grad norm of layers.0.ffn.w_in is inf``),
+plus the last good checkpoint, which is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -37,9 +49,11 @@ from routerlab.models.corpus import DOMAINS, build_corpus
 from routerlab.rng import stream_key
 from routerlab.runtime import FAST_COMPILE
 from routerlab.train.config import LMRunConfig, TrainConfig
+from routerlab.train.guard import name_nonfinite, scan_with_health
 from routerlab.train.loop import NonFiniteError, engine_steps, init_state
 from routerlab.train.objective import check_mask_id, eval_mask_keys
 from routerlab.train.step import scan_steps
+from routerlab.train.unit_checkpoint import UnitCheckpoints
 
 __all__ = ["train_seeds", "eval_points"]
 
@@ -58,6 +72,29 @@ def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_wei
     step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
     run = scan_steps(step, noise=noise, masked=train_cfg.objective == "masked")
     return jax.jit(jax.vmap(run), compiler_options=FAST_COMPILE)
+
+
+@functools.lru_cache(maxsize=4)
+def _diagnose_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None):
+    """:func:`_segment_fn` returning every step's health, to name a failure's quantity."""
+    step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
+    run = scan_with_health(step, noise=noise, masked=train_cfg.objective == "masked")
+    return jax.jit(jax.vmap(run), compiler_options=FAST_COMPILE)
+
+
+def _nonfinite(cfg: LMRunConfig, pg_weight: float | None, seeds: list[int], start: int, segment_start_state: Any,
+               inputs: tuple, bad: np.ndarray, saved: list[int]) -> NonFiniteError:
+    """The error for a segment from step ``start + 1`` whose per-step ``ok`` is false at ``bad``."""
+    diagnose = _diagnose_fn(cfg.model, cfg.train, cfg.train.router_noise, pg_weight)
+    _, (metrics, health) = jax.device_get(diagnose(segment_start_state, *inputs))
+    named = name_nonfinite(metrics, health, seeds, start)
+    if named is None:  # the replay stayed finite: report what the segment itself saw
+        seed_index, offset = (int(i[0]) for i in np.nonzero(bad))
+        named = (f"seed {seeds[seed_index]}: step {start + offset + 1}: non-finite loss, gradient or parameter "
+                 "(a replay with diagnostics stayed finite)", start + offset + 1)
+    message, step = named
+    kept = f"; last good checkpoint: step {saved[-1]}" if saved else ""
+    return NonFiniteError(message + kept, step)
 
 
 @functools.lru_cache(maxsize=16)
@@ -95,7 +132,7 @@ def _split_batches(corpus, split: str, batch_size: int, max_batches: int | None)
 
 
 def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: float | None = None,
-                keep_params: bool = False) -> dict[str, Any]:
+                keep_params: bool = False, checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Train ``cfg`` once per seed in ``seeds`` (``cfg.seed`` is ignored), all seeds in one program.
 
     ``reinforce_pg_weight``: train the MoE layers as RL-R routers (:mod:`routerlab.moe.reinforce`)
@@ -115,6 +152,8 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     * ``params``, ``flops_per_token`` ({total, active}) and ``tokens_per_step``;
     * with ``keep_params``, ``final_params``: the trained parameters of every seed (a pytree of
       numpy arrays with the leading seed axis), for evaluations a study defines itself.
+
+    ``checkpoint_dir``: save mid-unit checkpoints there and resume from them (module docstring).
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -144,20 +183,30 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     val_batches, val_domains = _split_batches(corpus, "val", tc.batch_size, tc.eval_batches)
 
     points = eval_points(tc)
-    val_loss, logs, start = [], [], 0
-    for end in points:
-        state, out = segment(state, jnp.asarray(tokens[:, start:end]), keys[:, start:end], mask_keys[:, start:end])
-        out = jax.device_get(out)
-        bad = ~np.asarray(out["ok"])
-        if bad.any():
-            seed_index, offset = (int(i[0]) for i in np.nonzero(bad))
-            step = start + offset + 1
-            raise NonFiniteError(f"seed {seeds[seed_index]} step {step}: non-finite loss, gradient or parameter "
-                                 "(rerun it with routerlab.train.train to name the quantity)", step)
-        logs.append(out)
-        val = _eval_split(evaluate, state, val_batches, val_domains)
-        val_loss.append(val["loss"])
-        start = end
+    fingerprint = {"seeds": seeds, "eval_steps": points}
+    with UnitCheckpoints(checkpoint_dir) as ckpts:
+        done, state, saved_logs = ckpts.resume(state, fingerprint)
+        logs = [{k: np.asarray(v, np.float32) for k, v in seg.items()} for seg in saved_logs.get("train", [])]
+        val_loss = [np.asarray(v, np.float64) for v in saved_logs.get("val_loss", [])]
+        saved, start = ckpts.steps(), done
+        for end in points:
+            if end <= done:
+                continue
+            inputs = (jnp.asarray(tokens[:, start:end]), keys[:, start:end], mask_keys[:, start:end])
+            new_state, out = segment(state, *inputs)
+            out = jax.device_get(out)
+            bad = ~np.asarray(out["ok"])
+            if bad.any():
+                raise _nonfinite(cfg, reinforce_pg_weight, seeds, start, state, inputs, bad, saved)
+            state = new_state
+            logs.append({k: np.asarray(out[k], np.float32) for k in ("loss", "ce", "aux_loss")})
+            val = _eval_split(evaluate, state, val_batches, val_domains)
+            val_loss.append(val["loss"])
+            start = end
+            if end < tc.steps:
+                ckpts.save(end, state, {"train": [{k: v.tolist() for k, v in seg.items()} for seg in logs],
+                                        "val_loss": [v.tolist() for v in val_loss]}, fingerprint)
+                saved.append(end)
     test_batches, test_domains = _split_batches(corpus, "test", tc.batch_size, None)
     test = _eval_split(evaluate, state, test_batches, test_domains)
     cat = lambda name: np.concatenate([np.asarray(o[name], np.float64) for o in logs], axis=1)  # noqa: E731

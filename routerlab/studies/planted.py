@@ -17,14 +17,22 @@ that width. Two-expert routers (``top2``, ``deepseek``) use ``2K`` fine-grained 
 half width (DeepSeekMoE's segmentation), which keeps active compute matched. Soft MoE gets
 ``batch / K`` slots per expert, so its slots process as many rows as the batch has tokens.
 
-All seeds of a variant train in one compiled call: ``jax.vmap`` over seeds of a
-``lax.scan`` over steps, each seed drawing from its own named key streams.
+All seeds of a variant train together: ``jax.vmap`` over seeds of the shared training engine
+(:func:`routerlab.train.step.make_train_step` under :func:`~routerlab.train.step.scan_steps`,
+as ``routerlab.train`` and the LM studies' seeds run), each seed drawing from its own named key
+streams (``params``, ``data``, ``("router_noise", step)``). The loss is MSE plus the MoE
+layer's auxiliary losses, Adam on a cosine decay, then DeepSeek's bias update; the engine's
+``ce`` slot carries the MSE. Steps run in segments of about a tenth of the run
+(:func:`segment_steps`), with a mid-unit checkpoint after each (:func:`train_variant`), so a
+killed run resumes inside a variant to the same numbers. The report lives in
+:mod:`routerlab.studies.planted_report`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import shutil
 from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,8 +59,12 @@ from routerlab.moe import (
 from routerlab.report import mean_ci
 from routerlab.rng import stream_key
 from routerlab.runtime import FAST_COMPILE, progress
-from routerlab.rundir import RunDir, atomic_write_text
-from routerlab.train.guard import check_finite_unit
+from routerlab.rundir import RunDir
+from routerlab.studies.planted_report import findings, paper, report
+from routerlab.train.guard import check_finite_unit, name_nonfinite, scan_with_health
+from routerlab.train.loop import NonFiniteError
+from routerlab.train.step import TrainState, make_train_step, scan_steps, split_model, uses_router_bias
+from routerlab.train.unit_checkpoint import UnitCheckpoints
 
 __all__ = [
     "VARIANTS",
@@ -62,10 +74,17 @@ __all__ = [
     "sample_task",
     "make_teacher",
     "variant_moe_config",
+    "segment_steps",
+    "train_variant",
     "run",
+    "summarize",
+    "findings",
     "report",
     "paper",
+    "CHECKPOINTS",
 ]
+
+CHECKPOINTS = "checkpoints"  # <run>/checkpoints/<variant>/: a variant's mid-unit checkpoints
 
 VARIANTS: tuple[str, ...] = ("dense", "switch", "top2", "expert_choice", "soft", "hash", "sinkhorn", "deepseek")
 
@@ -256,79 +275,142 @@ def ffn_size(cfg: PlantedConfig, variant: str) -> dict[str, float]:
 # -- training ---------------------------------------------------------------------------
 
 
+def segment_steps(cfg: PlantedConfig) -> int:
+    """Steps per training segment (the checkpoint cadence): about a tenth of the run, in
+    whole multiples of ``log_every`` (the last segment may be shorter)."""
+    return cfg.log_every * max(1, round(cfg.steps / cfg.log_every / 10))
+
+
 @functools.lru_cache(maxsize=32)
-def _compiled(cfg: PlantedConfig, variant: str):
-    """All seeds of one variant as one jitted, vmapped function (cached: configs are hashable)."""
-    return jax.jit(jax.vmap(functools.partial(_train_and_eval, cfg, variant)), compiler_options=FAST_COMPILE)
+def _engine(cfg: PlantedConfig, variant: str):
+    """``(graphdef, step, tx)``: the shared engine's pure step (:func:`routerlab.train.step.make_train_step`)
+    on the planted regression: loss = MSE + the MoE layer's auxiliary losses, Adam on a cosine
+    decay from ``lr``, then DeepSeek's bias update when the router has one. The engine's
+    ``ce`` slot carries the MSE."""
+    graphdef, _, rest = split_model(nnx.eval_shape(lambda: PlantedNet(cfg, variant, rngs=nnx.Rngs(0))))
+
+    def loss_fn(params, rest, batch, key, mask_key):
+        del mask_key
+        x, y = batch
+        pred, aux = nnx.merge(graphdef, params, rest)(x, key=key)
+        mse = jnp.mean((pred - y) ** 2)
+        return mse + aux.loss, (mse, jnp.asarray(aux.loss, jnp.float32), {0: aux}, mse)
+
+    def bias_update(params, rest, aux):
+        model = nnx.merge(graphdef, params, rest)
+        model.ffn.update_bias(aux[0].load)
+        return split_model(model)[2]
+
+    tx = optax.adam(optax.cosine_decay_schedule(cfg.lr, cfg.steps))
+    return graphdef, make_train_step(loss_fn, tx, rest_update=bias_update if uses_router_bias(rest) else None), tx
 
 
-def _train_and_eval(cfg: PlantedConfig, variant: str, seed: jax.Array):
-    """Train one model from integer ``seed`` (traced; vmapped over seeds) and evaluate it."""
+@functools.lru_cache(maxsize=32)
+def _compiled(cfg: PlantedConfig, variant: str) -> dict[str, Any]:
+    """The jitted programs of one variant, each vmapped over seeds (cached: configs are hashable):
+    ``init(seed)``, ``data(seed)`` (every training batch and router-noise key), ``segment``
+    (scanned engine steps), ``diagnose`` (the same with every step's health) and ``evaluate``."""
+    graphdef, step, tx = _engine(cfg, variant)
     teacher = make_teacher(cfg.task)
-    stream = lambda name: stream_key(seed, name)  # noqa: E731
-    model = PlantedNet(cfg, variant, rngs=nnx.Rngs(params=stream("params")))
-    schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
-    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
-    graphdef, state = nnx.split((model, optimizer))
-    biased = getattr(model.ffn, "router_bias", None) is not None  # loss-free balancing (DeepSeek-style)
 
-    # All training batches up front: one vectorized draw keeps the scanned step small.
-    xs, ys, _ = sample_task(cfg.task, teacher, stream("data"), cfg.steps * cfg.batch_size)
-    batches = lambda a: a.reshape(-1, cfg.batch_size, *a.shape[1:])  # noqa: E731
+    def init(seed):
+        _, params, rest = split_model(PlantedNet(cfg, variant, rngs=nnx.Rngs(params=stream_key(seed, "params"))))
+        return TrainState(params, rest, tx.init(params))
 
-    def step(state, inputs):
-        i, x, y = inputs
-        model, optimizer = nnx.merge(graphdef, state)
+    def data(seed):
+        # Every training batch in one vectorized draw, sliced into segments by the caller.
+        xs, ys, _ = sample_task(cfg.task, teacher, stream_key(seed, "data"), cfg.steps * cfg.batch_size)
+        keys = jax.vmap(lambda i: jax.random.fold_in(stream_key(seed, "router_noise"), i))(jnp.arange(cfg.steps))
+        return xs.reshape(cfg.steps, cfg.batch_size, -1), ys.reshape(cfg.steps, cfg.batch_size, -1), keys
 
-        def loss_fn(model):
-            pred, aux = model(x, key=jax.random.fold_in(stream("router_noise"), i))
-            mse = jnp.mean((pred - y) ** 2)
-            return mse + aux.loss, (mse, aux)
+    def segment_of(scan):
+        return lambda state, x, y, keys: scan(state, (x, y), keys, keys)
 
-        (_, (mse, aux)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-        optimizer.update(model, grads)
-        if biased:
-            model.ffn.update_bias(aux.load)
-        return nnx.state((model, optimizer)), mse
+    def evaluate(state, seed):
+        # Evaluate in training-size batches: expert choice and Soft MoE depend on the batch.
+        model = nnx.merge(graphdef, state.params, state.rest)
+        x, y, cluster = sample_task(cfg.task, teacher, stream_key(cfg.task.seed, "test"), cfg.test_size)
+        batches = lambda a: a.reshape(-1, cfg.batch_size, *a.shape[1:])  # noqa: E731
 
-    state, train_mse = jax.lax.scan(step, state, (jnp.arange(cfg.steps), batches(xs), batches(ys)))
-    model, _ = nnx.merge(graphdef, state)
+        def one(xy):
+            xb, yb = xy
+            pred, aux = model(xb)
+            return jnp.mean((pred - yb) ** 2, axis=0), model.top_expert(xb), aux
 
-    # Evaluate in training-size batches: expert choice and Soft MoE depend on the batch.
-    x, y, cluster = sample_task(cfg.task, teacher, stream_key(cfg.task.seed, "test"), cfg.test_size)
+        mse, experts, aux = jax.lax.map(one, (batches(x), batches(y)))
+        metrics = {"max_vio": jnp.mean(aux.max_vio), "dead": jnp.max(aux.dead), "dropped_frac": jnp.mean(aux.dropped_frac),
+                   "entropy": jnp.mean(aux.entropy), "confidence": jnp.mean(aux.confidence)}
+        return jnp.mean(mse) / jnp.mean(jnp.var(y, axis=0)), experts.reshape(-1), cluster, metrics
 
-    def evaluate(xy):
-        xb, yb = xy
-        pred, aux = model(xb)
-        return jnp.mean((pred - yb) ** 2, axis=0), model.top_expert(xb), aux
+    jit = lambda f: jax.jit(jax.vmap(f), compiler_options=FAST_COMPILE)  # noqa: E731
+    return {"init": jit(init), "data": jit(data), "evaluate": jit(evaluate),
+            "segment": jit(segment_of(scan_steps(step, noise=True, masked=False))),
+            "diagnose": jit(segment_of(scan_with_health(step, noise=True, masked=False)))}
 
-    mse, experts, aux = jax.lax.map(evaluate, (batches(x), batches(y)))
-    nmse = jnp.mean(mse) / jnp.mean(jnp.var(y, axis=0))
-    metrics = {
-        "max_vio": jnp.mean(aux.max_vio),
-        "dead": jnp.max(aux.dead),
-        "dropped_frac": jnp.mean(aux.dropped_frac),
-        "entropy": jnp.mean(aux.entropy),
-        "confidence": jnp.mean(aux.confidence),
-    }
-    return train_mse, nmse, experts.reshape(-1), cluster, metrics
+
+def train_variant(cfg: PlantedConfig, variant: str, seeds: list[int], checkpoint_dir: Path | None = None):
+    """Train ``variant`` for every seed of ``seeds`` together and evaluate it:
+    ``(train_mse [S, steps], nmse [S], experts [S, n], cluster [S, n], metrics {name: [S]})``.
+
+    Steps run in :func:`segment_steps` segments; with ``checkpoint_dir`` the stacked state and
+    the training curve so far are saved after each segment but the last
+    (:class:`~routerlab.train.unit_checkpoint.UnitCheckpoints`) and a call with the same
+    directory continues from the newest readable one, to the same numbers. A non-finite step
+    raises :class:`~routerlab.train.NonFiniteError` naming the seed, step and quantity
+    (``dense/seed0: step 3: train mse is nan``), the last good checkpoint kept.
+    """
+    fns = _compiled(cfg, variant)
+    seed_arr = jnp.asarray(seeds)
+    xs, ys, keys = fns["data"](seed_arr)
+    every = segment_steps(cfg)
+    bounds = [*range(every, cfg.steps, every), cfg.steps]
+    fingerprint = {"seeds": seeds, "segments": bounds}
+    with UnitCheckpoints(checkpoint_dir) as ckpts:
+        done, state, logs = ckpts.resume(fns["init"](seed_arr), fingerprint)
+        curve = [np.asarray(c, np.float32) for c in logs.get("train_mse", [])]
+        saved, start = ckpts.steps(), done
+        for end in bounds:
+            if end <= done:
+                continue
+            inputs = (xs[:, start:end], ys[:, start:end], keys[:, start:end])
+            new_state, out = fns["segment"](state, *inputs)
+            out = jax.device_get(out)
+            if not np.all(out["ok"]):
+                _, (metrics, health) = jax.device_get(fns["diagnose"](state, *inputs))
+                named = name_nonfinite(metrics, health, seeds, start, rename={"ce": "train mse"},
+                                       label=lambda s: f"{variant}/seed{s}")
+                message, step = named or (f"{variant}: steps {start + 1}-{end}: non-finite training step "
+                                          "(a replay with diagnostics stayed finite)", start + 1)
+                raise NonFiniteError(message + (f"; last good checkpoint: step {saved[-1]}" if saved else ""), step)
+            state = new_state
+            curve.append(np.asarray(out["ce"], np.float32))
+            start = end
+            if end < cfg.steps:
+                ckpts.save(end, state, {"train_mse": [c.tolist() for c in curve]}, fingerprint)
+                saved.append(end)
+    nmse, experts, cluster, metrics = jax.device_get(fns["evaluate"](state, seed_arr))
+    return np.concatenate(curve, axis=1), nmse, experts, cluster, metrics
 
 
 def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
     """Train every variant for every seed; log one record per (variant, seed) unit.
 
     Units already in ``metrics.jsonl`` are skipped, so an interrupted run resumes where it
-    stopped; a variant's seeds are computed together and logged together. A non-finite
-    training MSE or test metric stops the run (:func:`routerlab.train.guard.check_finite_unit`, exit 1) before
-    that unit is logged; the units logged before it are kept, and resume from there.
+    stopped; a variant's seeds are computed together and logged together, and within a
+    variant its mid-unit checkpoints (``<run>/checkpoints/<variant>/``, deleted once its
+    records are logged) carry a killed training on from its last segment. A non-finite
+    training step or test metric stops the run (exit 1, one line naming unit, step and
+    quantity) before that unit is logged; the units logged before it are kept, and resume
+    from there.
     """
-    seeds = jnp.arange(cfg.seed, cfg.seed + cfg.num_seeds)
+    seeds = list(range(cfg.seed, cfg.seed + cfg.num_seeds))
     done = rundir.completed_units()
     for variant in progress(cfg.variants, "planted_experts", "variant"):
-        units = [f"{variant}/seed{int(s)}" for s in seeds]
+        units = [f"{variant}/seed{s}" for s in seeds]
         if all(u in done for u in units):
             continue
-        train_mse, nmse, experts, cluster, metrics = jax.device_get(_compiled(cfg, variant)(seeds))
+        ckpt_dir = rundir.path / CHECKPOINTS / variant
+        train_mse, nmse, experts, cluster, metrics = train_variant(cfg, variant, seeds, ckpt_dir)
         size = ffn_size(cfg, variant)
         for i, unit in enumerate(units):
             if unit in done:
@@ -338,7 +420,7 @@ def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
             rundir.log({
                 "unit": unit,
                 "variant": variant,
-                "seed": int(seeds[i]),
+                "seed": seeds[i],
                 "test_nmse": float(nmse[i]),
                 "ami": None if variant == "dense" else float(adjusted_mutual_info_score(cluster[i], experts[i])),
                 **{k: float(v[i]) for k, v in metrics.items()},
@@ -346,6 +428,8 @@ def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
                 "train_mse_every": cfg.log_every,
                 "train_mse": [float(v) for v in curve],
             })
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    shutil.rmtree(rundir.path / CHECKPOINTS, ignore_errors=True)
     return summarize(rundir)
 
 
@@ -365,104 +449,3 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
     return {"variants": summary}
 
 
-def _table_rows(rundir: RunDir) -> list[dict[str, Any]]:
-    from routerlab.report import MeanCI, fmt_ci
-
-    rows = []
-    summary = rundir.summary["variants"]
-    for variant in [v for v in rundir.config["variants"] if v in summary]:
-        entry = summary[variant]
-        ci = lambda m: fmt_ci(MeanCI(**entry[m])) if m in entry else "n/a"  # noqa: E731
-        rows.append({
-            "variant": variant,
-            "FFN params": entry["params"],
-            "FLOPs/token": f"{entry['active_flops_per_token']:.0f}",
-            "test NMSE": ci("test_nmse"),
-            "AMI": ci("ami"),
-            "MaxVio": ci("max_vio"),
-            "dropped": ci("dropped_frac"),
-        })
-    return rows
-
-
-def _figure(rundir: RunDir):
-    """Test NMSE and AMI per variant: mean and the same 95% t-interval as the table."""
-    import matplotlib.pyplot as plt
-
-    from routerlab.report import setup_style
-
-    summary = rundir.summary["variants"]
-    order = [v for v in rundir.config["variants"] if v in summary]
-    setup_style()
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, metric, label in ((axes[0], "test_nmse", "test NMSE (lower is better)"),
-                              (axes[1], "ami", "AMI with planted clusters")):
-        shown = [v for v in order if metric in summary[v]]
-        mean = [summary[v][metric]["mean"] for v in shown]
-        half = [(summary[v][metric]["hi"] - summary[v][metric]["lo"]) / 2 for v in shown]
-        ax.errorbar(range(len(shown)), mean, yerr=half, fmt="o", capsize=3)
-        ax.set_xticks(range(len(shown)), shown, rotation=45, ha="right")
-        ax.set_ylabel(label)
-    axes[1].set_ylim(-0.05, 1.05)
-    return fig
-
-
-def findings(rundir: RunDir) -> str:
-    """The verdict in words, from the summary: does routing beat the dense layer, and does it find the clusters?"""
-    from routerlab.report import MeanCI, fmt_ci
-
-    summary = rundir.summary["variants"]
-    ci = {v: MeanCI(**e["test_nmse"]) for v, e in summary.items() if "test_nmse" in e}
-    learned = [v for v in ci if v not in ("dense", "hash")]
-    lines = []
-    if "dense" in ci and learned:
-        best = min(learned, key=lambda v: ci[v].mean)
-        beat = [v for v in learned if ci[v].hi < ci["dense"].lo]
-        lines.append(f"Test NMSE: dense {fmt_ci(ci['dense'])}; best learned router {best} {fmt_ci(ci[best])}. "
-                     f"{len(beat)} of {len(learned)} learned routers beat the dense layer with disjoint 95% "
-                     f"intervals{': ' + ', '.join(beat) if beat else ''}.")
-    if "hash" in ci:
-        lines.append(f"The hash control, which never learns, reaches {fmt_ci(ci['hash'])}.")
-    ami = {v: MeanCI(**summary[v]["ami"]) for v in learned if "ami" in summary[v]}
-    if ami:
-        lo, hi = min(ami, key=lambda v: ami[v].mean), max(ami, key=lambda v: ami[v].mean)
-        lines.append(f"AMI of the learned routing with the planted clusters ranges from {fmt_ci(ami[lo], 2)} ({lo}) "
-                     f"to {fmt_ci(ami[hi], 2)} ({hi}).")
-    return " ".join(lines) + "\n"
-
-
-def report(rundir: RunDir) -> str:
-    """Markdown table plus a two-panel figure (test NMSE, routing AMI) in ``artifacts/``."""
-    from routerlab.report import markdown_table, save_figure
-
-    save_figure(_figure(rundir), rundir.artifacts / "planted_experts")
-    cfg = rundir.config
-    return (
-        f"Planted experts: a mixture of {cfg['task']['num_clusters']} clusters, each with its own "
-        f"target; {cfg['num_seeds']} seeds, {cfg['steps']} steps. Test NMSE is MSE over target "
-        "variance; AMI compares each input's top expert with its planted cluster. Intervals are "
-        "95% Student-t over seeds.\n\n"
-        + findings(rundir) + "\n"
-        + markdown_table(_table_rows(rundir))
-        + "\n![planted experts](planted_experts.png)\n"
-    )
-
-
-def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
-    """``tables/planted_experts.tex``, its findings and ``figures/planted_experts.pdf`` for the paper."""
-    from routerlab.report import latex_table, save_figure
-    from routerlab.report.paper import write_findings
-
-    cfg = rundir.config
-    table = latex_table(
-        _table_rows(rundir),
-        ["variant", "FFN params", "FLOPs/token", "test NMSE", "AMI", "MaxVio", "dropped"],
-        caption=(f"Planted experts ({cfg['task']['num_clusters']} clusters, {cfg['num_seeds']} seeds, "
-                 f"{cfg['steps']} steps): test NMSE and AMI of the routing with the planted partition, "
-                 "mean $\\pm$ 95\\% t-interval half-width over seeds."),
-        label="tab:planted",
-    )
-    tex = out / "tables" / "planted_experts.tex"
-    atomic_write_text(tex, f"% {provenance}\n" + table)
-    return [tex, write_findings(out, "planted_experts", findings(rundir), provenance),
-            *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance, png=False)]

@@ -133,13 +133,21 @@ class Checkpoints:
         steps = self.steps()
         return steps[-1] if steps else None
 
-    def save(self, step: int, state: TrainState) -> None:
-        """Write ``state`` as step ``step`` and wait until it is committed."""
-        flat = flatten_state(state)
-        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(flat)), force=True)
+    def save(self, step: int, state: Any, meta: dict[str, Any] | None = None) -> None:
+        """Write ``state`` (any pytree of arrays; a :class:`TrainState` for :func:`routerlab.train.train`)
+        as step ``step``, with the JSON-able ``meta`` (logs so far, say) beside it in the same
+        committed step directory, and wait until it is committed."""
+        items = {"state": ocp.args.StandardSave(flatten_state(state))}
+        if meta is not None:
+            items["meta"] = ocp.args.JsonSave(meta)
+        self._manager.save(step, args=ocp.args.Composite(**items), force=True)
         self._manager.wait_until_finished()
 
-    def restore(self, step: int, template: TrainState) -> TrainState:
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        """The ``meta`` saved with step ``step`` (:meth:`save`)."""
+        return dict(self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+
+    def restore(self, step: int, template: Any) -> Any:
         """The state saved at ``step``, in the structure (and checked against the shapes) of ``template``."""
         flat_template = flatten_state(template)
         abstract = {k: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype if not hasattr(v, "dtype") else v.dtype)
@@ -155,8 +163,8 @@ class Checkpoints:
         return unflatten_state(template, flat)
 
     def restore_latest(
-        self, template: TrainState, *, accept: Callable[[int], None] | None = None
-    ) -> tuple[int | None, TrainState]:
+        self, template: Any, *, accept: Callable[[int], None] | None = None
+    ) -> tuple[int | None, Any]:
         """``(step, state)`` of the newest checkpoint that reads back, or ``(None, template)``
         when there is none.
 
@@ -166,11 +174,21 @@ class Checkpoints:
         can be saved again. With checkpoints present but none readable,
         :class:`~routerlab.rundir.RunDirInvalid` is raised, nothing deleted.
         """
+        step, state = self._newest_readable(lambda s: self.restore(s, template), accept)
+        return step, (template if step is None else state)
+
+    def restore_latest_with_meta(self, template: Any) -> tuple[int | None, Any, dict[str, Any] | None]:
+        """``(step, state, meta)`` of the newest checkpoint whose state *and* meta read back
+        (as :meth:`restore_latest`, without ``accept``); ``(None, template, None)`` when there is none."""
+        step, got = self._newest_readable(lambda s: (self.restore(s, template), self.restore_meta(s)), None)
+        return (None, template, None) if step is None else (step, *got)
+
+    def _newest_readable(self, read: Callable[[int], Any], accept: Callable[[int], None] | None) -> tuple[int | None, Any]:
         steps = self.steps()
         damaged: list[tuple[int, str]] = []
         for step in reversed(steps):
             try:
-                state = self.restore(step, template)
+                got = read(step)
             except Exception as err:  # noqa: BLE001 -- orbax/tensorstore raise many types for a damaged file
                 reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
                 damaged.append((step, reason))
@@ -181,13 +199,16 @@ class Checkpoints:
                 print(f"routerlab: checkpoint step {bad} in {self.directory} is damaged ({reason}); "
                       f"falling back to step {step}", file=sys.stderr)
                 self._manager.delete(bad)
-            return step, state
+            return step, got
         if damaged:
             bad, reason = damaged[0]
             raise RunDirInvalid(f"{self.directory}: no readable checkpoint (newest, step {bad}: {reason})")
         if accept is not None:
             accept(0)
-        return None, template
+        return None, None
+
+    def delete(self, step: int) -> None:
+        self._manager.delete(step)
 
     def close(self) -> None:
         self._manager.close()

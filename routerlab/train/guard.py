@@ -11,17 +11,72 @@ logged. Both raise :class:`~routerlab.train.NonFiniteError` with one line in one
 
 so the CLI exits 1 with the unit, the step and the quantity, and nothing of the bad unit is
 recorded: the units logged before it are the last good state, and a resume starts there.
+
+A training that runs in vmapped segments of scanned engine steps
+(:func:`routerlab.train.step.make_train_step`; a study's seeds, planted experts) learns only
+*that* a segment went bad (the scan's per-step ``ok``). :func:`scan_with_health` is the same
+segment returning every step's full health (per-parameter gradient norms and finiteness), run
+once, from the segment's starting state, after a failure; :func:`name_nonfinite` reads it and
+names the seed, the first bad step and the quantity in the format of
+:func:`routerlab.train.step.nonfinite_message`::
+
+    seed 1: step 3: grad norm of layers.0.ffn.w_in is inf
+    seed 0: step 12: loss is nan
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
-__all__ = ["check_finite_unit"]
+__all__ = ["check_finite_unit", "scan_with_health", "name_nonfinite"]
+
+
+def scan_with_health(step: Callable, *, noise: bool, masked: bool) -> Callable:
+    """``run(state, tokens[n], keys[n], mask_keys[n]) -> (state, (metrics, health))``: the
+    steps of :func:`routerlab.train.step.scan_steps`, returning each step's ``loss``, ``ce``,
+    ``aux_loss``, ``grad_norm`` and its whole ``health`` (``step`` must be made with
+    ``diagnostics=True``, as :func:`routerlab.train.loop.engine_steps`' is). For naming a
+    failure only: the per-parameter outputs cost time that a healthy segment need not spend."""
+
+    def run(state, tokens, keys, mask_keys):
+        def body(state, inputs):
+            tok, key, mask_key = inputs
+            new, metrics, health = step(state, tok, key if noise else None, mask_key if masked else None)
+            return new, ({k: metrics[k] for k in ("loss", "ce", "aux_loss", "grad_norm")}, health)
+
+        return jax.lax.scan(body, state, (tokens, keys, mask_keys))
+
+    return run
+
+
+def name_nonfinite(metrics: Mapping[str, Any], health: Mapping[str, Any], seeds: Sequence[int], first_step: int,
+                   *, rename: Mapping[str, str] | None = None,
+                   label: Callable[[int], str] = "seed {}".format) -> tuple[str, int] | None:
+    """``(one line, step)`` naming the first non-finite step of a vmapped segment, or ``None``
+    when every step is finite.
+
+    ``metrics``/``health``: :func:`scan_with_health`'s outputs under ``vmap`` (leading axes
+    ``[seed, step]``), for seeds ``seeds`` from step ``first_step + 1``. The earliest bad step
+    wins (ties: the first seed). ``rename`` relabels the loss terms in the message
+    (``{"ce": "train mse"}`` for a regression); ``label(seed)`` prefixes it (``seed 1``).
+    """
+    from routerlab.train.step import nonfinite_message
+
+    bad = np.argwhere(~np.asarray(health["ok"], bool))
+    if not bad.size:
+        return None
+    seed_index, offset = min((int(j), int(i)) for i, j in bad)[::-1]
+    at = lambda tree: jax.tree.map(lambda x: np.asarray(x)[seed_index, offset], tree)  # noqa: E731
+    step = first_step + offset + 1
+    message = nonfinite_message(step, at(dict(metrics)), at(dict(health)))
+    for old, new in (rename or {}).items():
+        message = message.replace(f": {old} is ", f": {new} is ")
+    return f"{label(seeds[seed_index])}: {message}", step
 
 
 def check_finite_unit(unit: str, steps: int, curve: Any, final: float | None = None,

@@ -18,6 +18,15 @@ study with an identical config) copies the stored records into its own ``metrics
 seeds give identical metrics, so reuse changes no number. ``ROUTERLAB_NO_UNIT_CACHE=1``
 turns the cache off.
 
+**Mid-unit checkpoints.** A unit in training saves its seeds' state after every evaluation
+segment under ``<run>/checkpoints/<checkpoint key>/`` (:func:`checkpoint_key`: the config, seeds
+and RL-R weight, not the code version, so a resume continues a unit cut short even when the
+working tree changed meanwhile), and a resumed run continues it from there
+(:func:`routerlab.studies.lm_sweep.train_seeds`); the directory is deleted once the unit's
+records are in ``metrics.jsonl``, so a finished run holds no checkpoints. A non-finite number
+stops the run with one line naming the variant, rate, seed, step and quantity (exit 1 in
+the CLI); the unit's last good checkpoint is kept.
+
 **Learning rate per arm, on validation only.** :func:`choose_lr` picks, per variant, the rate
 with the lowest mean *final validation loss* over seeds; test losses are never read for it.
 """
@@ -28,6 +37,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import replace
@@ -42,8 +52,12 @@ from routerlab.runtime import progress
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig
+from routerlab.train.loop import NonFiniteError
 
-__all__ = ["run_variants", "unit_key", "choose_lr", "by_variant", "seeds_of", "NO_CACHE_ENV"]
+__all__ = ["run_variants", "unit_key", "checkpoint_key", "choose_lr", "by_variant", "seeds_of", "NO_CACHE_ENV",
+           "CHECKPOINTS"]
+
+CHECKPOINTS = "checkpoints"  # <run>/checkpoints/<checkpoint key>/: a unit's mid-unit checkpoints
 
 NO_CACHE_ENV = "ROUTERLAB_NO_UNIT_CACHE"
 
@@ -82,6 +96,13 @@ def unit_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+def checkpoint_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None) -> str:
+    """The directory name of one unit's mid-unit checkpoints: config (seed field aside), seeds, RL-R weight."""
+    payload = json.dumps({"config": json.loads(canonical_json(replace(run_cfg, seed=0))), "seeds": list(seeds),
+                          "pg_weight": pg_weight}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
 def _routing_summary(routing: dict[str, dict[str, np.ndarray]], i: int) -> dict[str, Any]:
     """Seed ``i``'s routing metrics: per layer, and averaged over MoE layers."""
     if not routing:
@@ -92,9 +113,10 @@ def _routing_summary(routing: dict[str, dict[str, np.ndarray]], i: int) -> dict[
     return {"routing": mean, "routing_by_layer": per_layer}
 
 
-def _train(run_cfg: LMRunConfig, seeds: list[int], pg_weight: float | None) -> list[dict[str, Any]]:
+def _train(run_cfg: LMRunConfig, seeds: list[int], pg_weight: float | None,
+           checkpoint_dir: Path | None = None) -> list[dict[str, Any]]:
     """One record per seed (no names: the caller adds them)."""
-    out = train_seeds(run_cfg, seeds, reinforce_pg_weight=pg_weight)
+    out = train_seeds(run_cfg, seeds, reinforce_pg_weight=pg_weight, checkpoint_dir=checkpoint_dir)
     flops_step = 3.0 * float(out["flops_per_token"]["active"]) * out["tokens_per_step"]
     return [{
         "seed": seed,
@@ -141,13 +163,19 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
         elif path is not None and path.is_file():
             rows = json.loads(path.read_text())
         else:
-            rows = _train(cfg_lr, seeds, pg)
+            ckpt_dir = rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg)
+            try:
+                rows = _train(cfg_lr, seeds, pg, ckpt_dir)
+            except NonFiniteError as err:
+                raise NonFiniteError(f"{name} lr={lr:g}: {err}", err.step) from None
             if path is not None:
                 atomic_write_text(path, json.dumps(rows, sort_keys=True) + "\n")
         in_run[key] = rows
         for unit, row in zip(units, rows):
             if unit not in done:
                 rundir.log({"unit": unit, "variant": name, "lr": lr, "cache_key": key, **row})
+        shutil.rmtree(rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg), ignore_errors=True)
+    shutil.rmtree(rundir.path / CHECKPOINTS, ignore_errors=True)  # every unit is recorded: none is needed
 
 
 def choose_lr(rows_by_lr: dict[float, list[dict[str, Any]]]) -> float:

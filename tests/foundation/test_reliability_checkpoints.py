@@ -1,0 +1,163 @@
+"""Mid-unit checkpoints of the studies' trainings (issue 17): a unit cut short after a checkpoint
+resumes from it to exactly the numbers of an uninterrupted unit, falls back past a damaged
+checkpoint, and a non-finite step names the seed, the step and the quantity.
+
+The "kill" here is an exception raised right after a checkpoint is committed (orbax saves
+synchronously and renames a finished step directory into place, so a process killed at that
+moment leaves the same files); ``test_kill_resume.py`` kills real processes with SIGKILL.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from routerlab.models.config import LMConfig
+from routerlab.models.corpus import CorpusConfig
+from routerlab.moe import MoEConfig
+from routerlab.studies import lm_sweep
+from routerlab.studies.lm_sweep import train_seeds
+from routerlab.train import NonFiniteError
+from routerlab.train.config import LMRunConfig, TrainConfig
+from routerlab.train.unit_checkpoint import UnitCheckpoints
+
+# DeepSeek routing, so the router biases (non-Param state) go through the checkpoint too.
+MOE = MoEConfig(num_experts=4, top_k=1, d_model=16, d_ff=16, router="deepseek", renormalize=False,
+                load_balance_weight=0.0, dropless_block_size=8)
+CFG = LMRunConfig(
+    model=LMConfig(d_model=16, n_layers=1, n_heads=2, seq_len=16, d_ff=32, ffn="moe", moe=MOE),
+    data=CorpusConfig(bytes_per_domain=20_000),
+    train=TrainConfig(steps=12, batch_size=4, warmup_steps=2, eval_every=4, eval_batches=1, log_every=12,
+                      ckpt_every=12),
+)
+SEEDS = [0, 1]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing in routerlab catches a BaseException that is not an Exception."""
+
+
+def _kill_after_save(monkeypatch, at_step: int, saves: list[int]):
+    """Record every save; "kill" the process once, right after step ``at_step`` is committed."""
+    real = UnitCheckpoints.save
+    armed = [True]
+
+    def save(self, steps_done, *args, **kwargs):
+        real(self, steps_done, *args, **kwargs)
+        saves.append(steps_done)
+        if steps_done == at_step and armed[0]:
+            armed[0] = False
+            raise Killed
+
+    monkeypatch.setattr(UnitCheckpoints, "save", save)
+
+
+def _assert_same(a, b):
+    """Every array of two results equal bit for bit (``final_params`` included)."""
+    la, ta = jax.tree_util.tree_flatten(a)
+    lb, tb = jax.tree_util.tree_flatten(b)
+    assert ta == tb
+    for x, y in zip(la, lb):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _truncate_arrays(step_dir):
+    """Damage a committed checkpoint: cut every array data file to half its size."""
+    files = [p for p in step_dir.rglob("*") if p.is_file() and "d" in p.parent.name and p.stat().st_size > 16]
+    assert files, sorted(str(p) for p in step_dir.rglob("*"))
+    for p in files:
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def test_lm_unit_resumes_mid_unit_to_identical_results(tmp_path, monkeypatch, capsys):
+    reference = train_seeds(CFG, SEEDS, keep_params=True)
+    ckpt = tmp_path / "ckpt"
+    saves: list[int] = []
+    _kill_after_save(monkeypatch, 8, saves)
+    with pytest.raises(Killed):
+        train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    assert saves == [4, 8] and sorted(p.name for p in ckpt.iterdir() if p.name.isdigit()) == ["4", "8"]
+
+    resumed = train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    assert saves == [4, 8]  # the resumed call ran only the last segment (it saves after none)
+    _assert_same(resumed, reference)
+
+    # A damaged newest checkpoint falls back to the one before it, saying so, to the same numbers.
+    _truncate_arrays(ckpt / "8")
+    capsys.readouterr()
+    fallback = train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    err = capsys.readouterr().err
+    assert "checkpoint step 8" in err and "damaged" in err and "falling back to step 4" in err
+    assert saves == [4, 8, 8]  # segment 2 ran again and re-saved step 8
+    _assert_same(fallback, reference)
+
+
+def test_a_checkpoint_of_another_schedule_is_not_used(tmp_path, monkeypatch, capsys):
+    """A checkpoint saved for other seeds (a reused directory, say) restarts the unit from step 0."""
+    ckpt = tmp_path / "ckpt"
+    saves: list[int] = []
+    _kill_after_save(monkeypatch, 4, saves)
+    with pytest.raises(Killed):
+        train_seeds(CFG, [0, 1], checkpoint_dir=ckpt)
+    capsys.readouterr()
+    monkeypatch.undo()
+    _kill_after_save(monkeypatch, 4, saves)
+    with pytest.raises(Killed):  # seeds [0, 2]: not a continuation; it starts over and saves step 4 again
+        train_seeds(CFG, [0, 2], checkpoint_dir=ckpt)
+    assert saves == [4, 4] and "of another schedule" in capsys.readouterr().err
+
+
+def test_planted_variant_resumes_mid_unit_to_identical_results(tmp_path, monkeypatch):
+    from routerlab.studies.planted import PlantedConfig, PlantedTask, segment_steps, train_variant
+
+    cfg = PlantedConfig(task=PlantedTask(num_clusters=4), variants=("deepseek",), num_seeds=2, steps=30,
+                        batch_size=16, test_size=32, log_every=5, d_model=8, expert_d_ff=8)
+    assert segment_steps(cfg) == 5  # 30 steps / 5 per log / 10 segments, rounded: 1 log interval
+    reference = train_variant(cfg, "deepseek", SEEDS)
+    ckpt = tmp_path / "ckpt"
+    saves: list[int] = []
+    _kill_after_save(monkeypatch, 15, saves)
+    with pytest.raises(Killed):
+        train_variant(cfg, "deepseek", SEEDS, ckpt)
+    resumed = train_variant(cfg, "deepseek", SEEDS, ckpt)
+    assert saves == [5, 10, 15, 20, 25]  # the resumed call started after step 15
+    _assert_same(resumed, reference)
+    assert reference[0].shape == (2, 30) and np.isfinite(reference[0]).all()
+
+
+def test_lm_non_finite_names_seed_step_and_quantity_and_keeps_the_checkpoint(tmp_path):
+    """Peak rate 1e30 after one warmup step at rate 0: step 1 is finite (and checkpointed, one
+    step per segment), a later step blows up; the message names seed, step and quantity."""
+    cfg = LMRunConfig(model=CFG.model, data=CFG.data,
+                      train=TrainConfig(steps=6, batch_size=4, lr=1e30, warmup_steps=4, eval_every=1, eval_batches=1,
+                                        log_every=6, ckpt_every=6))
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(NonFiniteError) as err:
+        train_seeds(cfg, SEEDS, checkpoint_dir=ckpt)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"seed {SEEDS[0]}: step {err.value.step}: ") or message.startswith(
+        f"seed {SEEDS[1]}: step {err.value.step}: "), message
+    quantity = message.split(": ", 2)[2]
+    assert any(quantity.startswith(q) for q in ("loss is", "ce is", "aux loss is", "grad norm of ", "grad norm is",
+                                                "parameter ", "variable ", "optimizer state")), message
+    assert err.value.step >= 2  # step 1 runs at rate 0
+    last_good = err.value.step - 1
+    assert message.endswith(f"; last good checkpoint: step {last_good}")
+    assert (ckpt / str(last_good)).is_dir()
+
+
+def test_replay_names_the_quantity_the_segment_saw():
+    """The diagnostic replay (scan_with_health) is the segment's own computation: a healthy
+    segment replays finite, step for step equal losses."""
+    from routerlab.studies.lm_sweep import _diagnose_fn, _segment_fn
+    from routerlab.train.guard import name_nonfinite
+    from routerlab.train.loop import init_state
+    from dataclasses import replace
+
+    state = lm_sweep._stack([init_state(replace(CFG, seed=s)) for s in SEEDS])
+    tokens = np.zeros((2, 3, 4, 17), np.int32) + np.arange(17, dtype=np.int32)
+    keys = jax.numpy.stack([jax.random.split(jax.random.key(s), 3) for s in SEEDS])
+    _, out = _segment_fn(CFG.model, CFG.train, False)(state, tokens, keys, keys)
+    _, (metrics, health) = _diagnose_fn(CFG.model, CFG.train, False)(state, tokens, keys, keys)
+    np.testing.assert_array_equal(np.asarray(out["loss"]), np.asarray(metrics["loss"]))
+    assert name_nonfinite(jax.device_get(metrics), jax.device_get(health), SEEDS, 0) is None
