@@ -2,13 +2,12 @@
 
 An experiment file is a lab-notebook entry (after big_vision). Its module docstring gives
 the exact command, the runtime at each scale, the expected result, and the paper table or
-figure it feeds. It defines three functions, with the logic itself living in ``routerlab``::
-
-    def get_config(scale: str) -> SomeConfig       # a frozen, validated dataclass
-    def run(cfg: SomeConfig, run: RunDir) -> dict  # does the work; returns the summary
-    def report(run: RunDir) -> str                 # Markdown; writes figures to run.artifacts
-
-and a tuple ``SCALES`` of the scales it supports (``smoke``, ``quick``, ``paper``).
+figure it feeds. It satisfies the one study contract, :class:`routerlab.studies.protocol.Study`
+(written down there once): ``SCALES``, ``get_config(scale)``, ``run(cfg, run)``,
+``report(run)``, and optionally ``check(cfg)``, ``summarize(run)``, ``findings(run)`` and
+``paper(run, out, provenance)``, with the logic itself living in ``routerlab``. Every file
+is checked against it when loaded (:func:`~routerlab.studies.protocol.check_study`): a
+missing or misdeclared function is one line naming it.
 
 Where code comes from. A *name* (``planted_experts``) only ever resolves to a file of the
 registered folder (:func:`experiments_dir`): it must be an identifier and be listed by
@@ -19,8 +18,8 @@ the file's name and sha256, never a path to import, and resuming or reporting su
 needs the same file again (checked against that hash). A run directory is data someone may
 have downloaded: nothing in it is ever imported.
 
-An optional ``check(cfg)`` in an experiment file validates what its config alone cannot
-(derived model configs, say); it is called before the run directory is created.
+An optional ``check(cfg)`` validates what a config alone cannot (derived model configs,
+say); it is called before the run directory is created.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from typing import Any
 
 from routerlab.config import ConfigError, from_dict, override
 from routerlab.rundir import RunDir, RunDirError, RunDirInvalid, atomic_write_text, find_runs
+from routerlab.studies.protocol import check_study, config_type
 
 __all__ = ["Experiment", "experiments_dir", "list_experiments", "load_experiment", "load_experiment_file",
            "load_recorded_experiment", "is_experiment_path", "execute", "recorded_run", "ensure_run", "runs_root", "resume", "SCALE_NAMES"]
@@ -67,6 +67,11 @@ class Experiment:
     @property
     def scales(self) -> tuple[str, ...]:
         return tuple(self.module.SCALES)
+
+    @property
+    def config_type(self) -> type:
+        """The frozen dataclass this experiment's configs are (the Study protocol's config type)."""
+        return config_type(self.module)
 
     @property
     def get_config(self) -> Callable[[str], Any]:
@@ -110,9 +115,11 @@ def _import(module_name: str, path: Path) -> ModuleType:
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
-    for attr in ("get_config", "run", "report", "SCALES"):
-        if not hasattr(module, attr):
-            raise ConfigError("experiment", f"{path} does not define {attr}")
+    try:
+        check_study(module, path)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
     return module
 
 
