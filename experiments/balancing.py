@@ -30,11 +30,19 @@ batch, lower bound below half. z-loss off changes nothing resolvable; loss-free 
 Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
 """
 
+from routerlab.config import ConfigError
 from routerlab.studies.lm import STUDIES, BalancingConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["balancing"]
 run, report, paper = STUDY.run, STUDY.report, STUDY.paper
+
+
+def check(cfg: BalancingConfig) -> None:
+    """Every arm's config, before a run directory exists (the bias rate named as this study's field)."""
+    if not cfg.bias_rate >= 0:
+        raise ConfigError("bias_rate", f"must be >= 0; got {cfg.bias_rate}")
+    STUDY.check(cfg)
 
 
 def get_config(scale: str) -> BalancingConfig:

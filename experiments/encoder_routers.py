@@ -55,7 +55,7 @@ from routerlab.studies.lm import STUDIES, EncoderRoutersConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["encoder_routers"]
-run, report, paper = STUDY.run, STUDY.report, STUDY.paper
+run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  # check: every arm, before a run dir
 
 
 def get_config(scale: str) -> EncoderRoutersConfig:

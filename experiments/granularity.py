@@ -32,7 +32,7 @@ from routerlab.studies.lm import STUDIES, GranularityConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["granularity"]
-run, report, paper = STUDY.run, STUDY.report, STUDY.paper
+run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  # check: every arm, before a run dir
 
 
 def get_config(scale: str) -> GranularityConfig:

@@ -50,7 +50,7 @@ from routerlab.studies.lm import STUDIES, MoEVsDenseConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["moe_vs_dense"]
-run, report, paper = STUDY.run, STUDY.report, STUDY.paper
+run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  # check: every arm, before a run dir
 
 
 def get_config(scale: str) -> MoEVsDenseConfig:

@@ -28,7 +28,7 @@ Feeds: paper Table 1 (planted experts) and Figure 1.
 
 from dataclasses import replace
 
-from routerlab.studies.planted import PlantedConfig, paper, report, run  # noqa: F401
+from routerlab.studies.planted import PlantedConfig, paper, report, run, variant_moe_config  # noqa: F401
 
 SCALES = ("smoke", "quick", "paper")
 
@@ -44,3 +44,9 @@ def get_config(scale: str) -> PlantedConfig:
     if scale == "paper":
         return replace(base, steps=6000, num_seeds=5)
     raise ValueError(f"unknown scale {scale!r}")
+
+
+def check(cfg: PlantedConfig) -> None:
+    """Every variant's MoE layer config, built before a run directory exists (its own checks name the field)."""
+    for variant in cfg.variants:
+        variant_moe_config(cfg, variant)

@@ -43,7 +43,7 @@ from routerlab.studies.lm import STUDIES, RoutersConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["routers"]
-run, report, paper = STUDY.run, STUDY.report, STUDY.paper
+run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  # check: every arm, before a run dir
 
 
 def get_config(scale: str) -> RoutersConfig:

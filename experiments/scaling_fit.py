@@ -40,11 +40,19 @@ t-interval is the one to trust.
 Feeds: paper Table (tab:scaling_fit) and Figure scaling_fit.pdf.
 """
 
+from routerlab.config import ConfigError
 from routerlab.studies.lm import STUDIES, ScalingFitConfig, at_scale
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["scaling_fit"]
 run, report, paper = STUDY.run, STUDY.report, STUDY.paper
+
+
+def check(cfg: ScalingFitConfig) -> None:
+    """Every arm's config, before a run directory exists (the FFN multiple named as this study's field)."""
+    if not cfg.ffn_mult >= 1:
+        raise ConfigError("ffn_mult", f"must be >= 1; got {cfg.ffn_mult}")
+    STUDY.check(cfg)
 
 
 def get_config(scale: str) -> ScalingFitConfig:

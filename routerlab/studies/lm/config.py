@@ -75,6 +75,12 @@ class LMStudyConfig:
         CorpusConfig(bytes_per_domain=self.bytes_per_domain, domains=self.domains)  # names a bad field
         check(self.capacity_mult >= 4, "capacity_mult",
               f"the capacity control needs a dense model >= 4x wider; got {self.capacity_mult}")
+        # The shared fields as one dense and one Switch model: the model's own checks (heads
+        # divide d_model into even halves, loss weights >= 0, ...) name these same fields, and
+        # they run here, before a run directory exists. Each study's own variants are built by
+        # Study.check (the registry calls an experiment's check(cfg) before creating the run).
+        self.run_config()
+        self.run_config(self.moe())
 
     def train_config(self, steps: int | None = None, lr: float | None = None) -> TrainConfig:
         steps = steps or self.steps

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from routerlab.config import ConfigError
 from routerlab.report import MeanCI, fmt_ci, mean_ci
 from routerlab.report.controls import Control, format_control, gate, paired_control
 from routerlab.report.stats import holm, paired_t_pvalue
@@ -216,6 +217,19 @@ class Study:
     def all_variants(self, cfg: Any) -> list[tuple]:
         """The study's variants, then the controls' arms (trained once: identical configs share units)."""
         return [*self.variants(cfg), *cfg.control_variants()]
+
+    def check(self, cfg: Any) -> None:
+        """Build every arm's run config, so a config that some arm cannot take is refused with
+        one line (:class:`~routerlab.config.ConfigError`, naming the field and the arm) before
+        anything is written. Experiment files export it as their ``check(cfg)``."""
+        try:
+            arms = self.all_variants(cfg)
+        except ConfigError as err:
+            raise ConfigError(err.field, f"{err.message} (in one of {self.name}'s arms)") from None
+        for name, run_cfg, *rest in arms:
+            if rest and not run_cfg.train.router_noise:
+                raise ConfigError("train.router_noise", f"arm {name!r} is trained as RL-R, which samples experts "
+                                  "with the router_noise key")
 
     def run(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
         """Train every variant and control arm at every rate for every seed; return :meth:`summarize`."""
