@@ -1,0 +1,134 @@
+"""The knowledge study: the per-fact readout against a per-prompt loop, config checks, controls on
+bits stored (a synthetic run), and the smoke study end to end."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from routerlab.config import ConfigError
+from routerlab.models import knowledge as kn
+from routerlab.models.config import LMConfig
+from routerlab.models.lm import LM
+from routerlab.registry import load_experiment
+from routerlab.rundir import RunDir
+from routerlab.studies.lm.knowledge import STUDY, KnowledgeStudyConfig, embedding_params, fact_cross_entropy
+from routerlab.train.step import split_model
+
+SMALL = kn.KnowledgeConfig(entities=3, renderings=2)
+
+
+def _reference_fact_ce(model_cfg, params, rest, read):
+    """One prompt at a time: sum of -log p(value byte) over the fact's positions, mean over its prompts."""
+    graphdef, _, _ = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
+    forward = jax.jit(lambda p, r, x: nnx.merge(graphdef, p, r)(x)[0])
+    out = np.zeros(len(read.renderings))
+    for row, facts in zip(read.tokens, read.fact):
+        logits = forward(params, rest, jnp.asarray(row[None, :-1]))
+        logp = np.asarray(jax.nn.log_softmax(logits[0].astype(jnp.float32), axis=-1), np.float64)
+        for t, f in enumerate(facts):
+            if f >= 0:
+                out[f] -= logp[t, row[t + 1]]
+    return out / read.renderings
+
+
+@pytest.mark.parametrize("ffn", ["dense", "moe"])
+def test_fact_cross_entropy_matches_a_per_prompt_loop(ffn):
+    from routerlab.moe import MoEConfig
+
+    moe = MoEConfig(num_experts=4, top_k=1, d_model=16, d_ff=16, renormalize=False, capacity_factor=None,
+                    dropless_block_size=16)
+    cfg = LMConfig(d_model=16, n_heads=2, n_layers=1, seq_len=64, d_ff=16, ffn=ffn, moe=moe if ffn == "moe" else None)
+    states = [split_model(LM(cfg, rngs=nnx.Rngs(params=s)))[1:] for s in (0, 1)]  # two seeds, stacked
+    params = jax.tree.map(lambda *x: jnp.stack(x), *[p for p, _ in states])
+    rest = jax.tree.map(lambda *x: jnp.stack(x), *[r for _, r in states])
+    for kind in ("test", "val"):
+        read = kn.readout(0, SMALL, kind, 65)
+        fast = fact_cross_entropy(cfg, params, rest, read, chunk=8)  # several chunks, the last one padded
+        for s, (p, r) in enumerate(states):
+            np.testing.assert_allclose(fast[s], _reference_fact_ce(cfg, p, r, read), rtol=1e-4)
+
+
+def test_embedding_params_is_the_token_table():
+    # Tied, rotary: only the 128 x 16 token table. Untied, learned positions: + 64 x 16 + 16 x 128.
+    assert embedding_params(LMConfig(d_model=16, n_heads=2, seq_len=64)) == 128 * 16
+    assert embedding_params(LMConfig(d_model=16, n_heads=2, seq_len=64, positions="learned",
+                                     tie_embeddings=False)) == 128 * 16 + 64 * 16 + 16 * 128
+
+
+def test_config_checks_name_the_field():
+    with pytest.raises(ConfigError, match="steps"):
+        KnowledgeStudyConfig(steps=100)
+    with pytest.raises(ConfigError, match="exposures"):
+        KnowledgeStudyConfig(exposures=(401,), steps=401 * 512 // 32)
+    with pytest.raises(ConfigError, match="seq_len"):
+        KnowledgeStudyConfig(seq_len=32)
+    with pytest.raises(ConfigError, match="domains"):
+        KnowledgeStudyConfig(domains=("arith", "knowledge"))
+    with pytest.raises(ConfigError, match="moe_experts"):
+        KnowledgeStudyConfig(moe_experts=(32,))
+    cfg = KnowledgeStudyConfig()
+    assert cfg.steps == cfg.exposures[0] * cfg.entities // cfg.batch_size
+    for _, run_cfg in STUDY.all_variants(cfg):  # every arm: knowledge alone, weight decay 0, the same tokens
+        assert run_cfg.data.domains == ("knowledge",) and run_cfg.train.weight_decay == 0.0
+        assert run_cfg.train.steps == cfg.steps and run_cfg.data.knowledge.entities == cfg.entities
+
+
+def _fake_run(tmp_path, cfg, bits: dict[str, list[float]]):
+    """A run directory whose records give each arm's test bits per seed (lr grid of one)."""
+    run = RunDir.create(tmp_path, "knowledge", cfg)
+    names = {v[0]: v[1] for v in STUDY.all_variants(cfg)}
+    alias = {"control:dense": "dense", "control:dense(ffn x4)": "dense(ffn x4)", "control:switch(E=8)": "moe(E=8)"}
+    for name, run_cfg in names.items():
+        for seed, b in enumerate(bits[alias.get(name, name)]):
+            non_emb, total = 10_000, 14_096
+            run.log({"unit": f"{name}/lr0.01/seed{seed}", "variant": name, "lr": 0.01, "seed": seed,
+                     "steps": run_cfg.train.steps, "tokens": 1, "params": {"total": total, "active": total},
+                     "flops_per_token": {"total": 1.0, "active": 1.0}, "train_flops_per_step": 1.0,
+                     "eval_steps": [1], "val_loss": [1.0], "final_val_loss": 1.0, "test_loss": 1.0,
+                     "non_embedding_params": non_emb, "table_bits": 12_000.0, "exposures": 400, "test_bits": b,
+                     "bits_per_param": b / non_emb, "bits_per_total_param": b / total})
+    return run
+
+
+def test_controls_are_on_bits_stored_and_gate_the_verdict(tmp_path):
+    cfg = KnowledgeStudyConfig(lr_grid=(0.01,), num_seeds=3)
+    # dense 4x and MoE store ~2,000 more bits than dense in every seed: both controls resolve.
+    good = {"dense": [5000.0, 5200.0, 4900.0], "dense(ffn x4)": [7000.0, 7300.0, 6950.0],
+            "moe(E=8)": [6900.0, 7100.0, 7000.0]}
+    summary = STUDY.summarize(cfg, _fake_run(tmp_path / "a", cfg, good))
+    assert summary["controls"]["capacity"]["resolved"] and summary["controls"]["switch_vs_dense"]["resolved"]
+    assert summary["controls"]["capacity"]["delta"] == pytest.approx((2000 + 2100 + 2050) / 3)
+    assert not summary["verdict"].startswith("underpowered") and "stores more" in summary["verdict"]
+    entry = summary["bits_per_param"]["dense"]
+    assert entry["non_embedding"]["mean"] == pytest.approx(5033.333333 / 10_000)  # (5000 + 5200 + 4900) / 3
+    assert entry["total"]["mean"] == pytest.approx(5033.333333 / 14_096)
+    # The 4x-wider dense is no better than dense: the capacity control fails, the verdict is underpowered.
+    bad = {**good, "dense(ffn x4)": [5100.0, 5000.0, 5000.0]}
+    summary = STUDY.summarize(cfg, _fake_run(tmp_path / "b", cfg, bad))
+    assert not summary["controls"]["capacity"]["resolved"]
+    assert summary["verdict"].startswith("underpowered: capacity control not resolved")
+
+
+@pytest.mark.slow  # three arms to compile: ~55 CPU-seconds (see the experiment's docstring)
+def test_smoke_study_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTERLAB_NO_UNIT_CACHE", "1")
+    exp = load_experiment("knowledge")
+    cfg = exp.get_config("smoke")
+    run = RunDir.create(tmp_path, "knowledge", cfg)
+    summary = json.loads(json.dumps(exp.module.run(cfg, run)))
+    arms = ["dense", "dense(ffn x4)", "moe(E=4)"]
+    assert sorted(summary["bits_per_param"]) == sorted(arms)
+    for arm in arms:
+        entry = summary["bits_per_param"][arm]
+        assert set(entry["non_embedding"]) == {"mean", "lo", "hi", "n"} and entry["non_embedding"]["n"] == 2
+        assert math.isfinite(entry["non_embedding"]["mean"]) and entry["exposures"] == 4
+    assert set(summary["controls"]) == {"capacity", "switch_vs_dense"}
+    assert all(isinstance(c["resolved"], bool) for c in summary["controls"].values())
+    assert isinstance(summary["verdict"], str) and summary["verdict"]
+    run.finish(summary)
+    assert "bits stored on the test prompts" in exp.module.report(run)
