@@ -27,10 +27,7 @@ bandit_zoo.pdf (regret curves); the Pareto curve is in the run's report.
 
 from dataclasses import replace
 
-from routerlab.bandits.zoo import BanditZooConfig
-from routerlab.bandits.zoo import paper_zoo as paper  # noqa: F401
-from routerlab.bandits.zoo import report_zoo as report
-from routerlab.bandits.zoo import run_zoo as run  # noqa: F401
+from routerlab.studies.bandit_zoo import BanditZooConfig, paper, report, run  # noqa: F401
 
 SCALES = ("smoke", "quick", "paper")
 

@@ -34,7 +34,7 @@ Feeds: paper figure lambda_sweep and its findings.
 from dataclasses import replace
 
 from routerlab.fleet.fleet import scaled_fleet
-from routerlab.studies.fleet_routing import LambdaSweepConfig, run_lambda as run, report_lambda as report, paper_lambda as paper  # noqa: F401,E501
+from routerlab.studies.lambda_sweep import LambdaSweepConfig, paper, report, run  # noqa: F401
 
 SCALES = ("smoke", "quick", "paper")
 

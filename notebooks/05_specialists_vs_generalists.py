@@ -40,9 +40,8 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 from routerlab.studies.fleet_specialists import knowledge_text, size_text
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
@@ -50,8 +49,7 @@ run = ensure_run("specialists_vs_generalists", scale, out=runs_root())
 print(run.path)
 
 # %%
-display(Markdown((run.artifacts / "report.md").read_text()))
-display(Image(filename=str(run.artifacts / "specialists_vs_generalists.png")))
+show_report(run)  # the report with its figure inline
 
 # %% [markdown]
 # ## Which claims held?

@@ -14,7 +14,7 @@ weights and environments. See the submodules:
 * :mod:`.envs`      synthetic linear, drifting, wheel, multiclass, routing-log replay.
 * :mod:`.simulate`  the simulator, grids, and writing results into a ``RunDir``.
 * :mod:`.ope`       off-policy evaluation: IPS, SNIPS, DM, DR, Switch-DR, bootstrap CIs.
-* :mod:`.zoo`       the experiment: every policy on every environment.
+* the bandit zoo study (every policy on every environment) is :mod:`routerlab.studies.bandit_zoo`.
 """
 
 from routerlab.bandits.cost import apply_cost_cap, lagrangian

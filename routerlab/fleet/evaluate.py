@@ -38,13 +38,15 @@ import numpy as np
 from routerlab.fleet.metrics import (
     apgr,
     bootstrap_ci,
+    choose_operating_point,
     common_range_aiq,
     cost_at_quality,
     cpt,
+    defined,
     nondecreasing_convex_hull,
     savings_fraction,
 )
-from routerlab.fleet.routers import Router, Split, Trace, ZeroRouter, one_blas_thread, trace, visible
+from routerlab.fleet.routers import Router, RouterTrace, Split, ZeroRouter, one_blas_thread, trace, visible
 
 __all__ = ["evaluate_router", "evaluate_routers", "choose_knob", "interval", "beats_zero_router", "zero_router_verdict",
            "best_on_test"]
@@ -56,12 +58,7 @@ def interval(fn: Callable[[np.ndarray], np.ndarray], n: int, n_boot: int, seed: 
     ``None`` marks a statistic that is undefined on the data (value) or on some resample (lo/hi).
     """
     value, lo, hi = bootstrap_ci(fn, np.arange(n), n_boot=n_boot, seed=seed)
-    return {"value": _finite(value), "lo": _finite(lo), "hi": _finite(hi)}
-
-
-def _finite(value: float) -> float | None:
-    """JSON-safe: None for an infinite knob (e.g. a cascade threshold that escalates everything)."""
-    return float(value) if np.isfinite(value) else None
+    return {"value": defined(value), "lo": defined(lo), "hi": defined(hi)}
 
 
 def _weights(idx: np.ndarray, n: int) -> np.ndarray:
@@ -71,23 +68,12 @@ def _weights(idx: np.ndarray, n: int) -> np.ndarray:
     return counts.reshape(b, n) / n
 
 
-def choose_knob(tr: Trace, target_quality: float, budget: float | None = None) -> int:
-    """Index of the knob to operate at, from a trace on *validation* data.
-
-    Without ``budget``: the cheapest knob whose mean quality reaches ``target_quality``
-    (else the best). With ``budget``: the best mean quality among knobs whose mean cost is
-    within it (else the cheapest knob).
-    """
-    cost, quality = tr.cost.mean(axis=1), tr.quality.mean(axis=1)
-    if budget is not None:
-        ok = cost <= budget
-        if not ok.any():
-            return int(np.argmin(cost))
-        return int(np.flatnonzero(ok)[np.lexsort((cost[ok], -quality[ok]))[0]])
-    ok = quality >= target_quality
-    if not ok.any():
-        return int(np.lexsort((cost, -quality))[0])
-    return int(np.flatnonzero(ok)[np.argmin(cost[ok])])
+def choose_knob(tr: RouterTrace, target_quality: float, budget: float | None = None) -> int:
+    """Index of the knob to operate at, from a trace on *validation* data:
+    :func:`~routerlab.fleet.metrics.choose_operating_point` of the knobs' mean cost and quality
+    (the cheapest knob reaching ``target_quality``, else the best; with ``budget``, the best
+    within it, else the cheapest)."""
+    return choose_operating_point(tr.cost.mean(axis=1), tr.quality.mean(axis=1), target_quality, budget)
 
 
 def best_on_test(test: Split) -> int:
@@ -144,8 +130,8 @@ def evaluate_router(
     mean_c, mean_q = (a[0] for a in resampled(np.arange(n)[None])[:2])
     record: dict[str, Any] = {
         "router": router.name,
-        "points": {"knob": [_finite(k) for k in tr.knobs], "cost": mean_c.tolist(), "quality": mean_q.tolist()},
-        "knob": _finite(val_trace.knobs[knob]),
+        "points": {"knob": [defined(k) for k in tr.knobs], "cost": mean_c.tolist(), "quality": mean_q.tolist()},
+        "knob": defined(val_trace.knobs[knob]),
         "reference": test.models[ref],
         **({"oracle": True} if router.oracle else {}),
         "mean_cost": interval(lambda idx: _weights(idx, n) @ chosen[1], n, n_boot, seed),

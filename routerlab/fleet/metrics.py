@@ -224,6 +224,60 @@ def _first_crossing(x: np.ndarray, y: np.ndarray, target: float) -> float:
     return float(x[k - 1] + (target - y[k - 1]) / (y[k] - y[k - 1]) * (x[k] - x[k - 1]))
 
 
+def defined(value: float) -> float | None:
+    """``value`` as a float, or ``None`` where it is undefined (NaN or infinite): JSON-safe."""
+    return float(value) if np.isfinite(value) else None
+
+
+def fold(savings: float | None) -> float | None:
+    """Cost reduction factor ``1 / (1 - savings)`` (10 = ten times cheaper); ``None`` when undefined."""
+    if savings is None or not np.isfinite(savings) or savings >= 1:
+        return None
+    return 1.0 / (1.0 - savings)
+
+
+def curve_stats(costs: np.ndarray, qualities: np.ndarray, cost_range: tuple[float, float],
+                targets: dict[str, tuple[float, float]]) -> dict[str, float | None]:
+    """AIQ and savings of one curve of operating points (e.g. a bandit's over a ``lam`` grid).
+
+    ``aiq`` is :func:`common_range_aiq` over ``cost_range`` (cheapest to dearest model);
+    each ``targets[key] = (target quality, reference cost)`` gives ``key`` =
+    :func:`savings_fraction` of the curve's hull. ``None`` marks an undefined value.
+    """
+    hull = nondecreasing_convex_hull(costs, qualities)
+    out = {"aiq": defined(common_range_aiq(hull, *cost_range))}
+    out.update({key: defined(savings_fraction(hull, goal, ref_cost)) for key, (goal, ref_cost) in targets.items()})
+    return out
+
+
+def oracle_curve(quality: np.ndarray, cost: np.ndarray, lams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-query oracle under utility ``quality - lam * cost`` at each ``lam``: mean (cost, quality)."""
+    utility = np.asarray(quality)[None] - np.asarray(lams)[:, None, None] * np.asarray(cost)[None]  # [L, Q, M]
+    pick = np.argmax(utility, axis=2)
+    rows = np.arange(quality.shape[0])[None]
+    return np.asarray(cost)[rows, pick].mean(axis=1), np.asarray(quality)[rows, pick].mean(axis=1)
+
+
+def choose_operating_point(costs: np.ndarray, qualities: np.ndarray, target_quality: float,
+                           budget: float | None = None) -> int:
+    """Index of the operating point to deploy, from mean ``costs`` and ``qualities`` on *validation*.
+
+    Without ``budget``: the cheapest point whose quality reaches ``target_quality`` (else the
+    best quality, ties to the cheaper). With ``budget``: the best quality among points whose
+    cost is within it (ties to the cheaper; else the cheapest point).
+    """
+    cost, quality = np.asarray(costs, dtype=np.float64), np.asarray(qualities, dtype=np.float64)
+    if budget is not None:
+        ok = cost <= budget
+        if not ok.any():
+            return int(np.argmin(cost))
+        return int(np.flatnonzero(ok)[np.lexsort((cost[ok], -quality[ok]))[0]])
+    ok = quality >= target_quality
+    if not ok.any():
+        return int(np.lexsort((cost, -quality))[0])
+    return int(np.flatnonzero(ok)[np.argmin(cost[ok])])
+
+
 class Savings(NamedTuple):
     """Cost of reaching a quality target, absolute and relative to a reference model."""
 

@@ -24,7 +24,8 @@ higher meaning "more in need of the strong model", for RouteLLM's APGR/CPT.
 :func:`trace` runs a router over its knob grid on a split; :mod:`routerlab.fleet.evaluate`
 turns traces into cost-quality points, AIQ, savings, APGR and CPT with bootstrap intervals.
 
-Predictors of quality (``qhat``), each tuned on validation by mean squared error:
+Predictors of quality (``qhat``, in :mod:`routerlab.fleet.quality`, re-exported here), each
+tuned on validation by mean squared error:
 
 * :class:`KNNQuality`: the mean outcome of the k nearest training prompts (cosine);
 * :class:`MLPQuality`: a one-hidden-layer MLP (JAX + optax) predicting every model's quality;
@@ -40,55 +41,37 @@ Predictors of quality (``qhat``), each tuned on validation by mean squared error
   per model on validation (Platt scaling), averaged with weights chosen by greedy ensemble
   selection on validation.
 
-A user's router plugs in through :func:`load_router` (``routerlab route-eval --router
-module:attr``): an object with ``fit(train, val)`` and ``predict(queries)`` or ``choose(queries)``.
+A user's router plugs in through :func:`routerlab.fleet.user_routers.load_router`
+(``routerlab route-eval --router module:attr``): an object with ``fit(train, val)`` and
+``predict(queries)`` or ``choose(queries)``. ``load_router``, ``ChoiceRouter``,
+``route_eval_features`` and ``FEATURE_SETS`` are also reachable from this module (loaded
+on first use, as :mod:`~routerlab.fleet.user_routers` imports this one).
 """
 
 from __future__ import annotations
 
 import abc
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsRegressor
-from threadpoolctl import threadpool_limits
 
 from routerlab.data.schema import RoutingMatrices
+from routerlab.fleet.quality import (
+    EnsembleQuality,
+    KNNQuality,
+    MFQuality,
+    MLPQuality,
+    TaskQuality,
+    one_blas_thread,
+    platt_fit,
+)
 
-__all__ = [
-    "Queries",
-    "Split",
-    "Decision",
-    "Trace",
-    "Router",
-    "RandomRouter",
-    "ZeroRouter",
-    "SingleModelRouter",
-    "OracleRouter",
-    "UtilityRouter",
-    "CascadeRouter",
-    "KNNQuality",
-    "MLPQuality",
-    "MFQuality",
-    "TaskQuality",
-    "trace",
-    "visible",
-    "default_routers",
-    "one_blas_thread",
-    "EnsembleQuality",
-    "ChoiceRouter",
-    "cascade_stages",
-    "platt_fit",
-    "load_router",
-    "route_eval_features",
-    "FEATURE_SETS",
-]
+__all__ = ["Queries", "Split", "Decision", "RouterTrace", "Router", "RandomRouter", "ZeroRouter",
+           "SingleModelRouter", "OracleRouter", "UtilityRouter", "CascadeRouter", "KNNQuality", "MLPQuality",
+           "MFQuality", "TaskQuality", "trace", "visible", "default_routers", "one_blas_thread",
+           "EnsembleQuality", "ChoiceRouter", "cascade_stages", "platt_fit", "load_router",
+           "route_eval_features", "FEATURE_SETS"]
 
 
 class Queries(NamedTuple):
@@ -158,8 +141,9 @@ def _one_hot(choice: np.ndarray, num_models: int) -> np.ndarray:
     return np.eye(num_models, dtype=bool)[choice]
 
 
-class Trace(NamedTuple):
-    """A router's operating points on one split: per knob, per query."""
+class RouterTrace(NamedTuple):
+    """A router's operating points on one split: per knob, per query (not to be confused with
+    :class:`routerlab.bandits.simulate.Trace`, a bandit simulation's curves over rounds)."""
 
     knobs: np.ndarray  # [K]
     quality: np.ndarray  # [K, Q] quality served
@@ -420,260 +404,6 @@ class CascadeRouter(_Predicting):
         return -self.qhat(q)[:, self.order[0]] if len(self.models) == 2 else None
 
 
-# -- quality predictors -------------------------------------------------------------------
-
-
-def one_blas_thread():
-    """A context limiting BLAS to one thread: these fits multiply small matrices, where
-    threads gain nothing and, on a busy machine, lose a lot (logistic regression on 11k x 65
-    features, 57 classes, 2 shared cores: 0.3 s with one thread, 4.4 s with two)."""
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _mse(pred: np.ndarray, quality: np.ndarray) -> float:
-    return float(np.mean((pred - quality) ** 2))
-
-
-class KNNQuality:
-    """Mean outcome of the ``k`` nearest training prompts (cosine distance); ``k`` tuned on val."""
-
-    name = "knn"
-
-    def __init__(self, ks: tuple[int, ...] = (5, 10, 25, 50, 100)):
-        self.ks = ks
-        self.fitted = False
-
-    def fit(self, train: Split, val: Split) -> KNNQuality:
-        ks = sorted({min(k, len(train)) for k in self.ks})
-        model = KNeighborsRegressor(n_neighbors=max(ks), metric="cosine", algorithm="brute").fit(train.x, train.quality)
-        # One neighbour search at the largest k; smaller k are prefixes of it.
-        with one_blas_thread():
-            _, idx = model.kneighbors(val.x)
-        errors = {k: _mse(train.quality[idx[:, :k]].mean(axis=1), val.quality) for k in ks}
-        self.k = min(errors, key=errors.get)
-        self.val_mse = errors[self.k]
-        self.model = model.set_params(n_neighbors=self.k)
-        self.fitted = True
-        return self
-
-    def predict(self, q: Queries) -> np.ndarray:
-        with one_blas_thread():
-            return self.model.predict(q.x)
-
-
-class TaskQuality:
-    """Per-task mean quality on train, of the query's true task (``classifier=False``: an
-    oracle task label) or of the task predicted from the prompt by logistic regression
-    (``classifier=True``; inverse regularisation ``C`` tuned on val by task accuracy).
-    Tasks unseen in train fall back to the overall train mean."""
-
-    def __init__(self, classifier: bool, Cs: tuple[float, ...] = (0.1, 1.0, 10.0), seed: int = 0):
-        self.classifier, self.Cs, self.seed = classifier, Cs, seed
-        self.name = "task_classifier" if classifier else "per_task_oracle"
-        self.fitted = False
-
-    def fit(self, train: Split, val: Split) -> TaskQuality:
-        self.tasks = np.unique(train.tasks)
-        self.table = np.stack([train.quality[train.tasks == t].mean(axis=0) for t in self.tasks])
-        self.overall = train.mean_quality
-        if self.classifier:
-            if len(self.tasks) < 2:
-                raise ValueError("a task classifier needs at least two tasks in the training split")
-            best = None
-            for c in self.Cs:
-                with one_blas_thread():
-                    model = LogisticRegression(C=c, max_iter=300).fit(train.x, train.tasks)
-                acc = float(np.mean(model.predict(val.x) == val.tasks))
-                if best is None or acc > best[0]:
-                    best = (acc, c, model)
-            self.val_accuracy, self.C, self.model = best
-        self.fitted = True
-        return self
-
-    def predict_task(self, q: Queries) -> np.ndarray:
-        return self.model.predict(q.x) if self.classifier else q.tasks
-
-    def predict(self, q: Queries) -> np.ndarray:
-        tasks = self.predict_task(q)
-        pos = np.searchsorted(self.tasks, tasks)
-        pos = np.minimum(pos, len(self.tasks) - 1)
-        known = self.tasks[pos] == tasks
-        return np.where(known[:, None], self.table[pos], self.overall[None, :])
-
-
-class _JaxQuality:
-    """Shared training for the JAX predictors: full-batch Adam on the sigmoid cross-entropy
-    between ``sigmoid(logits(params, x))`` and the observed quality (soft labels in [0, 1]),
-    plus ``l2 * (sum of squared weights)``. Every ``l2`` of the grid trains at once under
-    ``jax.vmap``; the one with the lowest validation MSE is kept."""
-
-    name = "jax"
-
-    def __init__(self, *, steps: int, lr: float, l2s: tuple[float, ...], seed: int):
-        self.steps, self.lr, self.l2s, self.seed = steps, lr, tuple(l2s), seed
-        self.fitted = False
-
-    def fit(self, train: Split, val: Split) -> _JaxQuality:
-        init = self.init(jax.random.key(self.seed), train.x.shape[1], train.quality)
-        params = _train_grid(
-            type(self).logits, init, jnp.asarray(train.x, jnp.float32), jnp.asarray(train.quality, jnp.float32),
-            jnp.asarray(self.l2s, jnp.float32), steps=self.steps, lr=self.lr,
-        )
-        params = jax.tree.map(np.asarray, params)
-        grid = [jax.tree.map(lambda p, j=j: p[j], params) for j in range(len(self.l2s))]
-        errors = [_mse(self._predict(p, val.x), val.quality) for p in grid]
-        j = int(np.argmin(errors))
-        self.l2, self.val_mse, self.params = self.l2s[j], errors[j], grid[j]
-        self.fitted = True
-        return self
-
-    def _predict(self, params, x: np.ndarray) -> np.ndarray:
-        z = np.asarray(type(self).logits(params, jnp.asarray(x, jnp.float32)), dtype=np.float64)
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def predict(self, q: Queries) -> np.ndarray:
-        return self._predict(self.params, q.x)
-
-
-def _base_rate_logit(quality) -> jax.Array:
-    mean = jnp.clip(jnp.asarray(quality, jnp.float32).mean(axis=0), 1e-3, 1 - 1e-3)
-    return jnp.log(mean) - jnp.log1p(-mean)
-
-
-class MFQuality(_JaxQuality):
-    """RouteLLM-style matrix factorisation: ``logit[i, m] = <x_i P, v_m> + b_m``.
-
-    ``P [d, k]`` projects prompt features into the model-embedding space, ``v_m [k]`` is
-    model m's learnt embedding and ``b_m`` its bias (initialised at its base rate).
-    """
-
-    name = "mf"
-
-    def __init__(self, dim: int = 16, steps: int = 300, lr: float = 1e-2,
-                 l2s: tuple[float, ...] = (1e-5, 1e-4, 1e-3), seed: int = 0):
-        super().__init__(steps=steps, lr=lr, l2s=l2s, seed=seed)
-        self.dim = dim
-
-    def init(self, key, d: int, quality) -> dict:
-        k_proj, k_emb = jax.random.split(key)
-        return {
-            "proj": jax.random.normal(k_proj, (d, self.dim)) / math.sqrt(d),
-            "emb": jax.random.normal(k_emb, (quality.shape[1], self.dim)) / math.sqrt(self.dim),
-            "bias": _base_rate_logit(quality),
-        }
-
-    @staticmethod
-    def logits(params, x):
-        return (x @ params["proj"]) @ params["emb"].T + params["bias"][None, :]
-
-
-class MLPQuality(_JaxQuality):
-    """A one-hidden-layer GELU MLP predicting every model's quality from the prompt features."""
-
-    name = "mlp"
-
-    def __init__(self, hidden: int = 32, steps: int = 300, lr: float = 1e-2,
-                 l2s: tuple[float, ...] = (1e-5, 1e-4, 1e-3), seed: int = 0):
-        super().__init__(steps=steps, lr=lr, l2s=l2s, seed=seed)
-        self.hidden = hidden
-
-    def init(self, key, d: int, quality) -> dict:
-        k1, k2 = jax.random.split(key)
-        return {
-            "w1": jax.random.normal(k1, (d, self.hidden)) / math.sqrt(d),
-            "b1": jnp.zeros((self.hidden,)),
-            "w2": jax.random.normal(k2, (self.hidden, quality.shape[1])) * (0.1 / math.sqrt(self.hidden)),
-            "bias": _base_rate_logit(quality),
-        }
-
-    @staticmethod
-    def logits(params, x):
-        h = jax.nn.gelu(x @ params["w1"] + params["b1"][None, :])
-        return h @ params["w2"] + params["bias"][None, :]
-
-
-@jax.jit(static_argnames=("logits_fn", "steps", "lr"))
-def _train_grid(logits_fn, init, x, quality, l2s, *, steps: int, lr: float):
-    """Train ``init`` once per ``l2`` of ``l2s`` (vmapped); biases (1-d leaves) are not penalised."""
-    opt = optax.adam(lr)
-
-    def train_one(l2):
-        def loss(p):
-            fit = jnp.mean(optax.sigmoid_binary_cross_entropy(logits_fn(p, x), quality))
-            penalty = sum(jnp.sum(w**2) for w in jax.tree.leaves(p) if w.ndim > 1)
-            return fit + l2 * penalty
-
-        def step(carry, _):
-            p, s = carry
-            updates, s = opt.update(jax.grad(loss)(p), s, p)
-            return (optax.apply_updates(p, updates), s), None
-
-        (p, _), _ = jax.lax.scan(step, (init, opt.init(init)), None, length=steps)
-        return p
-
-    return jax.vmap(train_one)(l2s)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), 1e-4, 1 - 1e-4)
-    return np.log(p) - np.log1p(-p)
-
-
-def platt_fit(score: np.ndarray, target: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[float, float]:
-    """``(a, b)`` minimising the mean cross-entropy of ``sigmoid(a * score + b)`` against soft
-    labels ``target`` in [0, 1], plus ``l2 * ((a - 1)^2 + b^2)`` (shrinks towards no change),
-    by Newton's method on the two parameters (the loss is convex)."""
-    z, y = np.asarray(score, np.float64), np.asarray(target, np.float64)
-    theta = np.array([1.0, 0.0])
-    design = np.stack([z, np.ones_like(z)], axis=1)
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
-        grad = design.T @ (p - y) / len(z) + 2 * l2 * (theta - [1.0, 0.0])
-        hess = (design * (p * (1 - p))[:, None]).T @ design / len(z) + 2 * l2 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return float(theta[0]), float(theta[1])
-
-
-class EnsembleQuality:
-    """Calibrated ensemble: each member's predicted quality per model, Platt-calibrated on
-    validation (:func:`platt_fit` on the logit, one ``(a, b)`` per member and model), then
-    averaged with equal weights. Members already fitted (shared with other routers) are not
-    refitted. Calibration reads only validation outcomes, the split that also picks each
-    router's operating point; the test split is never touched.
-
-    Equal weights, because weights chosen on validation (greedy ensemble selection by
-    cross-entropy) are fitted to the very queries that also calibrate the members and pick
-    the operating point, so validation cannot judge them. In the interest of full disclosure:
-    that version's APGR on the *test* split of RouteLLM's MMLU (0.754, against 0.768 for
-    equal weights, split seed 0) was seen before equal weights were kept, so this design
-    choice is not blind to that test split."""
-
-    def __init__(self, members, name: str = "ensemble"):
-        self.members, self.name = list(members), name
-        self.fitted = False
-
-    def fit(self, train: Split, val: Split) -> EnsembleQuality:
-        for member in self.members:
-            if not getattr(member, "fitted", False):
-                member.fit(train, val)
-        self.calibration = []
-        for member in self.members:
-            z = _logit(member.predict(val.queries))
-            self.calibration.append([platt_fit(z[:, j], val.quality[:, j]) for j in range(val.quality.shape[1])])
-        self.val_mse = _mse(self.predict(val.queries), val.quality)
-        self.fitted = True
-        return self
-
-    def predict(self, q: Queries) -> np.ndarray:
-        total = 0.0
-        for member, ab in zip(self.members, self.calibration, strict=True):
-            a, b = np.asarray(ab).T
-            total = total + 1.0 / (1.0 + np.exp(-(a[None, :] * _logit(member.predict(q)) + b[None, :])))
-        return total / len(self.members)
-
 # -- running routers ------------------------------------------------------------------------
 
 
@@ -682,34 +412,12 @@ def visible(router: Router, split: Split) -> Queries:
     return Queries(split.x, split.tasks, split.quality if router.oracle else None)
 
 
-def trace(router: Router, split: Split) -> Trace:
+def trace(router: Router, split: Split) -> RouterTrace:
     """The router at every knob of its grid on ``split``: per-query quality served and cost paid."""
     q = visible(router, split)
     knobs = np.asarray(router.knobs(q), dtype=np.float64)
     quality, cost = zip(*(router.route(q, k).outcomes(split) for k in knobs), strict=True)
-    return Trace(knobs, np.stack(quality), np.stack(cost), router.score(q))
-
-
-#: ``routerlab route-eval --features`` choices.
-FEATURE_SETS = ("words", "words+chars")
-
-
-def route_eval_features(kind: str = "words"):
-    """The text features ``routerlab route-eval`` gives every router.
-
-    ``"words"`` (default): word 1-2-gram TF-IDF fitted on train, 64-d SVD and the length
-    column (:class:`~routerlab.data.features.FeatureConfig`'s defaults). ``"words+chars"``
-    adds character 2-4-grams before the SVD and :data:`~routerlab.data.features.TEXT_STATS`.
-
-    The richer set was compared on *validation* on RouteLLM's GSM8K and MMLU (split seed 0)
-    and lowered the calibrated ensemble's APGR on both (0.748 -> 0.735 and 0.792 -> 0.768),
-    so it is an option, not the default.
-    """
-    from routerlab.data.features import FeatureConfig
-
-    if kind not in FEATURE_SETS:
-        raise ValueError(f"features must be one of {FEATURE_SETS}; got {kind!r}")
-    return FeatureConfig() if kind == "words" else FeatureConfig(char_ngram_max=4, text_stats=True)
+    return RouterTrace(knobs, np.stack(quality), np.stack(cost), router.score(q))
 
 
 def default_routers(train: Split, *, seed: int = 0, steps: int = 300, ensemble: bool = False) -> list[Router]:
@@ -735,127 +443,13 @@ def default_routers(train: Split, *, seed: int = 0, steps: int = 300, ensemble: 
     return routers
 
 
-# -- user routers ---------------------------------------------------------------------------
+_USER_ROUTERS = ("load_router", "ChoiceRouter", "route_eval_features", "FEATURE_SETS")
 
 
-class ChoiceRouter(Router):
-    """A user router that picks one model per query (``choose``): one operating point."""
+def __getattr__(name: str):
+    """``routerlab.fleet.routers.load_router`` and friends, from :mod:`routerlab.fleet.user_routers`."""
+    if name in _USER_ROUTERS:
+        from routerlab.fleet import user_routers
 
-    def __init__(self, user, name: str):
-        self.user, self.name = user, name
-
-    def fit(self, train: Split, val: Split) -> ChoiceRouter:
-        super().fit(train, val)
-        self.user.fit(train, val)
-        return self
-
-    def knobs(self, q: Queries) -> np.ndarray:
-        return np.zeros(1)
-
-    def route(self, q: Queries, knob: float) -> Decision:
-        choice = np.asarray(self.user.choose(q))
-        m = len(self.models)
-        if choice.shape != (len(q.x),) or not np.issubdtype(choice.dtype, np.integer) or (
-                choice.size and (choice.min() < 0 or choice.max() >= m)):
-            raise _user_error(self.name, f"choose() must return {len(q.x)} model indices in [0, {m}); got "
-                              f"{choice.dtype} array of shape {choice.shape}")
-        return Decision(choice, _one_hot(choice, m))
-
-
-class _UserPredictor:
-    """A user's quality predictor (``fit``, ``predict``), checked, for a :class:`UtilityRouter`."""
-
-    fitted = False
-
-    def __init__(self, user, name: str):
-        self.user, self.name = user, name
-
-    def fit(self, train: Split, val: Split) -> _UserPredictor:
-        self.user.fit(train, val)
-        self.fitted = True
-        return self
-
-    def predict(self, q: Queries) -> np.ndarray:
-        qhat = np.asarray(self.user.predict(q), dtype=np.float64)
-        if qhat.shape != (len(q.x), self.models) or not np.isfinite(qhat).all():
-            raise _user_error(self.name, f"predict() must return a finite [{len(q.x)}, {self.models}] array; got "
-                              f"shape {qhat.shape}")
-        return qhat
-
-
-class _UserUtilityRouter(UtilityRouter):
-    def fit(self, train: Split, val: Split) -> UtilityRouter:
-        self.predictor.models = len(train.models)
-        return super().fit(train, val)
-
-
-def _user_error(name: str, problem: str):
-    from routerlab.config import ConfigError
-
-    return ConfigError("--router", f"{name}: {problem}")
-
-
-def load_router(spec: str) -> Router:
-    """A user's router from ``"module:attr"`` (``module`` importable, or a path to a ``.py`` file).
-
-    ``attr`` names a class (called with no arguments), a function of no arguments, or an
-    instance. The object follows one of three protocols, checked in this order:
-
-    1. a :class:`Router` subclass instance: used as is (``fit``, ``knobs``, ``route``);
-    2. ``fit(train, val)`` and ``predict(queries) -> [Q, M]`` predicted quality of each
-       model (columns in the table's model order): routed like the built-in predictors,
-       ``argmax_m qhat - lam * mean train cost``, over a sweep of ``lam`` (a full curve);
-    3. ``fit(train, val)`` and ``choose(queries) -> [Q]`` model indices: one operating point.
-
-    ``train`` and ``val`` are :class:`Split` (features ``x``, ``tasks``, ``quality`` and
-    ``cost`` as ``[Q, M]``, ``models``); ``queries`` is :class:`Queries` (``x``, ``tasks``
-    only: a router never sees the outcomes of the queries it routes). The name shown is the
-    object's ``name`` attribute, else ``attr``. Example, a router that always picks the
-    cheapest model on train::
-
-        class Cheapest:
-            name = "cheapest"
-            def fit(self, train, val):
-                self.j = int(train.cost.mean(axis=0).argmin())
-            def choose(self, queries):
-                return np.full(len(queries.x), self.j)
-    """
-    import importlib
-    import importlib.util
-    import sys
-
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise _user_error(spec, "expected MODULE:ATTR (e.g. my_routers:MyRouter or path/to/file.py:MyRouter)")
-    try:
-        if module_name.endswith(".py"):
-            path = module_name
-            name = f"routerlab_user_{abs(hash(path))}"
-            loader_spec = importlib.util.spec_from_file_location(name, path)
-            if loader_spec is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[name] = module
-            loader_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except Exception as err:  # noqa: BLE001 -- the user's module: any failure to import is one line
-        raise _user_error(spec, f"cannot import {module_name!r}: {type(err).__name__}: {err}") from None
-    if not hasattr(module, attr):
-        raise _user_error(spec, f"module {module_name!r} has no attribute {attr!r}")
-    obj = getattr(module, attr)
-    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "fit")):
-        try:
-            obj = obj()
-        except TypeError as err:
-            raise _user_error(spec, f"calling {attr} with no arguments failed: {err}") from None
-    name = str(getattr(obj, "name", None) or attr)
-    if isinstance(obj, Router):
-        return obj
-    if not callable(getattr(obj, "fit", None)):
-        raise _user_error(spec, "the router has no fit(train, val) method")
-    if callable(getattr(obj, "predict", None)):
-        return _UserUtilityRouter(_UserPredictor(obj, name), name=name)
-    if callable(getattr(obj, "choose", None)):
-        return ChoiceRouter(obj, name)
-    raise _user_error(spec, "the router needs predict(queries) -> [Q, M] or choose(queries) -> [Q]; it has neither")
+        return getattr(user_routers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

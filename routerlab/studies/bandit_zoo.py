@@ -1,11 +1,12 @@
-"""The bandit zoo: every policy on every environment, seeds in one vmap, plus a Pareto sweep.
+"""The bandit zoo study: every policy of :mod:`routerlab.bandits` on every environment, seeds
+in one vmap, plus a Pareto sweep (the library keeps the policies, environments and simulator).
 
 ::
 
     cfg = BanditZooConfig.smoke()
     run = RunDir.create("runs", "bandit_zoo", cfg, scale="smoke")
-    summary = run_zoo(cfg, run)        # metrics.jsonl (one record per unit), summary.json, DONE
-    print(report_zoo(run))             # Markdown; figures in run.artifacts
+    summary = bandit_zoo.run(cfg, run)  # metrics.jsonl (one record per unit), summary.json, DONE
+    print(bandit_zoo.report(run))       # Markdown; figures in run.artifacts
 
 Each (environment, policy) pair is one compiled call of :func:`~routerlab.bandits.simulate.simulate`
 over ``num_seeds`` seeds and logs one record (``unit = "<env>/<policy>"``); a resumed run
@@ -33,7 +34,7 @@ from routerlab.bandits.simulate import log_trace, simulate
 from routerlab.bandits.types import Env, Policy
 from routerlab.config import check
 
-__all__ = ["BanditZooConfig", "run_zoo", "report_zoo", "paper_zoo", "regret_rows", "POLICIES", "ENVIRONMENTS", "fleet_log"]
+__all__ = ["BanditZooConfig", "run", "report", "paper", "regret_rows", "POLICIES", "ENVIRONMENTS", "fleet_log"]
 
 # name -> (factory, hyperparameters as data)
 POLICIES: dict[str, tuple[Callable[..., Policy], dict[str, float]]] = {
@@ -118,7 +119,7 @@ def _seeds(cfg: BanditZooConfig) -> np.ndarray:
     return np.arange(cfg.seed * 1000, cfg.seed * 1000 + cfg.num_seeds)
 
 
-def run_zoo(cfg: BanditZooConfig, rundir) -> dict[str, Any]:
+def run(cfg: BanditZooConfig, rundir) -> dict[str, Any]:
     """Run every policy on every environment and the Pareto sweep; returns the summary.
 
     Units already in ``metrics.jsonl`` are skipped, so an interrupted run resumes.
@@ -263,7 +264,7 @@ def findings(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_zoo(rundir) -> str:
+def report(rundir) -> str:
     """A Markdown section (tables) and seaborn figures in ``rundir.artifacts``."""
     from routerlab.report import markdown_table, save_figure
 
@@ -283,7 +284,7 @@ def report_zoo(rundir) -> str:
     return "\n".join(lines)
 
 
-def paper_zoo(rundir, out: Path, provenance: str) -> list[Path]:
+def paper(rundir, out: Path, provenance: str) -> list[Path]:
     """``tables/bandit_zoo.tex`` (final regret per policy and environment) and ``figures/bandit_zoo.pdf``."""
     from routerlab.report import latex_table, save_figure
     from routerlab.report.paper import write_findings

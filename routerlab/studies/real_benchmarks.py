@@ -31,9 +31,9 @@ from routerlab.data import load_gsm8k, load_mmlu, load_mt_bench, load_routerbenc
 from routerlab.data.features import FeatureConfig, default_cache_dir, featurize
 from routerlab.data.schema import RoutingMatrices
 from routerlab.fleet.evaluate import evaluate_routers
-from routerlab.fleet.metrics import common_range_aiq, nondecreasing_convex_hull, savings_fraction
+from routerlab.fleet.metrics import curve_stats
+from routerlab.fleet.protocol import across_seeds, lambda_grid, replay_linucb
 from routerlab.fleet.routers import Split, default_routers
-from routerlab.report import mean_ci
 from routerlab.rundir import RunDir, atomic_write_text
 
 __all__ = ["RealBenchConfig", "DATASETS", "PUBLISHED", "resolve_data_dir", "load_dataset", "run", "summarize", "report", "paper"]
@@ -152,26 +152,6 @@ def load_dataset(name: str, cfg: RealBenchConfig, seed: int) -> RoutingMatrices 
     return m
 
 
-def _bandit_points(cfg: RealBenchConfig, train: Split, test: Split, seed: int) -> dict[str, Any]:
-    """LinUCB replayed online on the test queries, over a sweep of cost weights ``lam``.
-
-    ``lam`` is scaled by the train cost gap between the dearest and cheapest models, so
-    ``lam * gap`` runs from 0 to 2 quality units. Costs are not known before the call: the
-    context carries each model's mean cost (``cost_known=False``).
-    """
-    from routerlab.bandits import linucb, replay, simulate
-
-    gap = float(train.mean_cost.max() - train.mean_cost.min()) or 1.0
-    lams = np.linspace(0.0, 2.0, 9) / gap
-    contexts = np.concatenate([test.x, np.ones((len(test), 1), np.float32)], axis=1)  # + intercept
-    env = replay(contexts, test.quality, test.cost, cost_known=False)
-    out = simulate(linucb, env, rounds=cfg.bandit_rounds, seeds=[seed], hparams={"alpha": [0.5]}, lams=lams,
-                   record_every=cfg.bandit_rounds // 100)
-    quality = np.asarray(out.quality)[0, :, 0, -1] / cfg.bandit_rounds  # [L]
-    cost = np.asarray(out.cost)[0, :, 0, -1] / cfg.bandit_rounds
-    return {"lam": lams.tolist(), "cost": cost.tolist(), "quality": quality.tolist()}
-
-
 def run(cfg: RealBenchConfig, rundir: RunDir) -> dict[str, Any]:
     """One record per (dataset, seed) unit holding every router's evaluation; resumable."""
     done = rundir.completed_units()
@@ -201,24 +181,24 @@ def run(cfg: RealBenchConfig, rundir: RunDir) -> dict[str, Any]:
                 "routers": results,
             }
             if cfg.bandit_rounds:
-                record["bandit"] = _bandit_points(cfg, train, test, seed)
+                # LinUCB replayed on the test queries over lam * gap in 0..2 (costs unknown before the call)
+                record["bandit"] = _flat(replay_linucb(test, rounds=cfg.bandit_rounds, seeds=[seed],
+                                                       lams=lambda_grid(train, 9)))
             rundir.log(record)
     return summarize(rundir, cfg.target)
 
 
+def _flat(points: dict[str, Any]) -> dict[str, Any]:
+    """One bandit seed's curve: ``[L][1]`` lists as ``[L]``."""
+    return {**points, "quality": [q[0] for q in points["quality"]], "cost": [c[0] for c in points["cost"]]}
+
+
 def _bandit_stats(record: dict[str, Any], target: float) -> dict[str, float | None]:
     """AIQ and savings of the bandit's points, on the same footing as the offline routers."""
-    b = record["bandit"]
-    cost, quality = np.asarray(b["cost"]), np.asarray(b["quality"])
-    test_c, test_q = np.asarray(record["test_mean_cost"]), np.asarray(record["test_mean_quality"])
+    b, test_c, test_q = record["bandit"], record["test_mean_cost"], record["test_mean_quality"]
     ref = record["models"].index(record["reference"])
-    lo, hi = test_c.min(), test_c.max()
-    hull = nondecreasing_convex_hull(cost, quality)
-    a = common_range_aiq(hull, lo, hi)
-    saved = savings_fraction(hull, target * test_q[ref], test_c[ref])
-    out: dict[str, float | None] = {"aiq": float(a) if np.isfinite(a) else None,
-                                    "savings": float(saved) if np.isfinite(saved) else None}
-    return out
+    return curve_stats(b["cost"], b["quality"], (min(test_c), max(test_c)),
+                       {"savings": (target * test_q[ref], test_c[ref])})
 
 
 METRICS = ("mean_cost", "mean_quality", "aiq", "savings", "apgr", "cpt50", "cpt80")
@@ -251,18 +231,8 @@ def summarize(rundir: RunDir, target: float = 0.95) -> dict[str, Any]:
             continue
         routers = {}
         for router, metrics in entry["routers"].items():
-            out = {}
-            for k, cells in metrics.items():
-                values = [c["value"] for c in cells if c["value"] is not None]
-                if not values:
-                    continue
-                ci = mean_ci(values)
-                los = [c["lo"] for c in cells if c["lo"] is not None]
-                his = [c["hi"] for c in cells if c["hi"] is not None]
-                out[k] = {**ci._asdict(), "seeds_defined": len(values), "seeds": len(cells),
-                          "boot_lo": float(np.mean(los)) if len(los) == len(cells) else None,
-                          "boot_hi": float(np.mean(his)) if len(his) == len(cells) else None}
-            routers[router] = out
+            cells = {k: across_seeds(c) for k, c in metrics.items()}
+            routers[router] = {k: e for k, e in cells.items() if e["seeds_defined"]}
         summary[name] = {"seeds": entry["seeds"], "models": entry["models"], "reference": entry["reference"],
                          "routers": routers}
     return {"datasets": summary, "published": PUBLISHED}
@@ -286,8 +256,6 @@ def _cell(entry: dict[str, Any], key: str, scale: float = 1.0, digits: int = 3, 
 
 def report(rundir: RunDir) -> str:
     """Markdown: one table per dataset, RouteLLM's figures beside ours, a cost-quality figure."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     from routerlab.report import markdown_table, save_figure
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from routerlab.fleet.routers import SingleModelRouter, Split
-from routerlab.studies.fleet_routing import one_pass_points, realised_point
+from routerlab.fleet.protocol import one_pass_points, realised_point
 from routerlab.studies.fleet_specialists import informative, model_interval, size_control, wilson_interval
 
 

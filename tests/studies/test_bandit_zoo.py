@@ -4,16 +4,16 @@ import math
 
 import pytest
 
-from routerlab.bandits.zoo import BanditZooConfig, report_zoo, run_zoo
+from routerlab.studies.bandit_zoo import BanditZooConfig, report, run
 from routerlab.config import ConfigError
 from routerlab.rundir import RunDir
 
 
 def test_zoo_smoke_runs_and_reports(tmp_path, check_paper_hook):
     cfg = BanditZooConfig.smoke()
-    run = RunDir.create(tmp_path, "bandit_zoo", cfg, scale="smoke")
-    summary = run_zoo(cfg, run)
-    run.finish(summary)  # what `routerlab run` does after run()
+    rundir = RunDir.create(tmp_path, "bandit_zoo", cfg, scale="smoke")
+    summary = run(cfg, rundir)
+    rundir.finish(summary)  # what `routerlab run` does after run()
     reg = summary["final_regret"]
     assert set(reg) == set(cfg.envs) and all(set(v) == set(cfg.policies) for v in reg.values())
     for env in cfg.envs:  # learning beats uniform on every environment
@@ -22,21 +22,21 @@ def test_zoo_smoke_runs_and_reports(tmp_path, check_paper_hook):
     assert [p["lam"] for p in pareto] == list(cfg.lams)
     assert pareto[0]["cost_per_round"] > pareto[-1]["cost_per_round"]
     assert all(math.isfinite(p["quality_ci95"]) for p in pareto)
-    text = report_zoo(run)
+    text = report(rundir)
     assert "| linucb |" in text and "λ" in text
-    assert (run.artifacts / "bandit_zoo_regret.png").stat().st_size > 1000
-    assert (run.artifacts / "bandit_zoo_pareto.png").stat().st_size > 1000
-    written = check_paper_hook("bandit_zoo", run)
+    assert (rundir.artifacts / "bandit_zoo_regret.png").stat().st_size > 1000
+    assert (rundir.artifacts / "bandit_zoo_pareto.png").stat().st_size > 1000
+    written = check_paper_hook("bandit_zoo", rundir)
     assert set(written) == {"bandit_zoo.tex", "bandit_zoo_findings.tex", "bandit_zoo.pdf"}
     assert "linucb" in written["bandit_zoo.tex"].read_text()
     assert "against uniform" in written["bandit_zoo_findings.tex"].read_text()
 
     # resuming after losing the last unit reproduces the same bytes
-    full = run.metrics_path.read_bytes()
+    full = rundir.metrics_path.read_bytes()
     lines = full.splitlines(keepends=True)
-    run.metrics_path.write_bytes(b"".join(lines[:-1]))
-    run_zoo(cfg, RunDir.open(run.path))
-    assert run.metrics_path.read_bytes() == full
+    rundir.metrics_path.write_bytes(b"".join(lines[:-1]))
+    run(cfg, RunDir.open(rundir.path))
+    assert rundir.metrics_path.read_bytes() == full
 
 
 def test_config_validation():
@@ -56,7 +56,7 @@ def test_regret_bands_share_their_lines_colour():
     import matplotlib.colors as mcolors
     import matplotlib.pyplot as plt
 
-    from routerlab.bandits.zoo import _regret_figure
+    from routerlab.studies.bandit_zoo import _regret_figure
 
     class Records:
         def records(self):

@@ -1,0 +1,291 @@
+"""specialists_vs_generalists' config, run, summary and controls (the size control, chance rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerlab.config import check
+from routerlab.fleet.fleet import FleetConfig, ensure_fleet, load_fleet
+from routerlab.fleet.tasks import CEILING
+from routerlab.report import mean_ci
+from routerlab.report.controls import Control, gate, paired_control
+from routerlab.rundir import RunDir
+
+__all__ = ["SpecialistsConfig", "run", "summarize", "verdict", "wilson_interval", "model_interval", "baselines",
+           "informative", "size_control", "PLUMBING"]
+
+#: The first line of every report written at smoke scale.
+PLUMBING = ("**Plumbing check at smoke scale, not a result**: the models train for seconds and sit near chance; "
+            "run `--scale quick` for numbers.")
+
+
+@dataclass(frozen=True)
+class SpecialistsConfig:
+    """Attributes:
+      fleet: the fleet (shared with the other fleet experiments at the same scale).
+      size_ratio: a generalist counts as "much larger" at >= this many times the parameters.
+      size_families: families on which the size control (each larger generalist beats the
+        next smaller one, paired over seeds, 95% interval above 0) must resolve before the
+        study states a specialist-vs-generalist verdict.
+    """
+
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    size_ratio: float = 10.0
+    size_families: int = 3
+
+    def __post_init__(self):
+        check(self.size_ratio > 0, "size_ratio", f"must be > 0; got {self.size_ratio}")
+        check(1 <= self.size_families <= 5, "size_families", f"must be in [1, 5]; got {self.size_families}")
+
+
+def _runs_root(rundir: RunDir) -> Path:
+    return rundir.path.parent.parent
+
+
+def verdict(diffs: list[float]) -> dict[str, Any]:
+    """Mean and t-interval of paired differences, and ``beats`` / ``loses`` / ``tie``."""
+    ci = mean_ci(diffs)
+    word = "beats" if ci.lo > 0 else ("loses" if ci.hi < 0 else "tie")
+    if len(diffs) == 1:  # one seed: no interval, say so
+        word = "beats (1 seed)" if ci.mean > 0 else ("loses (1 seed)" if ci.mean < 0 else "tie (1 seed)")
+    return {**ci._asdict(), "verdict": word}
+
+
+def run(cfg: SpecialistsConfig, rundir: RunDir) -> dict[str, Any]:
+    fleet = ensure_fleet(cfg.fleet, _runs_root(rundir))
+    done = rundir.completed_units()
+    for seed in fleet.seeds:
+        unit = f"seed{seed}"
+        if unit in done:
+            continue
+        entry = fleet.meta["seeds"][str(seed)]
+        rundir.log({"unit": unit, "seed": seed, "fleet": f"_fleets/{fleet.path.name}", "accuracy": entry["accuracy"],
+                    "loss_curve": entry["loss_curve"], "queries": entry["queries"], "chance": entry.get("chance")})
+    return summarize(rundir, cfg)
+
+
+def wilson_interval(hits: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``hits / n`` (95% by default); ``(0, 1)`` when ``n == 0``."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def model_interval(per_seed: list[float], queries_per_seed: int) -> tuple[float, float]:
+    """Where a model's accuracy on a family may lie: the union of the 95% t-interval over seeds
+    and the Wilson interval of the test queries pooled over seeds (so that one seed, or seeds
+    that agree exactly, still get the interval their finite test set allows)."""
+    ci = mean_ci(per_seed)
+    n = queries_per_seed * len(per_seed)
+    lo, hi = wilson_interval(float(np.mean(per_seed)) * n, n)
+    if len(per_seed) > 1 and np.isfinite(ci.lo):
+        lo, hi = max(0.0, min(lo, ci.lo)), min(1.0, max(hi, ci.hi))
+    return lo, hi
+
+
+def baselines(records: list[dict[str, Any]], families: list[str]) -> dict[str, dict[str, Any]] | None:
+    """Per family, over seeds: the majority-answer and uniform-guess accuracy on test (mean and
+    t-interval) and the ceiling (:data:`routerlab.fleet.tasks.CEILING`). None for fleets built
+    before the fleet recorded them."""
+    if any(not r.get("chance") for r in records):
+        return None
+    out = {}
+    for f in families:
+        maj = [r["chance"]["test"][f]["majority"] for r in records]
+        uni = [r["chance"]["test"][f]["uniform"] for r in records]
+        best = [max(a, b) for a, b in zip(maj, uni, strict=True)]
+        out[f] = {"majority": mean_ci(maj)._asdict(), "uniform": mean_ci(uni)._asdict(),
+                  "chance_hi": float(np.max(best) if len(best) == 1 else max(mean_ci(best).hi, np.max(best))),
+                  "ceiling": CEILING}
+    return out
+
+
+def informative(intervals: dict[str, tuple[float, float]], chance_hi: float, ceiling: float = CEILING
+                ) -> tuple[bool, str]:
+    """``(informative, reason)`` of a family from its models' intervals.
+
+    A model is *at chance* when its interval reaches down to the chance row's upper end
+    (``lo <= chance_hi``) and *at ceiling* when it reaches the ceiling (``hi >= ceiling``).
+    The family is uninformative when every model is at chance, or every model is at ceiling:
+    then any difference between them is a tie by construction, not evidence.
+    """
+    at_chance = [lo <= chance_hi for lo, _ in intervals.values()]
+    at_ceiling = [hi >= ceiling - 1e-12 for _, hi in intervals.values()]
+    if all(at_chance):
+        return False, "every model at chance"
+    if all(at_ceiling):
+        return False, "every model at ceiling"
+    return True, ""
+
+
+def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[str, Any]], families: list[str],
+                 needed: int) -> tuple[dict[str, Any], Control]:
+    """Does size buy quality? Per family, each generalist against the next smaller one
+    (paired over seeds, :func:`routerlab.report.controls.paired_control`); a family resolves when
+    every step of the size ladder resolves (e.g. gen-l > gen-m and gen-m > gen-s).
+
+    Returns the summary entry ``{"families_resolved", "families", "resolved", "needed",
+    "per_family"}`` and one :class:`Control` for :func:`gate`: the deciding comparison, i.e. the
+    weakest step of the ``needed``-th best family (ranked by the lower end of its weakest step),
+    so it is resolved exactly when at least ``needed`` families are.
+    """
+    ladder = sorted(generalists, key=lambda g: g["params"])
+    per_family, weakest = {}, {}
+    for f in families:
+        steps = [paired_control(f"size {f}: {big['name']} > {small['name']}", acc[big["name"]][f],
+                                acc[small["name"]][f], lower_is_better=False)
+                 for small, big in zip(ladder, ladder[1:])]
+        per_family[f] = {"steps": [{"name": c.name, **c.to_json()} for c in steps],
+                         "resolved": all(c.resolved for c in steps)}
+        weakest[f] = min(steps, key=lambda c: c.ci[0] if np.isfinite(c.ci[0]) else -np.inf)
+    resolved = [f for f in families if per_family[f]["resolved"]]
+    rank = sorted(families, key=lambda f: weakest[f].ci[0] if np.isfinite(weakest[f].ci[0]) else -np.inf,
+                  reverse=True)
+    k = min(needed, len(rank))
+    deciding = weakest[rank[k - 1]]
+    ok = len(resolved) >= needed
+    control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved, {needed} needed; "
+                                     f"deciding: {deciding.name})", resolved=ok)
+    return {"families_resolved": len(resolved), "families": resolved, "resolved": ok, "needed": needed,
+            "per_family": per_family}, control
+
+
+def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str, Any]:
+    records = [r for r in rundir.records() if "accuracy" in r]
+    fleet = load_fleet(_runs_root(rundir) / records[0]["fleet"])  # relative to the runs root (--out)
+    ratio = cfg.size_ratio if cfg else rundir.config["size_ratio"]
+    needed = cfg.size_families if cfg else rundir.config.get("size_families", 3)
+    models = fleet.models
+    controls = fleet.meta.get("controls", [])
+    families = fleet.meta["families"]
+    acc = {m["name"]: {f: [r["accuracy"][m["name"]]["test"][f] for r in records] for f in families}
+           for m in models + controls}
+    n_test = {f: records[0]["queries"][f] // 2 for f in families}  # val and test hold as many queries each
+    table = {m["name"]: {"role": m["role"], "family": m["family"], "params": m["params"],
+                         "flops_per_token": m["flops_per_token"], "price_per_1k": m["price_per_1k"],
+                         "lr": m.get("lr"),
+                         "accuracy": {f: mean_ci(acc[m["name"]][f])._asdict() for f in families},
+                         "interval": {f: model_interval(acc[m["name"]][f], n_test[f]) for f in families}}
+             for m in models + controls}
+    base = baselines(records, families)
+    family_flags = {}
+    for f in families:
+        if base is None:
+            family_flags[f] = {"informative": True, "reason": "no chance rows recorded"}
+            continue
+        # the models that compete on f: the generalists and f's specialist (others never trained on f)
+        rivals = [m for m in models if m["family"] in (None, f)]
+        ok, why = informative({m["name"]: table[m["name"]]["interval"][f] for m in rivals}, base[f]["chance_hi"])
+        family_flags[f] = {"informative": ok, "reason": why}
+    generalists = [m for m in models if m["role"] == "generalist"]
+    claims = []
+    for s in (m for m in models if m["role"] == "specialist"):
+        f = s["family"]
+        for g in generalists:
+            if g["params"] < ratio * s["params"]:
+                continue
+            diffs = [a - b for a, b in zip(acc[s["name"]][f], acc[g["name"]][f], strict=True)]
+            v = verdict(diffs)
+            if not family_flags[f]["informative"]:
+                v["verdict"] = f"uninformative ({family_flags[f]['reason']})"
+            elif base is not None:  # the two compared models both at chance, or both at the ceiling
+                ok, why = informative({n: table[n]["interval"][f] for n in (s["name"], g["name"])},
+                                      base[f]["chance_hi"])
+                if not ok:
+                    v["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
+            claims.append({"specialist": s["name"], "family": f, "generalist": g["name"],
+                           "size_ratio": g["params"] / s["params"], **v})
+    largest = max(generalists, key=lambda g: g["params"])
+    knowledge = None
+    if "spec-knowledge" in acc:
+        knowledge = {"generalist": largest["name"], "specialist": "spec-knowledge",
+                     **verdict(_paired(acc, largest["name"], "spec-knowledge", "knowledge")),
+                     **_knowledge_setup(fleet.meta["config"], families),
+                     "controls": _knowledge_controls(acc, models, controls, largest["name"])}
+        pair = {n: table[n]["interval"]["knowledge"] for n in (largest["name"], "spec-knowledge")}
+        if not family_flags["knowledge"]["informative"]:
+            knowledge["verdict"] = f"uninformative ({family_flags['knowledge']['reason']})"
+        elif base is not None and not informative(pair, base["knowledge"]["chance_hi"])[0]:
+            why = informative(pair, base["knowledge"]["chance_hi"])[1]
+            knowledge["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
+    size, size_gate = size_control(acc, generalists, families, needed) if len(generalists) >= 2 else (None, None)
+    summary = {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
+               "knowledge_claim": knowledge, "size_ratio": ratio, "baselines": base, "family_flags": family_flags,
+               "order": [m["name"] for m in models + controls],
+               "spec_params": min(m["params"] for m in models), "largest_params": largest["params"],
+               "training": _training(fleet.meta["config"])}
+    summary["controls"] = {"size": size} if size else {}
+    summary["verdict"] = gate(_claims_verdict(summary), [size_gate] if size_gate else [])
+    return summary
+
+
+def _training(fleet_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The training design: equal tokens per model (steps x batch), learning rates per size."""
+    return {"design": "equal tokens per model", "steps": fleet_cfg["steps"], "batch_size": fleet_cfg["batch_size"],
+            "sequences_per_model": fleet_cfg["steps"] * fleet_cfg["batch_size"]}
+
+
+def _claims_verdict(s: dict[str, Any]) -> str:
+    """Both seed claims in one line (what :func:`gate` lets through when the size control holds)."""
+    parts = []
+    claims = [c for c in s["claims"] if c["specialist"] != "spec-knowledge"]
+    if claims:
+        words = [c["verdict"].split(" ")[0] for c in claims]
+        counts = ", ".join(f"{w} {words.count(w)}" for w in sorted(set(words)))
+        parts.append(f"claim 1 (specialist beats >= {s['size_ratio']:.0f}x generalists on its family): {counts} "
+                     f"of {len(claims)} comparisons")
+    k = s.get("knowledge_claim")
+    if k:
+        parts.append(f"claim 2 (generalists keep the lead on knowledge): {k['generalist']} vs spec-knowledge "
+                     f"{k['verdict']} ({k['mean']:+.3f})")
+    return "; ".join(parts) or "no claims"
+
+
+def _paired(acc: dict[str, dict[str, list[float]]], a: str, b: str, family: str) -> list[float]:
+    """Per-seed accuracy differences ``a - b`` on ``family``."""
+    return [x - y for x, y in zip(acc[a][family], acc[b][family], strict=True)]
+
+
+def _knowledge_setup(fleet_cfg: dict[str, Any], families: list[str]) -> dict[str, Any]:
+    """The fact base's size and the training queries per fact of the specialist and of a generalist."""
+    tasks = fleet_cfg["tasks"]
+    n, digits = tasks["num_facts"], tasks.get("fact_digits")
+    seen = fleet_cfg["steps"] * fleet_cfg["batch_size"]
+    out = {"num_facts": n, "fact_digits": digits, "exposure_specialist": seen / n,
+           "exposure_generalist": seen / len(families) / n}
+    if digits is not None:  # fleets built before the knob existed had 3-bit word values
+        out |= {"bits": n * digits * float(np.log2(10)), "chance": 10.0**-digits}
+    return out
+
+
+def _knowledge_controls(acc: dict[str, dict[str, list[float]]], models: list[dict[str, Any]],
+                        controls: list[dict[str, Any]], largest: str) -> list[dict[str, Any]]:
+    """Paired knowledge differences that hold capacity or exposure fixed, from the models at hand.
+
+    ``twin``: a model of the knowledge specialist's size trained on the mixture (a mixture
+    control, else a generalist of that size); ``big``: the largest knowledge-only control.
+    Each entry: ``label``, ``a``, ``b`` and the :func:`verdict` of ``a - b``.
+    """
+    spec = next(m for m in models if m["name"] == "spec-knowledge")
+    same = [m for m in controls if m["family"] is None and m["params"] == spec["params"]]
+    same += [m for m in models if m["role"] == "generalist" and m["params"] == spec["params"] and m["name"] != largest]
+    big = max((m for m in controls if m["family"] == "knowledge" and m["params"] > spec["params"]),
+              key=lambda m: m["params"], default=None)
+    pairs = []
+    if same:
+        twin = same[0]["name"]
+        pairs += [("capacity at the generalists' exposure", largest, twin),
+                  ("exposure at the specialist's size", "spec-knowledge", twin)]
+    if big:
+        pairs += [("capacity at the specialist's exposure", big["name"], "spec-knowledge"),
+                  ("exposure (knowledge only vs mixture) for larger models", big["name"], largest)]
+    return [{"label": label, "a": a, "b": b, **verdict(_paired(acc, a, b, "knowledge"))} for label, a, b in pairs]
+
+
