@@ -28,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 from routerlab.parallel.mesh import AXES
 from routerlab.train.checkpoint import flatten_state
 from routerlab.train.config import LMRunConfig
-from routerlab.train.loop import init_state
+from routerlab.train.state import init_state
 from routerlab.train.step import TrainState
 
 __all__ = ["partition_spec", "state_shardings", "batch_sharding", "shard_state", "init_sharded_state", "sharded_train_step"]

@@ -1,25 +1,32 @@
-"""Regenerate the paper's tables and figures from recorded runs.
+"""Assemble the paper's tables and figures from recorded runs.
 
-``routerlab paper --runs DIR --out paper/`` finds, for every experiment file that defines a
-``paper(run, out, provenance)`` hook, the newest *complete* run under ``DIR`` and lets the
-hook write ``out/tables/*.tex`` and ``out/figures/*.pdf``. Every generated ``.tex`` starts
-with a comment naming the command, the run id and the git SHAs; every PDF carries the same
-text in its ``Subject`` metadata. A needed experiment with no complete run is an error: the
-paper is never built from a partial run.
+``routerlab paper --runs DIR --out paper/`` (:mod:`routerlab.paper_cli`, which finds the
+experiments that define a ``paper(run, out, provenance)`` hook) picks, for each, the newest
+*complete* run under ``DIR`` (:func:`newest_complete`) and :func:`assemble` lets the hook
+write ``out/tables/*.tex`` and ``out/figures/*.pdf``. Every generated ``.tex`` starts with a
+comment naming the command, the run id and the git SHAs; every PDF carries the same text in
+its ``Subject`` metadata. A needed experiment with no complete run is an error: the paper is
+never built from a partial run.
+
+This module depends on run directories and the report helpers only, never on the experiment
+registry (which imports the studies, which import :mod:`routerlab.report`): the hooks are
+handed in.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from routerlab.registry import list_experiments, load_experiment
 from routerlab.rundir import RunDir, RunDirError, _git, find_runs
 
-__all__ = ["build_paper", "paper_experiments", "missing_inputs", "provenance", "write_findings", "code_version",
-           "CLAIMS", "claim_verdict", "write_claims"]
+__all__ = ["assemble", "newest_complete", "missing_inputs", "provenance", "write_findings", "code_version",
+           "CLAIMS", "claim_verdict", "write_claims", "PaperHook"]
+
+# An experiment's ``paper(run, out, provenance)``: writes its tables and figures, returns their paths.
+PaperHook = Callable[[RunDir, Path, str], list[Path]]
 
 # The seed's claims, S1-S6, each with the experiment whose summary decides it. The verdict is
 # read from that run's ``summary.json`` (its ``"verdict"`` sentence, which a study gates to
@@ -36,11 +43,6 @@ CLAIMS: tuple[tuple[str, str, str | None], ...] = (
 VERDICTS = ("holds", "fails", "depends", "underpowered", "not testable here")
 
 
-def paper_experiments() -> list[str]:
-    """Experiments whose file defines a ``paper`` hook."""
-    return [name for name in list_experiments() if hasattr(load_experiment(name).module, "paper")]
-
-
 def code_version() -> str | None:
     """``git rev-parse HEAD`` of this checkout, with ``-dirty`` when tracked files differ from it."""
     sha = _git("rev-parse", "HEAD")
@@ -51,7 +53,7 @@ def code_version() -> str | None:
 
 def provenance(run: RunDir, command: str, paper_sha: str | None = None) -> str:
     """One line: what made a generated file, from which run, at which code version (``paper_sha``,
-    default :func:`code_version`; :func:`build_paper` reads it once, before it writes anything)."""
+    default :func:`code_version`; :func:`assemble` reads it once, before it writes anything)."""
     env = run.read_json("env.json")
     run_sha = env.get("git_sha")
     if env.get("git_dirty"):
@@ -75,7 +77,9 @@ def write_findings(out: Path, name: str, markdown: str, provenance: str) -> Path
     return path
 
 
-def _newest_complete(root: Path, name: str, scale: str | None) -> RunDir:
+def newest_complete(root: Path, name: str, scale: str | None) -> RunDir:
+    """The newest complete run of ``name`` under ``root`` (at ``scale``, if given); a
+    :class:`RunDirError` naming the command that makes one when there is none."""
     runs = [r for r in find_runs(root, name, done_only=False) if scale is None or r.header.get("scale") == scale]
     complete = [r for r in runs if r.done]
     if not complete:
@@ -90,26 +94,17 @@ def _newest_complete(root: Path, name: str, scale: str | None) -> RunDir:
     return newest
 
 
-def build_paper(runs_root: Path | str, out: Path | str, *, scale: str | None = None,
-                experiments: Sequence[str] | None = None, command: str | None = None,
-                runs: Mapping[str, RunDir] | None = None) -> list[Path]:
-    """Write every experiment's tables and figures into ``out``; returns the files written.
-
-    Each experiment's run is ``runs[name]`` when given (it must be complete), else the newest
-    complete run under ``runs_root`` (at ``scale``, if given).
-    """
-    runs_root, out = Path(runs_root), Path(out)
-    names = list(experiments or paper_experiments())
-    given = dict(runs or {})
-    runs = {name: given[name].require_done() if name in given else _newest_complete(runs_root, name, scale)
-            for name in names}  # fail before writing
-    command = command or f"routerlab paper --runs {runs_root} --out {out}" + (f" --scale {scale}" if scale else "")
+def assemble(runs: Mapping[str, RunDir], hooks: Mapping[str, PaperHook], out: Path | str, command: str) -> list[Path]:
+    """Let each experiment's hook write its tables and figures from its (complete) run, then
+    ``tables/claims.tex``; returns the files written. ``runs`` and ``hooks`` share keys."""
+    out = Path(out)
+    runs = {name: run.require_done() for name, run in runs.items()}  # fail before writing
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     paper_sha = code_version()  # before writing: regenerated tracked files must not mark the tree dirty
     written: list[Path] = []
     for name, run in runs.items():
-        written += load_experiment(name).module.paper(run, out, provenance(run, command, paper_sha))
+        written += hooks[name](run, out, provenance(run, command, paper_sha))
     written.append(write_claims(out, runs, command, paper_sha))
     return written
 

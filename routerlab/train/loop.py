@@ -35,7 +35,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
@@ -48,6 +47,7 @@ from routerlab.rundir import RunDir, RunDirError, atomic_write_text
 from routerlab.train.checkpoint import Checkpoints, check_resume_records, expected_records
 from routerlab.train.config import LMRunConfig, TrainConfig
 from routerlab.train.objective import check_mask_id, eval_mask_key
+from routerlab.train.state import init_state, make_optimizer, make_schedule
 from routerlab.train.step import (
     TrainState,
     lm_loss,
@@ -79,50 +79,6 @@ class NonFiniteError(FloatingPointError):
     def __init__(self, message: str, step: int):
         super().__init__(message)
         self.step = step
-
-
-def make_schedule(cfg: TrainConfig) -> optax.Schedule:
-    """Linear warmup from 0 to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at ``steps``."""
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        decay_steps=cfg.steps,
-        end_value=cfg.lr * cfg.min_lr_ratio,
-    )
-
-
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """Global-norm clipping then AdamW on :func:`make_schedule`; decay on matrices only."""
-    adamw = optax.adamw(
-        make_schedule(cfg),
-        b1=cfg.b1,
-        b2=cfg.b2,
-        eps=cfg.eps,
-        weight_decay=cfg.weight_decay,
-        mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params),
-    )
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), adamw) if cfg.grad_clip > 0 else adamw
-
-
-@functools.lru_cache(maxsize=8)
-def _init_model_fn(model_cfg: LMConfig) -> Callable[[jax.Array], tuple[nnx.State, nnx.State]]:
-    def init(key: jax.Array) -> tuple[nnx.State, nnx.State]:
-        _, params, rest = split_model(LM(model_cfg, rngs=nnx.Rngs(params=key)))
-        return params, rest
-
-    return jax.jit(init)  # one compiled program instead of an eager dispatch per parameter
-
-
-@functools.lru_cache(maxsize=8)
-def _init_opt_fn(train_cfg: TrainConfig) -> Callable[[nnx.State], Any]:
-    return jax.jit(make_optimizer(train_cfg).init)
-
-
-def init_state(cfg: LMRunConfig) -> TrainState:
-    """The initial :class:`TrainState`: parameters drawn from the ``params`` key stream."""
-    params, rest = _init_model_fn(cfg.model)(KeyStreams(cfg.seed)("params"))
-    return TrainState(params, rest, _init_opt_fn(cfg.train)(params))
 
 
 @functools.lru_cache(maxsize=16)
@@ -311,6 +267,7 @@ def train(
     if cfg.mesh is None:
         state = init_state(cfg)
     else:  # data / FSDP / expert sharding over a device mesh (routerlab.parallel)
+        # Imported here: routerlab.parallel builds on routerlab.train, never the other way at import time.
         from routerlab.parallel.train import init_sharded_state, sharded_train_step
 
         mesh = cfg.mesh.make()

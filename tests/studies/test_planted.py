@@ -117,7 +117,8 @@ def test_paper_tables_regenerate_from_runs(two_runs, tmp_path):
     import subprocess
     from pathlib import Path
 
-    from routerlab.report.paper import build_paper, missing_inputs
+    from routerlab.paper_cli import build_paper
+    from routerlab.report.paper import missing_inputs
 
     paper = Path(__file__).resolve().parents[2] / "paper"
     assert missing_inputs(paper / "main.tex") == []  # the committed, generated tables and figures
@@ -151,7 +152,7 @@ def test_paper_tables_regenerate_from_runs(two_runs, tmp_path):
 def test_paper_refuses_missing_or_partial_runs(tmp_path):
     from dataclasses import dataclass
 
-    from routerlab.report.paper import build_paper
+    from routerlab.paper_cli import build_paper
     from routerlab.rundir import RunDirError
 
     with pytest.raises(RunDirError, match="no complete run of planted_experts"):
@@ -184,7 +185,7 @@ def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys, 
     assert len(find_runs(out, "planted_experts")) == 1
 
     # `routerlab paper --run-missing` reuses that complete run (and would run a missing one)
-    monkeypatch.setattr("routerlab.report.paper.paper_experiments", lambda: ["planted_experts"])
+    monkeypatch.setattr("routerlab.paper_cli.paper_experiments", lambda: ["planted_experts"])
     paper = tmp_path / "paper"
     assert main(["paper", "--runs", str(out), "--out", str(paper), "--scale", "smoke", "--run-missing"]) == 0
     printed = capsys.readouterr().out
