@@ -106,6 +106,7 @@ def test_a_checkpoint_of_another_schedule_is_not_used(tmp_path, monkeypatch, cap
     assert saves == [4, 4] and "of another schedule" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ~15 s of compiling; the default suite kills a planted run for real (test_kill_resume.py)
 def test_planted_variant_resumes_mid_unit_to_identical_results(tmp_path, monkeypatch):
     from routerlab.studies.planted import PlantedConfig, PlantedTask, segment_steps, train_variant
 
@@ -124,6 +125,7 @@ def test_planted_variant_resumes_mid_unit_to_identical_results(tmp_path, monkeyp
     assert reference[0].shape == (2, 30) and np.isfinite(reference[0]).all()
 
 
+@pytest.mark.slow  # compiles a second config and the diagnostic replay
 def test_lm_non_finite_names_seed_step_and_quantity_and_keeps_the_checkpoint(tmp_path):
     """Peak rate 1e30 after one warmup step at rate 0: step 1 is finite (and checkpointed, one
     step per segment), a later step blows up; the message names seed, step and quantity."""
@@ -146,6 +148,7 @@ def test_lm_non_finite_names_seed_step_and_quantity_and_keeps_the_checkpoint(tmp
     assert (ckpt / str(last_good)).is_dir()
 
 
+@pytest.mark.slow
 def test_replay_names_the_quantity_the_segment_saw():
     """The diagnostic replay (scan_with_health) is the segment's own computation: a healthy
     segment replays finite, step for step equal losses."""
@@ -161,3 +164,19 @@ def test_replay_names_the_quantity_the_segment_saw():
     _, (metrics, health) = _diagnose_fn(CFG.model, CFG.train, False)(state, tokens, keys, keys)
     np.testing.assert_array_equal(np.asarray(out["loss"]), np.asarray(metrics["loss"]))
     assert name_nonfinite(jax.device_get(metrics), jax.device_get(health), SEEDS, 0) is None
+
+
+@pytest.mark.slow  # ~45 s: the CLI compiles the smoke study's first arm and its replay
+def test_cli_non_finite_lm_study_is_one_line_naming_the_quantity_exit_1(tmp_path, capsys):
+    from routerlab.cli import main
+    from routerlab.rundir import RunDir
+
+    out = tmp_path / "runs"
+    assert main(["run", "moe_vs_dense", "--scale", "smoke", "--set", "lr_grid=[1e30]", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: one progress line per arm
+    # e.g. "routerlab: error: moe lr=1e+30: seed 0: step 3: grad norm of embed.embedding is nan"
+    assert err.startswith("routerlab: error: ") and " lr=1e+30: seed " in err and ": step " in err, err
+    quantity = err.split(": ")[-1]
+    assert quantity.split(" ")[0] in ("loss", "ce", "aux", "grad", "parameter", "variable", "optimizer"), err
+    (run_dir,) = (out / "moe_vs_dense").iterdir()
+    assert not RunDir.open(run_dir).done and list(RunDir.open(run_dir).records()) == []
