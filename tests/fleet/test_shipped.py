@@ -83,3 +83,34 @@ def test_batched_one_pass_matches_one_call_per_split():
         assert fast[unit]["quality"] == pytest.approx(ref["quality"]) and fast[unit]["miss_rate"] == ref["miss_rate"]
         np.testing.assert_allclose(fast[unit]["curve"]["cost"], ref["curve"]["cost"], rtol=1e-5)
         np.testing.assert_allclose(fast[unit]["curve"]["quality"], ref["curve"]["quality"], rtol=1e-6)
+
+
+def test_the_demo_routes_the_shipped_log_at_quick_scale():
+    from routerlab.cli import DEMO
+    from routerlab.registry import load_experiment
+
+    assert [entry for entry in DEMO if "fleet" in entry[0]] == [("fleet_routing_shipped", "quick")]
+    cfg = load_experiment("fleet_routing_shipped").config("quick")
+    assert cfg.fleet_log == "shipped:quick" and cfg.n_boot >= 200 and cfg.steps >= 300
+    with pytest.raises(ConfigError, match="fleet_log: must be '' .* or one of shipped:quick"):
+        load_experiment("fleet_routing_shipped").config("quick", ["fleet_log=shipped:paper"])
+
+
+@pytest.mark.slow
+def test_routing_the_shipped_log_trains_no_fleet(tmp_path):
+    from routerlab.registry import execute, load_experiment
+    from routerlab.studies.fleet_routing import ONE_PASS, PLUMBING_SHIPPED
+
+    exp = load_experiment("fleet_routing_shipped")
+    run = execute(exp, exp.config("smoke"), tmp_path, scale="smoke")
+    assert not (tmp_path / "_fleets").exists()  # nothing trained, nothing cached
+    s = run.summary
+    assert s["fleet"] == "shipped:quick" and s["seeds"] == [0, 1, 2] and s["reference"] == ["gen-l"]
+    assert s["shipped"]["size_control"]["verdict_word"] == "underpowered"
+    for name in ("task_classifier", "mf", ONE_PASS):
+        assert set(s["routers"][name]["realised"]) == {"cost", "quality", "miss_rate"}
+        assert set(s["routers"][name]["cost_models"]) == {"price", "flops", "latency"}
+    assert "delta_aiq" in s["routers"]["mf"]
+    text = (run.artifacts / "report.md").read_text()
+    assert text.startswith(PLUMBING_SHIPPED)
+    assert "size control is **underpowered**" in text and "Beat the zero router" in text

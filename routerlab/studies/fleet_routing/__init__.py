@@ -37,6 +37,7 @@ from routerlab.studies.fleet_routing.config import COST_MODELS, FleetRoutingConf
 from routerlab.studies.fleet_routing.costs import chance_rows, measure_latency, routellm_lead
 from routerlab.studies.fleet_routing.report import (
     PLUMBING_FLEET,
+    PLUMBING_SHIPPED,
     findings,
     paper,
     protocol_rows,
@@ -48,4 +49,4 @@ from routerlab.studies.fleet_routing.study import METRICS, ONE_PASS, REPLAY, run
 
 __all__ = ["FleetRoutingConfig", "COST_MODELS", "char_features", "chance_rows", "measure_latency", "routellm_lead",
            "run", "summarize", "report", "findings", "paper", "routellm_text", "protocol_rows", "shipped_headline",
-           "PLUMBING_FLEET", "METRICS", "ONE_PASS", "REPLAY"]
+           "PLUMBING_FLEET", "PLUMBING_SHIPPED", "METRICS", "ONE_PASS", "REPLAY"]

@@ -12,12 +12,18 @@ from routerlab.rundir import RunDir, atomic_write_text
 from routerlab.studies.fleet_routing.config import COST_MODELS
 from routerlab.studies.fleet_routing.study import ONE_PASS, REPLAY
 
-__all__ = ["report", "findings", "paper", "routellm_text", "protocol_rows", "shipped_headline", "PLUMBING_FLEET"]
+__all__ = ["report", "findings", "paper", "routellm_text", "protocol_rows", "shipped_headline", "PLUMBING_FLEET",
+           "PLUMBING_SHIPPED"]
 
 #: The first line of this study's report at smoke scale: the toy fleet is plumbing, RouteLLM is not.
 PLUMBING_FLEET = ("**Plumbing check at smoke scale, not a result**, for every toy-fleet number below (the fleet "
                   "trains for seconds and sits near chance). The RouteLLM paragraph is real data (one split seed "
                   "at this scale).")
+
+#: The first line at smoke scale on the shipped log: real fleet, routers barely trained.
+PLUMBING_SHIPPED = ("**Plumbing check at smoke scale, not a result**: the log is the real quick fleet's, but the "
+                    "routers train for a few steps and intervals use a few resamples; `routerlab demo` runs this "
+                    "study at quick scale.")
 
 
 
@@ -147,7 +153,8 @@ def report(rundir: RunDir) -> str:
                  {"router": "*uniform guess (no model)*", f"cost ({unit})": "0", "quality":
                   _mean_ci(s["chance"]["uniform"]), **blank},
                  {"router": "*ceiling*", f"cost ({unit})": "", "quality": f"{s['chance']['ceiling']:.3f}", **blank}]
-    lines = [PLUMBING_FLEET, ""] if rundir.header.get("scale") == "smoke" and not s.get("shipped") else []
+    smoke = rundir.header.get("scale") == "smoke"
+    lines = [PLUMBING_SHIPPED if s.get("shipped") else PLUMBING_FLEET, ""] if smoke else []
     lines += [shipped_headline(s), ""] if s.get("shipped") else []
     lines += [routellm_text(s), ""]
     ch = s.get("chance")
@@ -159,7 +166,7 @@ def report(rundir: RunDir) -> str:
             "the reference's test cost, 'miss' the fraction of test bootstrap resamples (x seeds) on which it falls "
             f"below {s['target']:.0%} of the reference's quality. 'saved (test hull, optimistic)' reads the cost off "
             "the router's hull on the test queries themselves. Three cost models: the seed's price list, forward "
-            "FLOPs per query (parameters x tokens) and latency measured here. The one-pass LinUCB serves each "
+            "FLOPs per query (parameters x tokens) and measured latency. The one-pass LinUCB serves each "
             "unseen test query once (cold start, lam fixed by a one-pass run on validation; miss over query orders).",
             "", markdown_table(protocol_rows(s)), _latency_text(rundir), ""]
     if ch:
@@ -306,7 +313,7 @@ def shipped_headline(s: dict[str, Any]) -> str:
     lines = [f"**Headline: routers on the quick fleet's routing log shipped with routerlab** (`{p['name']}`, "
              f"{len(s['seeds'])} fleet seeds, {p['made']['date']}, git {p['made']['git']}; regenerate it with "
              f"`{p['made']['command']}`). This is a real quick-scale fleet, not a smoke-scale plumbing check; the "
-             "routers are trained and evaluated here, on its logs, in seconds."]
+             "routers are trained and evaluated here, on its logs, without training a fleet."]
     if ctl:
         lines.append(f"Read it with its control: the fleet's size control is **{ctl['verdict_word']}** "
                      f"({ctl['families_resolved']}/{ctl['families']} families resolve gen-l > gen-m > gen-s; "
