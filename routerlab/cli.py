@@ -233,7 +233,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_paper(args: argparse.Namespace) -> int:
-    from routerlab.report.paper import build_paper, missing_inputs, paper_experiments
+    from routerlab.paper_cli import build_paper, paper_experiments
+    from routerlab.report.paper import missing_inputs
 
     runs = None
     if args.run_missing:
