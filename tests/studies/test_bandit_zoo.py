@@ -30,6 +30,13 @@ def test_zoo_smoke_runs_and_reports(tmp_path, check_paper_hook):
     assert set(written) == {"bandit_zoo.tex", "bandit_zoo_findings.tex", "bandit_zoo.pdf"}
     assert "linucb" in written["bandit_zoo.tex"].read_text()
     assert "against uniform" in written["bandit_zoo_findings.tex"].read_text()
+    # `routerlab paper` regenerates paper/figures/bandit_zoo.pdf from the newest recorded run
+    from routerlab.paper_cli import build_paper
+
+    paper = build_paper(tmp_path, tmp_path / "paper", scale="smoke", experiments=["bandit_zoo"])
+    pdf = tmp_path / "paper" / "figures" / "bandit_zoo.pdf"
+    assert pdf in paper and pdf.read_bytes().startswith(b"%PDF")
+    assert rundir.path.name.encode() in pdf.read_bytes()  # its provenance names the run it was drawn from
 
     # resuming after losing the last unit reproduces the same bytes
     full = rundir.metrics_path.read_bytes()

@@ -68,6 +68,9 @@ def routellm_text(s: dict[str, Any]) -> str:
     r = s.get("routellm")
     if not r:
         return "RouteLLM's real outcomes were not evaluated in this run."
+    if not r.get("available") and r["why"].startswith("not asked for"):
+        return ("RouteLLM's real outcomes are not part of this run (`routerlab run fleet_routing --scale quick` "
+                "leads with them); the fleet below is a toy.")
     if not r.get("available"):
         return f"RouteLLM's real outcomes are not available here ({r['why']}); the fleet below is a toy."
     parts = []
