@@ -19,6 +19,9 @@ bidirectional and trained on masked bytes, and planted_experts on a non-sequenti
 Command:
     routerlab run routers --scale quick
     routerlab run routers --scale smoke
+    # plus routers you registered with routerlab.moe.register_router (in the same process,
+    # e.g. from Python: routerlab.cli.main([...]) after the register_router call):
+    routerlab run routers --scale smoke --set 'extra_routers=["my_router"]'
 
 Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
 plus the positive controls' arms, shared with the other LM studies through the unit cache).

@@ -20,13 +20,27 @@ SWITCH = "switch(top-1)"
 
 @dataclass(frozen=True)
 class RoutersConfig(LMStudyConfig):
-    """``pg_weight``: weight of RL-R's policy-gradient loss (:mod:`routerlab.moe.reinforce`)."""
+    """``pg_weight``: weight of RL-R's policy-gradient loss (:mod:`routerlab.moe.reinforce`).
+
+    ``extra_routers``: names of routers registered with :func:`routerlab.moe.register_router`
+    to add as arms (``router:<name>``): each a top-1 MoE like Switch's (same experts, widths,
+    auxiliary losses) with that router, compared with Switch like the built-in arms. The
+    router must be registered in the process that runs (and resumes) the study, and a router
+    that mixes tokens is refused by the causal decoder (before any run directory exists).
+    """
 
     pg_weight: float = 0.1
+    extra_routers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.pg_weight > 0, "pg_weight", f"must be > 0; got {self.pg_weight}")
+        from routerlab.moe.registry import router_names
+
+        for name in self.extra_routers:
+            check(name in router_names(), "extra_routers", f"{name!r} is not a registered router (registered: "
+                  f"{', '.join(router_names())}; see routerlab.moe.register_router)")
+        check(len(set(self.extra_routers)) == len(self.extra_routers), "extra_routers", "must not repeat a router")
 
 
 def _variants(cfg: RoutersConfig) -> list[tuple]:
@@ -36,6 +50,7 @@ def _variants(cfg: RoutersConfig) -> list[tuple]:
         ("top-2", cfg.run_config(cfg.moe(top_k=2, renormalize=True))),
         ("hash", cfg.run_config(cfg.moe(router="hash", load_balance_weight=0.0, z_loss_weight=0.0))),
         ("rl-r", cfg.run_config(cfg.moe()), cfg.pg_weight),
+        *((f"router:{name}", cfg.run_config(cfg.moe(router=name))) for name in cfg.extra_routers),
     ]
 
 
