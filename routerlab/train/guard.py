@@ -62,7 +62,8 @@ def name_nonfinite(metrics: Mapping[str, Any], health: Mapping[str, Any], seeds:
 
     ``metrics``/``health``: :func:`scan_with_health`'s outputs under ``vmap`` (leading axes
     ``[seed, step]``), for seeds ``seeds`` from step ``first_step + 1``. The earliest bad step
-    wins (ties: the first seed). ``rename`` relabels the loss terms in the message
+    wins (ties: the first seed); a non-finite loss is named by its part (``ce``, ``aux loss``)
+    when one is non-finite. ``rename`` relabels the loss terms in the message
     (``{"ce": "train mse"}`` for a regression); ``label(seed)`` prefixes it (``seed 1``).
     """
     from routerlab.train.step import nonfinite_message
@@ -73,7 +74,14 @@ def name_nonfinite(metrics: Mapping[str, Any], health: Mapping[str, Any], seeds:
     seed_index, offset = min((int(j), int(i)) for i, j in bad)[::-1]
     at = lambda tree: jax.tree.map(lambda x: np.asarray(x)[seed_index, offset], tree)  # noqa: E731
     step = first_step + offset + 1
-    message = nonfinite_message(step, at(dict(metrics)), at(dict(health)))
+    here = at(dict(metrics))
+    # The loss is the sum of its parts: name the part that went bad when one did.
+    part = next((name for name in ("ce", "aux_loss") if not np.isfinite(float(here[name]))), None)
+    if part is not None:
+        value = float(here[part])
+        message = f"step {step}: {part.replace('_', ' ')} is {'nan' if np.isnan(value) else ('inf' if value > 0 else '-inf')}"
+    else:
+        message = nonfinite_message(step, here, at(dict(health)))
     for old, new in (rename or {}).items():
         message = message.replace(f": {old} is ", f": {new} is ")
     return f"{label(seeds[seed_index])}: {message}", step

@@ -180,3 +180,29 @@ def test_cli_non_finite_lm_study_is_one_line_naming_the_quantity_exit_1(tmp_path
     assert quantity.split(" ")[0] in ("loss", "ce", "aux", "grad", "parameter", "variable", "optimizer"), err
     (run_dir,) = (out / "moe_vs_dense").iterdir()
     assert not RunDir.open(run_dir).done and list(RunDir.open(run_dir).records()) == []
+
+
+def test_name_nonfinite_picks_the_earliest_step_then_the_part_or_the_parameter():
+    """Hand-made [seed, step] health of a 3-step segment after step 10, seeds 5 and 6."""
+    from flax import nnx
+
+    from routerlab.train.guard import name_nonfinite
+
+    def state(embed, w_in):
+        return nnx.State({"embed": {"embedding": nnx.Param(np.asarray(embed))},
+                          "layers": {0: {"ffn": {"w_in": nnx.Param(np.asarray(w_in))}}}})
+
+    ones = np.ones((2, 3), np.float32)
+    ok = np.array([[True, True, False], [True, False, False]])  # seed 6 goes bad first, at offset 1 = step 12
+    grads_w_in = ones.copy()
+    grads_w_in[1, 1] = np.inf
+    health = {"ok": ok, "grad_norms": state(ones, grads_w_in), "params_finite": state(ok | True, ok | True),
+              "rest_finite": nnx.State({})}
+    metrics = {"loss": ones, "ce": ones, "aux_loss": 0 * ones, "grad_norm": np.where(ok, 1.0, np.inf)}
+    assert name_nonfinite(metrics, health, [5, 6], 10) == ("seed 6: step 12: grad norm of layers.0.ffn.w_in is inf", 12)
+    # A non-finite loss is named by its part; rename and label relabel it for a regression.
+    metrics["loss"] = np.where(ok, 1.0, np.nan)
+    metrics["ce"] = np.where(ok, 1.0, np.nan)
+    assert name_nonfinite(metrics, health, [5, 6], 10, rename={"ce": "train mse"}, label="top2/seed{}".format) == (
+        "top2/seed6: step 12: train mse is nan", 12)
+    assert name_nonfinite(metrics, {**health, "ok": ok | True}, [5, 6], 10) is None
