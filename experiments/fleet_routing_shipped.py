@@ -19,11 +19,19 @@ Command:
     routerlab run fleet_routing_shipped --scale quick     (what `routerlab demo` runs)
     routerlab run fleet_routing_shipped --scale smoke     (fewer steps and resamples: plumbing)
 
-Runtime (measured 2026-11-30 on 2 CPU cores shared with other jobs): see the README's demo row.
+Runtime (measured 2026-11-30 on the 2 CPU cores while ~5 other jobs shared them, load ~11):
+quick 34 CPU s (2 min 20 s wall at a 24% share of the machine), smoke 31 CPU s (2 min 25 s wall);
+no fleet training. Most of it is compiling: the MLP/MF predictors once per fleet seed, and the
+one-pass LinUCB (every cost model, validation and test in one compiled call per fleet seed).
 
-Expected result: the numbers of fleet_routing --scale quick's toy-fleet rows (the same logs and
-router seeds): task classifier, kNN, MLP and MF save ~99% of gen-l's price-list cost at their
-validation-fixed points while missing the 95% target on a third or more of test resamples.
+Expected result (quick, measured 2026-11-30): the toy-fleet rows of the recorded fleet_routing
+--scale quick run, since the logs and router seeds are the same: task classifier, kNN, MLP and
+MF save 99.0% of gen-l's price-list cost (97.6% of its FLOPs, ~73% of its latency) at their
+validation-fixed points while missing the 95% target on 33-54% of test resamples; the one-pass
+LinUCB saves 82.4% (missed on 40%). No router beats the zero router: the best ΔAIQ, MF's
++0.084, has a t-interval over the 3 fleet seeds of [-0.012, +0.180]; and no router's
+quality-kept interval clears 95% of gen-l's. The size control is underpowered, so gen-l is
+this fleet's best generalist, not a model shown to be well trained for its size.
 
 Feeds: `routerlab demo` (its fleet section); no paper table (fleet_routing's is the quick run's).
 """

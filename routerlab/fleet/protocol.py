@@ -262,13 +262,15 @@ def across_seeds(cells: list[dict[str, float | None]]) -> dict[str, Any]:
     """One statistic over seeds: ``cells`` are per-seed ``{"value", "lo", "hi"}`` (bootstrap ends,
     ``None`` where undefined). Returns the mean and 95% t-interval of the defined values
     (:func:`routerlab.report.mean_ci`), ``boot_lo``/``boot_hi`` = the seed-mean of the bootstrap
-    ends (``None`` unless every seed has them), ``seeds`` and ``seeds_defined``."""
+    ends (``None`` unless every seed has them), ``seeds``, ``seeds_defined`` and
+    ``seeds_lo_above_zero`` (seeds whose bootstrap interval lies above 0)."""
     from routerlab.report import mean_ci
 
     values = [c["value"] for c in cells if c["value"] is not None]
     los = [c["lo"] for c in cells if c.get("lo") is not None]
     his = [c["hi"] for c in cells if c.get("hi") is not None]
-    entry: dict[str, Any] = {"seeds": len(cells), "seeds_defined": len(values)}
+    entry: dict[str, Any] = {"seeds": len(cells), "seeds_defined": len(values),
+                             "seeds_lo_above_zero": sum(lo > 0 for lo in los)}
     if values:
         entry.update(mean_ci(values)._asdict())
         entry["boot_lo"] = float(np.mean(los)) if len(los) == len(cells) else None

@@ -172,7 +172,10 @@ def write_shipped(fleet_dir: Path, routing_run: Path, control_run: Path, out: Pa
     mtime = (fleet.path / "fleet.json").stat().st_mtime
     manifest = {
         "name": name,
-        "made": {"command": REGENERATE, "git": f"{env.get('git_sha')}{'-dirty' if env.get('git_dirty') else ''}",
+        "made": {"command": REGENERATE,
+                 "invocation": (f"python -m routerlab.fleet.shipped --fleet {fleet_dir} --routing-run {routing_run} "
+                                f"--control-run {control_run} --out {out} --name {name}"),
+                 "git": f"{env.get('git_sha')}{'-dirty' if env.get('git_dirty') else ''}",
                  "date": datetime.datetime.fromtimestamp(mtime, datetime.UTC).strftime("%Y-%m-%d"),
                  "fleet_hash": fleet.path.name, "versions": env.get("versions")},
         "source_runs": {"fleet_routing": f"{routing_run.parent.name}/{routing_run.name}",

@@ -324,9 +324,16 @@ def shipped_headline(s: dict[str, Any]) -> str:
                      "a model shown to be well trained for its size.")
     zero = [(n, r[n]["delta_aiq"]) for n in _candidates(s) if r[n].get("delta_aiq", {}).get("mean") is not None]
     won = [f"{n} ΔAIQ {_ci_text(e)}" for n, e in zero if np.isfinite(e["lo"]) and e["lo"] > 0]
-    lines.append("Beat the zero router (the hull of the single models; ΔAIQ t-interval over seeds above 0): "
-                 + ("; ".join(won) if won else "none") + "." + ("" if won or not zero else " Closest: " + "; ".join(
+    lines.append("Beat the zero router (the hull of the single models) across fleet seeds (ΔAIQ t-interval over "
+                 f"the {len(s['seeds'])} seeds above 0): " + ("; ".join(won) if won else "none") + "."
+                 + ("" if won or not zero else " Closest: " + "; ".join(
                      f"{n} {_ci_text(e)}" for n, e in sorted(zero, key=lambda x: -x[1]["mean"])[:3]) + "."))
+    per_seed = [f"{n} {e['seeds_lo_above_zero']}/{e['seeds']}" for n, e in sorted(zero, key=lambda x: -x[1]["mean"])
+                if e.get("seeds_lo_above_zero")]
+    if per_seed and not won:
+        lines.append("Within single fleet seeds (ΔAIQ's bootstrap interval over that seed's test queries above 0), "
+                     f"seeds won: {', '.join(per_seed)}; the gain shows on single logs, but its size varies between "
+                     f"fleets more than {len(s['seeds'])} seeds can resolve.")
     kept = []
     for n in _candidates(s) + [ONE_PASS]:
         price = (r.get(n, {}).get("cost_models") or {}).get("price")
