@@ -282,3 +282,54 @@ def test_vectorised_passes_and_their_fallback_match_the_reference():
             hull = _upper_hull(c, q, max_passes=passes)
             np.testing.assert_array_equal(hull.cost, ref_c)
             np.testing.assert_array_equal(hull.quality, ref_q)
+
+
+def test_curve_stats_hand_worked():
+    from routerlab.fleet.metrics import curve_stats
+
+    # points (1, 0.5), (2, 0.7), (4, 0.8): slopes 0.2 then 0.05, so all three are hull vertices.
+    # AIQ over [1, 4] = ((0.5 + 0.7) / 2 * 1 + (0.7 + 0.8) / 2 * 2) / 3 = (0.6 + 1.5) / 3 = 0.7.
+    # Quality 0.75 is reached at 2 + (0.75 - 0.7) / (0.8 - 0.7) * 2 = 3: savings 1 - 3 / 4 = 0.25.
+    out = curve_stats([1.0, 2.0, 4.0], [0.5, 0.7, 0.8], (1.0, 4.0), {"s": (0.75, 4.0), "never": (0.9, 4.0)})
+    assert out["aiq"] == pytest.approx(0.7) and out["s"] == pytest.approx(0.25) and out["never"] is None
+    # a range starting below the curve's cheapest point (0.5 < 1): AIQ undefined
+    assert curve_stats([1.0, 2.0], [0.5, 0.7], (0.5, 2.0), {})["aiq"] is None
+
+
+def test_oracle_curve_hand_worked():
+    from routerlab.fleet.metrics import oracle_curve
+
+    quality = np.array([[1.0, 1.0], [0.0, 1.0]])
+    cost = np.array([[1.0, 3.0], [1.0, 3.0]])
+    # lam 0: query 0 ties, argmax takes model 0 (cost 1); query 1 needs model 1 (cost 3): cost 2, quality 1.
+    # lam 1: utilities [0, -2] and [-1, -2]: model 0 for both: cost 1, quality (1 + 0) / 2 = 0.5.
+    c, q = oracle_curve(quality, cost, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(c, [2.0, 1.0])
+    np.testing.assert_allclose(q, [1.0, 0.5])
+
+
+def test_choose_operating_point_and_fold():
+    from routerlab.fleet.metrics import choose_operating_point, fold
+
+    cost, quality = [3.0, 1.0, 2.0], [0.9, 0.5, 0.8]
+    assert choose_operating_point(cost, quality, 0.75) == 2  # points 0 and 2 reach 0.75; 2 is cheaper
+    assert choose_operating_point(cost, quality, 0.95) == 0  # none reaches it: the best quality
+    assert choose_operating_point(cost, quality, 0.0, budget=2.5) == 2  # best quality within the budget
+    assert choose_operating_point(cost, quality, 0.0, budget=0.5) == 1  # nothing within it: the cheapest
+    assert choose_operating_point([2.0, 1.0], [0.8, 0.8], 0.9) == 1  # equal best quality: the cheaper
+    assert fold(0.9) == pytest.approx(10.0) and fold(0.5) == pytest.approx(2.0)  # 1 / (1 - s)
+    assert fold(1.0) is None and fold(None) is None and fold(float("nan")) is None
+
+
+def test_across_seeds_hand_worked():
+    from routerlab.fleet.protocol import across_seeds
+
+    cells = [{"value": 0.1, "lo": 0.05, "hi": 0.2}, {"value": 0.3, "lo": -0.1, "hi": 0.5}]
+    e = across_seeds(cells)
+    # mean (0.1 + 0.3) / 2 = 0.2; seed-mean bootstrap ends (0.05 - 0.1) / 2 = -0.025 and (0.2 + 0.5) / 2 = 0.35
+    assert (e["mean"], e["boot_lo"], e["boot_hi"]) == pytest.approx((0.2, -0.025, 0.35))
+    assert (e["seeds"], e["seeds_defined"], e["seeds_lo_above_zero"]) == (2, 2, 1)
+    undefined = across_seeds(cells + [{"value": None, "lo": None, "hi": None}])
+    assert undefined["seeds_defined"] == 2 and undefined["boot_lo"] is None  # not every seed has an interval
+    assert across_seeds([{"value": None, "lo": None, "hi": None}]) == {"seeds": 1, "seeds_defined": 0,
+                                                                      "seeds_lo_above_zero": 0}
