@@ -30,7 +30,7 @@ STUDY = STUDIES["knowledge"]
 run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 
 # smoke: a plumbing check (the shared smoke sizes' seq_len 16 cannot hold a biography).
-SMOKE = dict(seq_len=64, entities=16, renderings=2, exposures=(4,), steps=8, batch_size=8, eval_every=8, num_seeds=2,
+SMOKE = dict(seq_len=64, n_layers=1, entities=16, renderings=2, exposures=(4,), steps=8, batch_size=8, eval_every=8, num_seeds=2,
              moe_experts=(4,))
 # paper: for one GPU (not run): a larger table and both exposure levels, 5 seeds, E=8 and E=32.
 PAPER = dict(d_model=64, d_ff=64, seq_len=64, entities=4096, renderings=4, exposures=(1000, 100), steps=128_000,

@@ -252,10 +252,13 @@ def bits_stored(ce_nats: np.ndarray, log2_choices: np.ndarray, *, clip: bool = F
 
     ``sum_f (log2 |choices_f| - CE_f / ln 2)`` over facts ``f``, where ``CE_f`` is the model's
     cross-entropy of ``f``'s value bytes given the name and the attribute's prompt, in nats.
-    This is their value term ``N log2(S0 / e^{p2})`` with ``p2`` the value loss summed over an
-    entity's attributes and averaged over entities: an aggregate, **not clipped per fact**
-    (a confidently wrong fact lowers the total). ``clip=True`` clips each fact at 0 (a
-    diagnostic: the bits of the facts the model does store).
+    Their bit-complexity lower bound for bioS(N) is ``N log2(N0 / e^{p1}) + N log2(S0 / e^{p2})``:
+    ``N0`` possible names, ``S0`` possible value combinations of a person, ``p1`` and ``p2`` the
+    loss (nats) on the name and on the value tokens, summed over a person's tokens and averaged
+    over persons. This is the second (value) term, ``N log2 S0 - N p2 / ln 2`` written per fact:
+    an aggregate, **not clipped per fact** (a confidently wrong fact lowers the total). The name
+    term is left out: names are given in our prompts, not generated. ``clip=True`` clips each
+    fact at 0 (a diagnostic: the bits of the facts the model does store).
     """
     ce_nats = np.asarray(ce_nats, np.float64)
     log2_choices = np.asarray(log2_choices, np.float64)

@@ -13,9 +13,11 @@ Readout (:func:`fact_cross_entropy`): per fact, the cross-entropy of its value b
 the entity's name and the attribute's prompt, averaged over the attribute's templates (the
 ``test`` prompts); ``bits stored`` is :func:`routerlab.models.knowledge.bits_stored` over all
 facts, ``bits_per_param`` divides it by the *non-embedding* parameters (attention, FFNs or
-experts and router, norms) and by the total parameters. Allen-Zhu & Li divide by the model's
-parameter count; the ``non_embedding`` ratio is the one to compare with their ~2 bits per
-parameter (the token table of a byte-level model stores the alphabet, not the facts).
+experts and router, norms) and ``bits_per_total_param`` by all parameters. Allen-Zhu & Li's
+capacity ratio divides their bit-complexity bound by the model's parameter count; whether they
+count the embedding could not be checked here (the paper's text was not reachable), so both
+ratios are reported. The non-embedding one is the comparison that fits a byte-level model: its
+128-row token table stores the alphabet, not the facts.
 
 Learning rate per arm from ``lr_grid`` on the framework's rule (lowest mean final validation
 loss; :func:`routerlab.studies.lm.runner.choose_lr`); the ``val`` split is one held-out
