@@ -153,6 +153,20 @@ def test_fleet_is_cached(tiny, monkeypatch):
         ensure_fleet(replace(cfg, steps=cfg.steps + 1), root)
 
 
+def test_a_changed_training_code_salt_is_not_served_the_cached_fleet(tiny, monkeypatch):
+    cfg, root, fleet = tiny
+    assert fleet.path.name == fleet_mod.fleet_key(cfg)  # unsalted: the bare config hash
+    monkeypatch.setattr(fleet_mod, "FLEET_KEY_SALT", "engine-v2")
+    assert fleet_mod.fleet_key(cfg) != fleet.path.name
+
+    def boom(*a, **k):
+        raise AssertionError("rebuilt")
+
+    monkeypatch.setattr(fleet_mod, "build_fleet", boom)
+    with pytest.raises(AssertionError, match="rebuilt"):
+        ensure_fleet(cfg, root)
+
+
 @pytest.mark.slow
 def test_fleet_studies_end_to_end(tiny, check_paper_hook):
     from routerlab.registry import load_experiment
