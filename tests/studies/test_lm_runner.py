@@ -26,7 +26,7 @@ def test_lr_is_chosen_on_validation_never_on_test():
 def _fake_train(calls):
     """Test loss = 2 - 10 * lr - 0.01 * d_ff / 32 + 0.001 * seed; val loss the same + 0.5 (so the largest rate wins)."""
 
-    def fake(run_cfg, seeds, pg):
+    def fake(run_cfg, seeds, pg, checkpoint_dir=None):
         calls.append((run_cfg.model.d_ff, run_cfg.model.ffn, run_cfg.train.lr))
         lr, width = run_cfg.train.lr, run_cfg.model.d_ff / 32
         moe = 0.05 if run_cfg.model.ffn == "moe" else 0.0
@@ -75,7 +75,7 @@ def test_failed_control_makes_the_verdict_underpowered(tmp_path, monkeypatch):
     calls = []
     fake = _fake_train(calls)
 
-    def worse_moe(run_cfg, seeds, pg):
+    def worse_moe(run_cfg, seeds, pg, checkpoint_dir=None):
         rows = fake(run_cfg, seeds, pg)
         if run_cfg.model.ffn == "moe":
             for r in rows:

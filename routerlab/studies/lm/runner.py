@@ -165,7 +165,7 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
         else:
             ckpt_dir = rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg)
             try:
-                rows = _train(cfg_lr, seeds, pg, ckpt_dir)
+                rows = _train(cfg_lr, seeds, pg, checkpoint_dir=ckpt_dir)
             except NonFiniteError as err:
                 raise NonFiniteError(f"{name} lr={lr:g}: {err}", err.step) from None
             if path is not None:
