@@ -38,17 +38,15 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 run = ensure_run("moe_vs_dense", scale, out=runs_root())
 print(run.path)
 
 # %%
-display(Markdown((run.artifacts / "report.md").read_text()))
-display(Image(filename=str(run.artifacts / "moe_vs_dense.png")))
+show_report(run)  # the report with its figure inline
 
 # %% [markdown]
 # ## Which claims held at this scale

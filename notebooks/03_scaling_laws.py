@@ -28,9 +28,8 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 count = ensure_run("expert_count", scale, out=runs_root())
@@ -42,12 +41,10 @@ fit = ensure_run("scaling_fit", scale, out=runs_root())
 print(fit.path)
 
 # %%
-display(Markdown((count.artifacts / "report.md").read_text()))
-display(Image(filename=str(count.artifacts / "expert_count.png")))
+show_report(count)  # the report with its figure inline
 
 # %%
-display(Markdown((fit.artifacts / "report.md").read_text()))
-display(Image(filename=str(fit.artifacts / "scaling_fit.png")))
+show_report(fit)  # the report with its figure inline
 
 # %% [markdown]
 # ## Which claims held at this scale
