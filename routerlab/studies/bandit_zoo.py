@@ -34,7 +34,11 @@ from routerlab.bandits.simulate import log_trace, simulate
 from routerlab.bandits.types import Env, Policy
 from routerlab.config import check
 
-__all__ = ["BanditZooConfig", "run", "report", "paper", "regret_rows", "POLICIES", "ENVIRONMENTS", "fleet_log"]
+#: The first line of the report at smoke scale.
+PLUMBING = ("**Plumbing check at smoke scale, not a result**: a few hundred rounds, two policies and two "
+            "environments; run `--scale quick` for the zoo.")
+
+__all__ = ["PLUMBING", "BanditZooConfig", "run", "report", "paper", "regret_rows", "POLICIES", "ENVIRONMENTS", "fleet_log"]
 
 # name -> (factory, hyperparameters as data)
 POLICIES: dict[str, tuple[Callable[..., Policy], dict[str, float]]] = {
@@ -271,7 +275,8 @@ def report(rundir) -> str:
     summary = rundir.summary
     save_figure(_regret_figure(rundir), rundir.artifacts / "bandit_zoo_regret")
     save_figure(_pareto_figure(summary), rundir.artifacts / "bandit_zoo_pareto")
-    lines = [f"## Bandit zoo ({summary['num_seeds']} seeds, {summary['rounds']} rounds)", "",
+    lines = [PLUMBING, ""] if rundir.header.get("scale") == "smoke" else []
+    lines += [f"## Bandit zoo ({summary['num_seeds']} seeds, {summary['rounds']} rounds)", "",
              findings(summary), "",
              "Final cumulative pseudo-regret, mean ± 95% interval over seeds (lower is better; best in bold).", "",
              markdown_table(regret_rows(summary))]

@@ -50,6 +50,10 @@ PUBLISHED = {
     "mt_bench": {"savings": 0.85, "note": "over 85%, MF router, Arena + augmentation"},
     "random_apgr": 0.5,
 }
+#: The first line of the report at smoke scale: real data, but too little of it for a result.
+PLUMBING = ("**Plumbing check at smoke scale, not a result**: real logs, but at most 800 queries per benchmark, "
+            "one split seed and briefly trained routers; run `--scale quick` for numbers.")
+
 REPO_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "routellm"
 
 
@@ -261,7 +265,8 @@ def report(rundir: RunDir) -> str:
 
     summary = rundir.summary
     cfg = rundir.config
-    lines = [
+    lines = [PLUMBING, ""] if rundir.header.get("scale") == "smoke" else []
+    lines += [
         "Every router on real routing logs. Split seeds "
         f"{cfg['seeds']}: each seed re-splits the queries 80/10/10 (train/val/test); routers fit on train, "
         "tune on val, are scored on test. Cells: mean ± 95% t-interval over seeds, then in brackets the "

@@ -7,7 +7,7 @@ import pytest
 from routerlab.config import ConfigError
 from routerlab.registry import load_experiment
 from routerlab.rundir import RunDir
-from routerlab.studies.real_benchmarks import RealBenchConfig, report, resolve_data_dir, run
+from routerlab.studies.real_benchmarks import PLUMBING, RealBenchConfig, report, resolve_data_dir, run
 
 SHARED = Path(__file__).resolve().parents[2] / "../shared/data/routellm"
 
@@ -39,7 +39,7 @@ def test_tiny_run_and_report(tmp_path, monkeypatch, check_paper_hook):
     monkeypatch.setenv("ROUTERLAB_CACHE", str(tmp_path / "cache"))
     cfg = RealBenchConfig(datasets=("gsm8k", "routerbench"), seeds=(0,), data_dir=str(SHARED), max_queries=400,
                           n_boot=20, steps=30, bandit_rounds=200)
-    rundir = RunDir.create(tmp_path, "real_benchmarks", cfg)
+    rundir = RunDir.create(tmp_path, "real_benchmarks", cfg, scale="smoke")
     summary = run(cfg, rundir)
     gsm8k = summary["datasets"]["gsm8k"]
     assert gsm8k["reference"] == "gpt-4-1106-preview"
@@ -50,6 +50,7 @@ def test_tiny_run_and_report(tmp_path, monkeypatch, check_paper_hook):
     rundir.write_json("summary.json", summary)
     text = report(rundir)
     assert "RouteLLM savings @95% GPT-4 (published)" in text and "Protocol differences" in text
+    assert text.startswith(PLUMBING)  # a smoke-scale report says it is a plumbing check
     assert (rundir.artifacts / "cost_quality.png").is_file()
     assert run(cfg, rundir) == summary  # resumable: every unit is done, nothing reruns
     rundir.finish()

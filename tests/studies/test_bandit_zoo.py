@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from routerlab.studies.bandit_zoo import BanditZooConfig, report, run
+from routerlab.studies.bandit_zoo import PLUMBING, BanditZooConfig, report, run
 from routerlab.config import ConfigError
 from routerlab.rundir import RunDir
 
@@ -23,7 +23,7 @@ def test_zoo_smoke_runs_and_reports(tmp_path, check_paper_hook):
     assert pareto[0]["cost_per_round"] > pareto[-1]["cost_per_round"]
     assert all(math.isfinite(p["quality_ci95"]) for p in pareto)
     text = report(rundir)
-    assert "| linucb |" in text and "λ" in text
+    assert "| linucb |" in text and "λ" in text and text.startswith(PLUMBING)
     assert (rundir.artifacts / "bandit_zoo_regret.png").stat().st_size > 1000
     assert (rundir.artifacts / "bandit_zoo_pareto.png").stat().st_size > 1000
     written = check_paper_hook("bandit_zoo", rundir)
