@@ -52,6 +52,10 @@ the price list the 10-100x holds at the ceiling the list sets, under FLOPs ~40x,
 latency on this machine only ~4x; and a deployed router misses the 95% target a third of
 the time or more.
 
+The quick fleet's logs are shipped with routerlab (routerlab/data/shipped/quick_fleet, written by
+routerlab.fleet.shipped from the quick run above); experiments/fleet_routing_shipped.py routes over
+them without training a fleet, and `routerlab demo` shows that run.
+
 Feeds: paper table fleet_routing and its findings.
 """
 
