@@ -32,9 +32,9 @@ run, report, paper = STUDY.run, STUDY.report, STUDY.paper
 # smoke: a plumbing check (the shared smoke sizes' seq_len 16 cannot hold a biography).
 SMOKE = dict(seq_len=64, n_layers=1, entities=16, renderings=2, exposures=(4,), steps=8, batch_size=8, eval_every=8, num_seeds=2,
              moe_experts=(4,))
-# paper: for one GPU (not run): a larger table and both exposure levels, 5 seeds, E=8 and E=32.
-PAPER = dict(d_model=64, d_ff=64, seq_len=64, entities=4096, renderings=4, exposures=(1000, 100), steps=128_000,
-             batch_size=32, eval_every=8000, eval_batches=4, num_seeds=5, moe_experts=(8, 32))
+# paper: for one GPU (not run): the quick regime with a 2x larger table, both exposure levels, E=8 and E=32, 5 seeds.
+PAPER = dict(d_model=32, n_layers=1, d_ff=32, seq_len=64, entities=512, renderings=4, exposures=(1000, 100),
+             steps=16_000, batch_size=32, eval_every=4000, eval_batches=4, num_seeds=5, moe_experts=(8, 32))
 
 
 def get_config(scale: str) -> KnowledgeStudyConfig:

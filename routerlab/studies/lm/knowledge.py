@@ -76,18 +76,22 @@ class KnowledgeStudyConfig(LMStudyConfig):
       weight_decay: AdamW weight decay of every arm.
     """
 
-    entities: int = 512
+    # quick: the calibrated regime (see experiments/knowledge.py): one block, so that dense stores a
+    # small part of the table at 1000 exposures and the 4x-wider FFN clearly more.
+    entities: int = 256
     renderings: int = 4
-    exposures: tuple[int, ...] = (400,)
+    exposures: tuple[int, ...] = (1000,)
     moe_experts: tuple[int, ...] = (8,)
     weight_decay: float = 0.0
     d_model: int = 32
+    n_layers: int = 1
     n_heads: int = 2
     seq_len: int = 64
     d_ff: int = 32
     batch_size: int = 32
-    steps: int = 6400
-    eval_every: int = 1600
+    steps: int = 8000
+    eval_every: int = 2000
+    lr_grid: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     domains: tuple[str, ...] = (kn.KNOWLEDGE,)
 
     def __post_init__(self) -> None:
