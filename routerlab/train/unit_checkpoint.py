@@ -7,7 +7,9 @@ but the last, :meth:`UnitCheckpoints.save` writes the stacked state of all seeds
 far (JSON: per-step training curves and the evaluations done) as one orbax step named by the
 steps done (:class:`routerlab.train.Checkpoints`, committed atomically, newest ``keep`` kept).
 A resumed unit (:meth:`UnitCheckpoints.resume`) restores the newest readable one (a damaged
-one falls back to the one before, saying so) and runs only the remaining segments.
+one falls back to the one before, saying so; with none readable the unit starts over, which
+loses nothing, since a unit's records are logged only when it ends) and runs only the
+remaining segments.
 
 Why the result is byte-identical to an uninterrupted run: the segments are the evaluation
 cadence itself, so checkpointing adds no step boundary and changes no compiled program; the
@@ -27,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from routerlab.rundir import RunDirInvalid
 from routerlab.train.checkpoint import Checkpoints
 
 __all__ = ["UnitCheckpoints"]
@@ -46,16 +49,23 @@ class UnitCheckpoints:
         whose structure, shapes and dtypes the saved one must match."""
         if self._ckpts is None or not self._ckpts.steps():
             return 0, template, {}
-        step, state, meta = self._ckpts.restore_latest_with_meta(template)
+        try:
+            step, state, meta = self._ckpts.restore_latest_with_meta(template)
+        except RunDirInvalid as err:  # every checkpoint damaged: the unit's start is its last good state
+            return self._restart(f"{err}; restarting the unit from step 0", template)
         if step is None:
             return 0, template, {}
         if meta.get("fingerprint") != fingerprint:
-            print(f"routerlab: {self.directory}: checkpoint step {step} is of another schedule "
-                  f"({meta.get('fingerprint')} != {fingerprint}); restarting the unit from step 0", file=sys.stderr)
-            for old in self._ckpts.steps():
-                self._ckpts.delete(old)
-            return 0, template, {}
+            return self._restart(f"{self.directory}: checkpoint step {step} is of another schedule "
+                                 f"({meta.get('fingerprint')} != {fingerprint}); restarting the unit from step 0",
+                                 template)
         return step, state, meta["logs"]
+
+    def _restart(self, note: str, template: Any) -> tuple[int, Any, dict[str, Any]]:
+        print(f"routerlab: {note}", file=sys.stderr)
+        for old in self._ckpts.steps():
+            self._ckpts.delete(old)
+        return 0, template, {}
 
     def save(self, steps_done: int, state: Any, logs: dict[str, Any], fingerprint: dict[str, Any]) -> None:
         """Commit ``state`` and the JSON-able ``logs`` after ``steps_done`` steps."""

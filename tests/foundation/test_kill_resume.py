@@ -50,13 +50,25 @@ def _checkpoints(out: Path) -> list[Path]:
     return [p for p in out.glob("planted_experts/*/checkpoints/*/*") if p.name.isdigit()]
 
 
-# One variant and seed, 6000 short steps in segments of 600: a few seconds of training, so a
-# kill lands inside the unit right after its first checkpoint.
+# One variant and seed, 3000 short steps in segments of 300 (~0.1 s each): the kill lands
+# inside the unit right after its first checkpoint.
 MID_UNIT = ["planted_experts", "--scale", "smoke", "--set", 'variants=["switch"]', "--set", "num_seeds=1",
-            "--set", "steps=6000", "--set", "log_every=600"]
+            "--set", "steps=3000", "--set", "log_every=300"]
 
 
-def test_sigkill_right_after_a_mid_unit_checkpoint_resumes_to_identical_metrics(tmp_path):
+@pytest.fixture
+def cache_every_program():
+    """Every program this process compiles goes to the session's compilation cache, so a child
+    process loads it instead of compiling it again (jax skips programs under 1 s by default)."""
+    import jax
+
+    old = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", old)
+
+
+def test_sigkill_right_after_a_mid_unit_checkpoint_resumes_to_identical_metrics(tmp_path, cache_every_program):
     from routerlab.cli import main
 
     ref_out, out = tmp_path / "ref", tmp_path / "killed"
@@ -64,7 +76,8 @@ def test_sigkill_right_after_a_mid_unit_checkpoint_resumes_to_identical_metrics(
     (ref_dir,) = _run_dirs(ref_out)
     assert not (ref_dir / "checkpoints").exists()  # a finished run keeps no checkpoints
 
-    child = subprocess.Popen(_cli("run", *MID_UNIT, "--out", str(out)), env=os.environ | {"PYTHONPATH": str(REPO)},
+    env = os.environ | {"PYTHONPATH": str(REPO), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    child = subprocess.Popen(_cli("run", *MID_UNIT, "--out", str(out)), env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     try:

@@ -20,16 +20,18 @@ from routerlab.train import NonFiniteError
 from routerlab.train.config import LMRunConfig, TrainConfig
 from routerlab.train.unit_checkpoint import UnitCheckpoints
 
-# DeepSeek routing, so the router biases (non-Param state) go through the checkpoint too.
+# DeepSeek routing, so the router biases (non-Param state) go through the checkpoint too. The
+# config and the single seed are tests/studies/test_lm_moe.py's, so the suite compiles them once.
 MOE = MoEConfig(num_experts=4, top_k=1, d_model=16, d_ff=16, router="deepseek", renormalize=False,
                 load_balance_weight=0.0, dropless_block_size=8)
 CFG = LMRunConfig(
-    model=LMConfig(d_model=16, n_layers=1, n_heads=2, seq_len=16, d_ff=32, ffn="moe", moe=MOE),
+    model=LMConfig(d_model=16, n_layers=2, n_heads=2, seq_len=16, d_ff=32, ffn="moe", moe=MOE),
     data=CorpusConfig(bytes_per_domain=20_000),
-    train=TrainConfig(steps=12, batch_size=4, warmup_steps=2, eval_every=4, eval_batches=1, log_every=12,
+    train=TrainConfig(steps=12, batch_size=4, warmup_steps=2, eval_every=6, eval_batches=1, log_every=3,
                       ckpt_every=12),
+    seed=1,
 )
-SEEDS = [0, 1]
+SEEDS = [1]
 
 
 class Killed(BaseException):
@@ -69,41 +71,66 @@ def _truncate_arrays(step_dir):
 
 
 def test_lm_unit_resumes_mid_unit_to_identical_results(tmp_path, monkeypatch, capsys):
+    """Two segments of 6 steps: killed after the checkpoint at step 6, the unit resumes there
+    and ends bit-identical (curves, evaluations, final parameters) to an uninterrupted one."""
     reference = train_seeds(CFG, SEEDS, keep_params=True)
+    ckpt = tmp_path / "ckpt"
+    saves: list[int] = []
+    _kill_after_save(monkeypatch, 6, saves)
+    with pytest.raises(Killed):
+        train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    assert saves == [6] and sorted(p.name for p in ckpt.iterdir() if p.name.isdigit()) == ["6"]
+
+    resumed = train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    assert saves == [6]  # the resumed call ran only the last segment (it saves after none)
+    _assert_same(resumed, reference)
+
+    # Every checkpoint damaged: the unit starts over (no record is at stake: a unit's records
+    # are logged when it ends), saying so, to the same numbers.
+    _truncate_arrays(ckpt / "6")
+    capsys.readouterr()
+    again = train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    err = capsys.readouterr().err
+    assert "no readable checkpoint" in err and "restarting the unit from step 0" in err
+    assert saves == [6, 6]
+    _assert_same(again, reference)
+
+
+def test_a_checkpoint_of_another_schedule_is_not_used(tmp_path, monkeypatch, capsys):
+    """A checkpoint saved for another seed (a reused directory, say) restarts the unit from step 0."""
+    ckpt = tmp_path / "ckpt"
+    saves: list[int] = []
+    _kill_after_save(monkeypatch, 6, saves)
+    with pytest.raises(Killed):
+        train_seeds(CFG, [1], checkpoint_dir=ckpt)
+    capsys.readouterr()
+    monkeypatch.undo()
+    _kill_after_save(monkeypatch, 6, saves)
+    with pytest.raises(Killed):  # seed 2: not a continuation; it starts over and saves step 6 again
+        train_seeds(CFG, [2], checkpoint_dir=ckpt)
+    assert saves == [6, 6] and "of another schedule" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # compiles a 3-segment, 2-seed config of its own
+def test_lm_fallback_to_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
+    """Three segments: the newest checkpoint damaged, the unit falls back to the one before."""
+    from dataclasses import replace
+
+    cfg = replace(CFG, train=replace(CFG.train, eval_every=4))
+    reference = train_seeds(cfg, [0, 1], keep_params=True)
     ckpt = tmp_path / "ckpt"
     saves: list[int] = []
     _kill_after_save(monkeypatch, 8, saves)
     with pytest.raises(Killed):
-        train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
-    assert saves == [4, 8] and sorted(p.name for p in ckpt.iterdir() if p.name.isdigit()) == ["4", "8"]
-
-    resumed = train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
-    assert saves == [4, 8]  # the resumed call ran only the last segment (it saves after none)
-    _assert_same(resumed, reference)
-
-    # A damaged newest checkpoint falls back to the one before it, saying so, to the same numbers.
+        train_seeds(cfg, [0, 1], keep_params=True, checkpoint_dir=ckpt)
+    assert saves == [4, 8]
     _truncate_arrays(ckpt / "8")
     capsys.readouterr()
-    fallback = train_seeds(CFG, SEEDS, keep_params=True, checkpoint_dir=ckpt)
+    fallback = train_seeds(cfg, [0, 1], keep_params=True, checkpoint_dir=ckpt)
     err = capsys.readouterr().err
     assert "checkpoint step 8" in err and "damaged" in err and "falling back to step 4" in err
     assert saves == [4, 8, 8]  # segment 2 ran again and re-saved step 8
     _assert_same(fallback, reference)
-
-
-def test_a_checkpoint_of_another_schedule_is_not_used(tmp_path, monkeypatch, capsys):
-    """A checkpoint saved for other seeds (a reused directory, say) restarts the unit from step 0."""
-    ckpt = tmp_path / "ckpt"
-    saves: list[int] = []
-    _kill_after_save(monkeypatch, 4, saves)
-    with pytest.raises(Killed):
-        train_seeds(CFG, [0, 1], checkpoint_dir=ckpt)
-    capsys.readouterr()
-    monkeypatch.undo()
-    _kill_after_save(monkeypatch, 4, saves)
-    with pytest.raises(Killed):  # seeds [0, 2]: not a continuation; it starts over and saves step 4 again
-        train_seeds(CFG, [0, 2], checkpoint_dir=ckpt)
-    assert saves == [4, 4] and "of another schedule" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # ~15 s of compiling; the default suite kills a planted run for real (test_kill_resume.py)
