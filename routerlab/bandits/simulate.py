@@ -178,6 +178,7 @@ def simulate(
     cost_cap: float = math.inf,
     budget: float = math.inf,
     refresh_every: int = 1000,
+    seed_batch: int | None = None,
 ) -> Trace:
     """Run the grid in one jitted call; returns numpy arrays.
 
@@ -186,7 +187,15 @@ def simulate(
     maps names to equal-length sequences (one H axis; see :func:`grid`). ``env_params``, if
     given, is ``env.params`` stacked along a leading E axis. Result axes, outermost first:
     ``[E] (only with env_params), H (only with hparams), L (only with lams), S``.
+
+    ``seed_batch``: run the seeds ``seed_batch`` at a time (``jax.lax.map(..., batch_size=)``:
+    a scan over groups, each group vmapped) instead of all at once. Same numbers; on CPU a
+    group whose policy states fit in cache is faster per seed (LinUCB, 10 arms, d = 32: 32
+    seeds hold 2.6 MB of ridge state against 21 MB for 256; ~1.3x the rounds per CPU-second,
+    2026-11-30). ``None``: one vmap over all seeds.
     """
+    check(seed_batch is None or (isinstance(seed_batch, int) and seed_batch >= 1), "seed_batch",
+          f"must be None or an integer >= 1; got {seed_batch!r}")
     seeds = np.arange(seeds) if isinstance(seeds, int) else np.asarray(seeds)
     record_every = record_every or max(1, rounds // 100)
     check(rounds % record_every == 0, "record_every", f"must divide rounds ({rounds}); got {record_every}")
@@ -201,7 +210,11 @@ def simulate(
             lam=lam, cost_cap=cost_cap, budget=budget, refresh_every=refresh_every,
         )
 
-    fn = jax.vmap(one, in_axes=(None, None, None, 0))
+    if seed_batch is None:
+        fn = jax.vmap(one, in_axes=(None, None, None, 0))
+    else:
+        def fn(params, h, lam, seed):
+            return jax.lax.map(lambda s: one(params, h, lam, s), seed, batch_size=seed_batch)
     if lams is not None:
         fn = jax.vmap(fn, in_axes=(None, None, 0, None))
     if hp:

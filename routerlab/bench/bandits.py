@@ -7,6 +7,9 @@ synthetic linear environment of :func:`routerlab.bandits.envs.synthetic_linear`
 * ``routerlab_single``  one jitted ``lax.scan`` over ``rounds`` rounds (the simulator, drawing
   32 rounds of contexts at a time: ``run_bandit(..., draw_chunk=32)``, the same stream).
 * ``routerlab_vmap``    the same, vmapped over ``seeds`` seeds; rounds/s is aggregate.
+* ``routerlab_seed_batched``  the same seeds, ``seed_batch`` at a time (``jax.lax.map`` over
+  groups of vmapped seeds, :func:`routerlab.bandits.simulate`'s ``seed_batch``): identical
+  numbers, a group's ridge state fits in cache.
 * ``numpy_sm``          a plain numpy Sherman–Morrison loop (float64, arms vectorised).
 * peers, when installed: MABWiser (``predict`` + ``partial_fit`` per row; it must be fitted
   before predicting, so its first ``arms`` rounds are a round-robin warm start). Other
@@ -33,6 +36,7 @@ from routerlab.bandits.envs import synthetic_linear
 from routerlab.bandits.policies import linucb
 from routerlab.bandits.simulate import run_bandit
 from routerlab.bench.common import environment, interleaved_median_ms
+from routerlab.config import ConfigError
 from routerlab.report.stats import mean_ci
 from routerlab.rng import stream_key
 
@@ -90,17 +94,21 @@ _OTHER_PEERS = {
 }
 
 
-def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=5) -> list[dict]:
+def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=5, seed_batch=32) -> list[dict]:
     """One record per case: ``rounds_per_s``, ``final_regret`` (and ``skipped`` notes)."""
+    if not isinstance(seed_batch, int) or not 1 <= seed_batch <= seeds:
+        raise ConfigError("seed_batch", f"must be an integer in [1, seeds={seeds}]; got {seed_batch!r}")
     env = synthetic_linear(arms, dim, seed=seed, noise=NOISE)
     policy = linucb(ALPHA, reg=REG)
     record_every = rounds  # one recorded point: the final numbers
 
     single = jax.jit(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every,
                                           draw_chunk=SINGLE_DRAW_CHUNK))
-    many = jax.jit(jax.vmap(lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every)))
+    lane = lambda s: run_bandit(policy, env, env.params, s, rounds=rounds, record_every=record_every)  # noqa: E731
+    many = jax.jit(jax.vmap(lane))
+    grouped = jax.jit(lambda s: jax.lax.map(lane, s, batch_size=seed_batch))
     seed_arr = jnp.uint32(seed)
-    seed_batch = jnp.arange(seed, seed + seeds, dtype=jnp.uint32)
+    seed_lanes = jnp.arange(seed, seed + seeds, dtype=jnp.uint32)
     X, R, M = _stream(env, seed, rounds)
 
     results: dict[str, Any] = {}
@@ -115,7 +123,8 @@ def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=
 
     fns = {
         "routerlab_single": timed("routerlab_single", lambda: single(seed_arr).regret),
-        "routerlab_vmap": timed("routerlab_vmap", lambda: many(seed_batch).regret),
+        "routerlab_vmap": timed("routerlab_vmap", lambda: many(seed_lanes).regret),
+        "routerlab_seed_batched": timed("routerlab_seed_batched", lambda: grouped(seed_lanes).regret),
         "numpy_sm": timed("numpy_sm", lambda: _numpy_linucb(X, R, M, arms)),
     }
     peers_skipped = []
@@ -138,12 +147,13 @@ def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=
     records = []
     for name, t_ms in ms.items():
         out = np.asarray(results[name])
-        lanes = seeds if name == "routerlab_vmap" else 1
+        lanes = seeds if name in ("routerlab_vmap", "routerlab_seed_batched") else 1
         rec = {**common, "case": name, "median_ms": t_ms, "rounds_per_s": lanes * rounds / (t_ms / 1e3)}
-        if name == "routerlab_vmap":
-            final = out[:, -1]
-            ci = mean_ci(final)
+        if lanes > 1:
+            ci = mean_ci(out[:, -1])
             rec.update(seeds=seeds, final_regret=ci.mean, final_regret_ci95=ci.half_width)
+            if name == "routerlab_seed_batched":
+                rec["seed_batch"] = seed_batch
         else:
             rec["final_regret"] = float(out.reshape(-1)[-1])
         records.append(rec)
