@@ -151,11 +151,11 @@ def write_shipped(fleet_dir: Path, routing_run: Path, control_run: Path, out: Pa
                                                        f"{fleet.seeds}")
     check(all(r["fleet"] == f"_fleets/{fleet.path.name}" for r in seeds.values()), "routing_run",
           f"{routing_run} did not route the fleet {fleet.path.name}")
-    from routerlab.config import config_hash, from_dict
-    from routerlab.fleet.fleet import FleetConfig
+    from routerlab.config import from_dict
+    from routerlab.fleet.fleet import FleetConfig, fleet_key
 
     control_fleet = json.loads((control_run / "config.json").read_text())["config"]["fleet"]
-    check(config_hash(from_dict(FleetConfig, control_fleet), 12) == fleet.path.name, "control_run",
+    check(fleet_key(from_dict(FleetConfig, control_fleet)) == fleet.path.name, "control_run",
           f"{control_run} trained another fleet than {fleet.path.name}")
     env = json.loads((routing_run / "env.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
