@@ -32,9 +32,8 @@
 # %%
 import os
 
-from IPython.display import Image, Markdown, display
-
 from routerlab.registry import ensure_run, runs_root
+from routerlab.report.notebook import show_report
 
 scale = os.environ.get("ROUTERLAB_SCALE", "smoke")
 balancing = ensure_run("balancing", scale, out=runs_root())
@@ -46,12 +45,10 @@ routers = ensure_run("routers", scale, out=runs_root())
 print(routers.path)
 
 # %%
-display(Markdown((balancing.artifacts / "report.md").read_text()))
-display(Image(filename=str(balancing.artifacts / "balancing.png")))
+show_report(balancing)  # the report with its figure inline
 
 # %%
-display(Markdown((routers.artifacts / "report.md").read_text()))
-display(Image(filename=str(routers.artifacts / "routers.png")))
+show_report(routers)  # the report with its figure inline
 
 # %% [markdown]
 # ## Which claims held at this scale
