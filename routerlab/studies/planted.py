@@ -407,9 +407,10 @@ def run(cfg: PlantedConfig, rundir: RunDir) -> dict[str, Any]:
     done = rundir.completed_units()
     for variant in progress(cfg.variants, "planted_experts", "variant"):
         units = [f"{variant}/seed{s}" for s in seeds]
-        if all(u in done for u in units):
-            continue
         ckpt_dir = rundir.path / CHECKPOINTS / variant
+        if all(u in done for u in units):
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # killed after logging, before deleting them
+            continue
         train_mse, nmse, experts, cluster, metrics = train_variant(cfg, variant, seeds, ckpt_dir)
         size = ffn_size(cfg, variant)
         for i, unit in enumerate(units):

@@ -153,9 +153,10 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
     jobs = [(name, run_cfg, rest[0] if rest else None, lr) for name, run_cfg, *rest in variants for lr in cfg.lr_grid]
     for name, run_cfg, pg, lr in progress(jobs, desc, "arm", label=lambda job: f"{job[0]} lr={job[3]:g}"):
         units = [f"{name}/lr{lr:g}/seed{s}" for s in seeds]
-        if all(u in done for u in units):
-            continue
         cfg_lr = replace(run_cfg, train=replace(run_cfg.train, lr=lr))
+        if all(u in done for u in units):
+            shutil.rmtree(rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg), ignore_errors=True)
+            continue
         key = unit_key(cfg_lr, seeds, pg)
         path = None if cache is None else cache / f"{key}.json"
         if key in in_run:
