@@ -41,7 +41,12 @@ class UnitCheckpoints:
 
     def __init__(self, directory: Path | str | None, *, keep: int = 2):
         self.directory = None if directory is None else Path(directory)
-        self._ckpts = None if directory is None else Checkpoints(self.directory, keep=keep)
+        self._keep = keep
+        # Opened when there is something to read or write, so a unit that fails before its
+        # first checkpoint leaves no empty directory behind.
+        self._ckpts = None
+        if self.directory is not None and self.directory.is_dir():
+            self._ckpts = Checkpoints(self.directory, keep=keep)
 
     def resume(self, template: Any, fingerprint: dict[str, Any]) -> tuple[int, Any, dict[str, Any]]:
         """``(steps done, state, logs)`` of the newest readable checkpoint saved with this
@@ -69,8 +74,11 @@ class UnitCheckpoints:
 
     def save(self, steps_done: int, state: Any, logs: dict[str, Any], fingerprint: dict[str, Any]) -> None:
         """Commit ``state`` and the JSON-able ``logs`` after ``steps_done`` steps."""
-        if self._ckpts is not None:
-            self._ckpts.save(steps_done, state, {"fingerprint": fingerprint, "logs": logs})
+        if self.directory is None:
+            return
+        if self._ckpts is None:
+            self._ckpts = Checkpoints(self.directory, keep=self._keep)
+        self._ckpts.save(steps_done, state, {"fingerprint": fingerprint, "logs": logs})
 
     def steps(self) -> list[int]:
         return [] if self._ckpts is None else self._ckpts.steps()
