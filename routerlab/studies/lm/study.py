@@ -225,7 +225,7 @@ class Study:
         try:
             arms = self.all_variants(cfg)
         except ConfigError as err:
-            raise ConfigError(err.field, f"{err.message} (in one of {self.name}'s arms)") from None
+            raise ConfigError(err.field, f"{err.message} (in an arm of the {self.name} study)") from None
         for name, run_cfg, *rest in arms:
             if rest and not run_cfg.train.router_noise:
                 raise ConfigError("train.router_noise", f"arm {name!r} is trained as RL-R, which samples experts "
