@@ -1,9 +1,9 @@
 """kill -9 at random points of a CLI run, resumed each time, ends byte-identical (issue 17).
 
-Three tests. A fast one (default suite): a smoke-scale planted run killed with SIGKILL as soon
-as its unit's first mid-unit checkpoint is committed, resumed, equals an uninterrupted run. Two
-slow ones: five random SIGKILLs of a smoke run, and five of a quick-scale run (the issue's
-"done when"). planted_experts' records hold no wall-clock field (timings stay out of
+A fast test (default suite): a smoke-scale planted run killed with SIGKILL as soon as its
+unit's first mid-unit checkpoint is committed, resumed, equals an uninterrupted run. Slow ones:
+five random SIGKILLs of a smoke run, five of a quick-scale run (the issue's "done when"), and an
+LM study (moe_vs_dense, smoke) killed inside a unit. planted_experts' records hold no wall-clock field (timings stay out of
 metrics.jsonl by design), so whole files are compared byte for byte.
 
 The run is planted_experts at smoke scale cut to three variants and two seeds (each variant
@@ -208,3 +208,35 @@ def test_kill_9_at_five_random_points_of_a_quick_run_then_resume_is_byte_identic
         assert final.returncode == 0, final.stderr
     assert (run_dir / "DONE").exists() and not (run_dir / "checkpoints").exists()
     assert (run_dir / "metrics.jsonl").read_bytes() == reference
+
+
+@pytest.mark.slow
+def test_sigkill_inside_an_lm_study_unit_resumes_to_identical_metrics(tmp_path, monkeypatch, cache_every_program):
+    """The LM studies' path (runner -> train_seeds): moe_vs_dense at smoke scale, killed right
+    after the first mid-unit checkpoint of its first arm, resumed, equals an uninterrupted run.
+    Records carry ``cache_key``, which hashes the library's code: both runs must see the same
+    working tree (a concurrent edit of routerlab/ between them changes it). A few minutes."""
+    from routerlab.cli import main
+
+    monkeypatch.setenv("ROUTERLAB_NO_UNIT_CACHE", "1")  # train every unit: no reuse across the two runs
+    args = ["moe_vs_dense", "--scale", "smoke", "--set", "num_seeds=2", "--set", "steps=40"]
+    env = os.environ | {"PYTHONPATH": str(REPO), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    ref_out, out = tmp_path / "ref", tmp_path / "killed"
+    assert main(["run", *args, "--out", str(ref_out)]) == 0
+    (ref_dir,) = (ref_out / "moe_vs_dense").iterdir()
+    child = subprocess.Popen(_cli("run", *args, "--out", str(out)), env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    ckpts = lambda: [p for p in out.glob("moe_vs_dense/*/checkpoints/*/*") if p.name.isdigit()]  # noqa: E731
+    deadline = time.monotonic() + 900
+    try:
+        while not ckpts() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert child.poll() is None, "the run ended before its first mid-unit checkpoint was seen"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    assert ckpts()
+    (run_dir,) = (out / "moe_vs_dense").iterdir()
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    assert (run_dir / "DONE").exists() and not (run_dir / "checkpoints").exists()
+    assert (run_dir / "metrics.jsonl").read_bytes() == (ref_dir / "metrics.jsonl").read_bytes()
