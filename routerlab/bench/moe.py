@@ -85,22 +85,20 @@ class _Case(NamedTuple):
     block_size: int | None = None
 
 
-def _cases(t: int, e: int, k: int, block_size: int, large_block_size: int | None) -> dict[str, _Case]:
+def _cases(t: int, e: int, k: int, block_size: int) -> dict[str, _Case]:
     def capacity(factor: float) -> _Case:
         dispatch = functools.partial(capacity_dispatch, capacity_factor=factor)
         return _Case(dispatch, e * expert_capacity(t, e, k, factor), capacity_factor=factor)
 
-    def blocks(size: int) -> _Case:
-        num_blocks = (t * k + e * (size - 1)) // size
-        dispatch = functools.partial(dropless_dispatch, impl="blocks", block_size=size)
-        return _Case(dispatch, num_blocks * size, block_size=size)
-
+    num_blocks = (t * k + e * (block_size - 1)) // block_size
+    blocks = functools.partial(dropless_dispatch, impl="blocks", block_size=block_size)
     ragged = functools.partial(dropless_dispatch, impl="ragged_dot")
-    cases = {"capacity_1.0": capacity(1.0), "capacity_1.25": capacity(1.25), "dropless_blocks": blocks(block_size)}
-    if large_block_size is not None and large_block_size != block_size:
-        cases[f"dropless_blocks_{large_block_size}"] = blocks(large_block_size)
-    cases["dropless_ragged_dot"] = _Case(ragged, t * k)
-    return cases
+    return {
+        "capacity_1.0": capacity(1.0),
+        "capacity_1.25": capacity(1.25),
+        "dropless_blocks": _Case(blocks, num_blocks * block_size, block_size=block_size),
+        "dropless_ragged_dot": _Case(ragged, t * k),
+    }
 
 
 def bench_moe(
@@ -114,16 +112,11 @@ def bench_moe(
     num_tokens: int = 4096,
     seed: int = 0,
     block_size: int = 128,
-    large_block_size: int | None = 256,
 ) -> list[dict[str, Any]]:
     """Time one MoE FFN training step per dispatch backend against a FLOP-matched dense FFN.
 
     Cases: ``capacity_1.0`` and ``capacity_1.25`` (sequence priority), ``dropless_blocks``
-    (``block_size`` rows per block, :class:`~routerlab.moe.MoEConfig`'s default 128),
-    ``dropless_blocks_<large_block_size>`` (unless None) and, for reference,
-    ``dropless_ragged_dot``. At this shape a block of 128 rows (``[128, 256] @ [256, 1024]``)
-    is too small a matmul for XLA:CPU: 256-row blocks measured ~1.0x the dense step against
-    ~1.4x for 128 (one process, 2026-11-30), for at most ``E * 255`` padding rows. For each
+    (``block_size`` rows per block) and, for reference, ``dropless_ragged_dot``. For each
     case, dense and MoE steps alternate for ``warmup`` untimed and ``repeats`` timed rounds;
     the medians are reported.
 
@@ -160,7 +153,7 @@ def bench_moe(
     router_flops = 3 * 2 * t * d * e
     env = environment()
     records = []
-    for name, case in _cases(t, e, k, block_size, large_block_size).items():
+    for name, case in _cases(t, e, k, block_size).items():
         forward = functools.partial(_moe_ffn, dispatch=case.dispatch, top_k=k)
         moe_step = _train_step(forward, optimizer)
         ms = interleaved_median_ms(
