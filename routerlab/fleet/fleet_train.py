@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -35,8 +36,9 @@ from routerlab.runtime import FAST_COMPILE
 from routerlab.train.config import TrainConfig
 from routerlab.train.state import make_optimizer
 from routerlab.train.step import TrainState, make_train_step, scan_steps, split_model
+from routerlab.train.unit_checkpoint import UnitCheckpoints
 
-__all__ = ["pools", "draw_batches", "answer_loss", "train_group", "decode"]
+__all__ = ["pools", "draw_batches", "answer_loss", "segment_bounds", "train_group", "decode"]
 
 
 def pools(suite: Suite, families: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,52 +75,115 @@ def answer_loss(graphdef: nnx.GraphDef, params: nnx.State, rest: nnx.State, toke
     return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+def segment_bounds(steps: int) -> list[int]:
+    """The steps after which a group's training stops to checkpoint (the last is ``steps``).
+
+    Under 400 steps (seconds of training, the smoke fleet) one segment. Else 8, 10, 6, 5 or 4
+    equal segments, the first count that divides ``steps``, or else segments of
+    ``ceil(steps / 8)`` and a shorter last one (quick: 8 x 500 steps, paper: 8 x 750)."""
+    if steps < 400:
+        return [steps]
+    n = next((n for n in (8, 10, 6, 5, 4) if steps % n == 0), None)
+    size = steps // n if n is not None else -(-steps // 8)
+    return list(range(size, steps, size)) + [steps]
+
+
 @functools.lru_cache(maxsize=8)
-def _train_fn(model_cfg: LMConfig, train_cfg: TrainConfig):
+def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
+    """``(graphdef, init, draw, segment)``, each jitted and vmapped over models: ``init(init_keys)``
+    the fresh states, ``draw(data_keys, weights, sizes)`` every step's batch indices, and
+    ``segment(start, state, fam, row, pool_tokens, pool_mask)`` steps ``start + 1 ..`` on
+    ``fam, row [M, n, B]``.
+
+    ``start`` is static, one compiled program per segment: the segment sets the optimiser's
+    step counts to the constant ``start`` (their value anyway), as the unsegmented program's
+    counts start at the constant 0. XLA compiles the schedule of a loop whose count enters
+    as a known constant differently from one whose count is a runtime input (the losses
+    differ in the last float32 bit from the first step after warmup), so only this keeps every
+    segmentation bit-identical to one scan of all steps from the initial state, i.e. to the
+    fleets built before segments (tests/fleet/test_fleet_engine.py, test_fleet_resume.py)."""
     graphdef, _, _ = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
     tx = make_optimizer(train_cfg)
 
-    def one_model(init_key, data_key, weights, pool_tokens, pool_mask, sizes):
+    def init_one(init_key):
         _, params, rest = split_model(LM(model_cfg, rngs=nnx.Rngs(params=init_key)))
-        state = TrainState(params, rest, tx.init(params))
+        return TrainState(params, rest, tx.init(params))
+
+    def draw_one(data_key, weights, sizes):
+        return draw_batches(data_key, weights, sizes, train_cfg.steps, train_cfg.batch_size)
+
+    def segment_one(start, state, fam, row, pool_tokens, pool_mask):
+        def known(path, x):
+            return jnp.full_like(x, start) if getattr(path[-1], "name", None) == "count" else x
+
+        state = state._replace(opt_state=jax.tree_util.tree_map_with_path(known, state.opt_state))
 
         def loss_fn(params, rest, batch, key, mask_key):
             del key, mask_key  # dense models, next-token answers: no router noise, no masking
-            fam, row = batch
-            loss = answer_loss(graphdef, params, rest, pool_tokens[fam, row], pool_mask[fam, row])
+            f, r = batch
+            loss = answer_loss(graphdef, params, rest, pool_tokens[f, r], pool_mask[f, r])
             zero = jnp.zeros((), jnp.float32)
             return loss, (loss, zero, {}, zero)
 
         run = scan_steps(make_train_step(loss_fn, tx, diagnostics=False), noise=False, masked=False)
-        batches = draw_batches(data_key, weights, sizes, train_cfg.steps, train_cfg.batch_size)
-        no_keys = jnp.zeros((train_cfg.steps,), jnp.uint32)  # unused: the step gets None
-        state, per_step = run(state, batches, no_keys, no_keys)
-        return state.params, state.rest, per_step["loss"], per_step["ok"]
+        no_keys = jnp.zeros((fam.shape[0],), jnp.uint32)  # unused: the step gets None
+        state, per_step = run(state, (fam, row), no_keys, no_keys)
+        return state, per_step["loss"], per_step["ok"]
 
-    fn = jax.vmap(one_model, in_axes=(0, 0, 0, None, None, None))
-    return graphdef, jax.jit(fn, compiler_options=FAST_COMPILE)
+    jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+    return (graphdef, jit(jax.vmap(init_one)), jit(jax.vmap(draw_one, in_axes=(0, 0, None))),
+            jax.jit(lambda start, *a: jax.vmap(functools.partial(segment_one, start), in_axes=(0, 0, 0, None, None))(*a),
+                    static_argnums=0, compiler_options=FAST_COMPILE))
 
 
 def train_group(model_cfg: LMConfig, train_cfg: TrainConfig, weights: np.ndarray, init_keys, data_keys,
-                pools: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[Any, Any, Any, np.ndarray]:
-    """Train ``M`` models of one architecture in one program.
+                pools: tuple[np.ndarray, np.ndarray, np.ndarray], *, checkpoint_dir: str | Path | None = None,
+                fingerprint: dict[str, Any] | None = None,
+                bounds: Sequence[int] | None = None) -> tuple[Any, Any, Any, np.ndarray]:
+    """Train ``M`` models of one architecture in one program, in segments.
 
     ``weights [M, F]``: each model's family sampling weights; ``init_keys``, ``data_keys [M]``;
     ``pools`` from :func:`pools`. Returns ``(graphdef, params [M, ...], rest [M, ...], losses [M, steps])``.
 
+    The steps run in segments ending at ``bounds`` (default :func:`segment_bounds`; ``[steps]``
+    is one scan of every step); the result does not depend on them (the state carried from one
+    segment to the next is the scan's carry; tests/fleet/test_fleet_resume.py checks it bit
+    for bit). With ``checkpoint_dir``, the stacked state and the losses so far are saved after
+    every segment but the last (:class:`routerlab.train.unit_checkpoint.UnitCheckpoints`, with
+    ``fingerprint`` plus the models and bounds as the schedule), and a call with the same
+    directory continues from the newest readable one. The caller removes the directory.
+
     Raises:
       FloatingPointError: a loss, gradient or updated state of some model was not finite
-        (the engine's health check), naming the model's index and the first such step.
+        (the engine's health check), naming the model's index and the first such step; the
+        segment's state is not saved, so the last checkpoint is the last good state.
     """
-    graphdef, fn = _train_fn(model_cfg, train_cfg)
+    graphdef, init, draw, segment = _train_fns(model_cfg, train_cfg)
     tokens, mask, sizes = (jnp.asarray(a) for a in pools)
-    params, rest, losses, ok = fn(init_keys, data_keys, jnp.asarray(weights, jnp.float32), tokens, mask, sizes)
-    losses, ok = np.asarray(losses), np.asarray(ok)
-    if not ok.all():
-        model, step = np.argwhere(~ok)[0]
-        raise FloatingPointError(f"fleet model {model} of {model_cfg.d_model}x{model_cfg.n_layers}: "
-                                 f"non-finite loss, gradient or state at step {step + 1}")
-    return graphdef, params, rest, losses
+    bounds = list(segment_bounds(train_cfg.steps) if bounds is None else bounds)
+    if not bounds or bounds[-1] != train_cfg.steps or any(b <= a for a, b in zip([0] + bounds, bounds)):
+        raise ValueError(f"bounds must rise to steps={train_cfg.steps}; got {bounds}")
+    fam, row = draw(data_keys, jnp.asarray(weights, jnp.float32), sizes)  # [M, steps, B] each
+    state = init(init_keys)
+    schedule = {**(fingerprint or {}), "models": int(np.shape(weights)[0]), "bounds": bounds}
+    with UnitCheckpoints(checkpoint_dir) as ckpts:
+        done, state, logs = ckpts.resume(state, schedule)
+        losses = [np.asarray(logs.get("loss", np.zeros((len(weights), 0))), np.float32)]
+        start = done
+        for end in bounds:
+            if end <= done:
+                continue
+            new_state, loss, ok = segment(start, state, fam[:, start:end], row[:, start:end], tokens, mask)
+            ok = np.asarray(ok)
+            if not ok.all():
+                model, step = np.argwhere(~ok)[0]
+                raise FloatingPointError(f"fleet model {model} of {model_cfg.d_model}x{model_cfg.n_layers}: "
+                                         f"non-finite loss, gradient or state at step {start + step + 1}")
+            state, start = new_state, end
+            losses.append(np.asarray(loss, np.float32))
+            if end < train_cfg.steps:
+                ckpts.save(end, state, {"loss": np.concatenate(losses, axis=1).tolist()}, schedule)
+    return graphdef, state.params, state.rest, np.concatenate(losses, axis=1)
 
 
 @functools.lru_cache(maxsize=8)
