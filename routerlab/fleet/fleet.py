@@ -29,7 +29,8 @@ size, a knowledge specialist of a generalist's size) without changing what route
 ``fleet.json`` lists them under ``controls``; their accuracies sit beside the models'.
 
 Caching (:func:`ensure_fleet`). A fleet lives in ``<runs root>/_fleets/<fleet_key>/`` (the config hash),
-written to a temporary folder and renamed when complete, holding ``fleet.json`` (models,
+built in ``<fleet_key>.build/`` (resumable after a kill, one builder at a time) and renamed
+when complete, holding ``fleet.json`` (models,
 parameters, FLOPs, prices, per-family accuracies, loss curves) and two routing logs per
 seed, ``log_usd_seed<S>/`` and ``log_flops_seed<S>/`` (``datasets.Dataset.save_to_disk``;
 the second has cost in GFLOPs per query). The weights are not kept: the logs are what
@@ -38,9 +39,11 @@ router experiments consume.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,9 +93,40 @@ def _model_table(cfg: FleetConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str, Any]:
-    """Train and evaluate the fleet for every seed; write ``fleet.json`` and the logs into ``out``."""
+def _group_done(path: Path, names: list[str]) -> dict[str, np.ndarray] | None:
+    """A finished group's saved results, or None when absent or unreadable (then it trains again)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            got = {k: z[k] for k in z.files}
+        if list(got["names"]) != names:
+            raise ValueError(f"models {list(got['names'])} != {names}")
+        return got
+    except Exception as err:  # noqa: BLE001 -- a damaged file of any kind: train the group again
+        print(f"routerlab: {path} is unreadable ({type(err).__name__}: {err}); training its group again",
+              file=sys.stderr)
+        return None
+
+
+def _save_group(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)  # atomic: a killed build leaves the whole file or none
+
+
+def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
+                bounds: list[int] | None = None) -> dict[str, Any]:
+    """Train and evaluate the fleet for every seed; write ``fleet.json`` and the logs into ``out``.
+
+    Resumable: each finished model group's results (answers' correctness, tokens out, losses)
+    are kept in ``out/groups/seed<S>-<i>.npz`` and reused by a later call with the same ``out``;
+    a group's training checkpoints every segment (``bounds``, default
+    :func:`routerlab.fleet.fleet_train.segment_bounds`) in ``out/checkpoints/seed<S>-<i>/``,
+    deleted once the group is saved. A resumed build equals an uninterrupted one bit for bit
+    (but for ``timings_s``)."""
     out.mkdir(parents=True, exist_ok=True)
+    (out / "groups").mkdir(exist_ok=True)
     families = FAMILIES
     table = _model_table(cfg)
     tc = cfg.train_config
@@ -115,21 +149,37 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
         correct: dict[str, np.ndarray] = {}
         tokens_out: dict[str, np.ndarray] = {}
         losses: dict[str, list[float]] = {}
-        for spec, rows in groups.items():
+        for gi, (spec, rows) in enumerate(groups.items()):
             t0 = time.process_time()
+            names = [r["name"] for r in rows]
+            done_path = out / "groups" / f"seed{seed}-{gi}.npz"
+            done = _group_done(done_path, names)
+            if done is not None:
+                tin = done["tokens_in"]
+                for j, name in enumerate(names):
+                    correct[name], tokens_out[name], losses[name] = done["correct"][j], done["tokens_out"][j], [
+                        float(x) for x in done["losses"][j]]
+                meta["timings_s"][f"seed{seed}/{spec.name}"] = float(done["cpu_s"])
+                continue
             w = np.stack([np.eye(len(families))[families.index(r["family"])] if r["family"] is not None
                           else np.full(len(families), 1.0 / len(families)) for r in rows])
             init_keys = jnp.stack([stream_key(seed, f"fleet/params/{r['name']}") for r in rows])
             data_keys = jnp.stack([stream_key(seed, f"fleet/data/{r['name']}") for r in rows])
             model_cfg = lm_config(spec, seq_len)
             group_tc = tc if spec.lr is None else replace(tc, lr=spec.lr)
-            graphdef, params, rest, loss = train_group(model_cfg, group_tc, w, init_keys, data_keys, pools)
+            ckpt_dir = out / "checkpoints" / f"seed{seed}-{gi}"
+            graphdef, params, rest, loss = train_group(model_cfg, group_tc, w, init_keys, data_keys, pools,
+                                                       checkpoint_dir=ckpt_dir, bounds=bounds,
+                                                       fingerprint={"seed": seed, "names": names})
             ok, tin, tout = decode(graphdef, params, rest, pairs, seq_len)
+            stride = max(1, tc.steps // 50)
             for j, r in enumerate(rows):
                 correct[r["name"]], tokens_out[r["name"]] = ok[j], tout[j]
-                stride = max(1, tc.steps // 50)
                 losses[r["name"]] = [float(x) for x in loss[j, stride - 1 :: stride]]
             meta["timings_s"][f"seed{seed}/{spec.name}"] = round(time.process_time() - t0, 1)
+            _save_group(done_path, names=np.array(names), correct=ok, tokens_out=tout, tokens_in=tin,
+                        losses=loss[:, stride - 1 :: stride], cpu_s=np.array(meta["timings_s"][f"seed{seed}/{spec.name}"]))
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
             if progress:
                 print(f"fleet seed {seed}: {[r['name'] for r in rows]} trained+decoded in "
                       f"{meta['timings_s'][f'seed{seed}/{spec.name}']} CPU s", flush=True)
@@ -155,7 +205,10 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True) -> dict[str,
                                  ("model", r["name"]), ("quality", float(correct[r["name"]][qi])), ("cost", cost),
                                  ("tokens_in", n_in), ("tokens_out", n_out)):
                         cols[c].append(v)
+            shutil.rmtree(out / f"log_{unit}_seed{seed}", ignore_errors=True)  # a killed build's partial log
             build_log(cols, f"fleet seed {seed} ({unit})").save_to_disk(str(out / f"log_{unit}_seed{seed}"))
+    shutil.rmtree(out / "groups", ignore_errors=True)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
     (out / "fleet.json").write_text(json.dumps({"config": to_dict(cfg), **meta}, indent=1, sort_keys=True))
     return meta
 
@@ -223,31 +276,64 @@ def fleet_key(cfg: FleetConfig) -> str:
     return config_hash({"fleet": to_dict(cfg), "code": FLEET_KEY_SALT}, 12)
 
 
-def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True) -> Fleet:
+def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
+                 bounds: list[int] | None = None) -> Fleet:
     """The fleet of ``cfg`` under ``root/_fleets/<key>`` (:func:`fleet_key`): reused when
     complete, else built there.
 
-    It is built in ``<hash>.tmp-<pid>`` and renamed when complete. A build that fails removes
-    its folder (and ``_fleets/`` when that leaves it empty); one that was killed leaves its
-    folder behind, removed by the next call here once its process is gone.
+    It is built in ``<key>.build/`` and renamed when complete, by one process at a time: the
+    builder holds an exclusive ``flock`` on ``<key>.lock`` (the kernel drops it when the
+    process dies, kill -9 included), and a second caller waits for it, then finds the fleet
+    built. A killed or failed build leaves ``<key>.build/`` behind and the next call resumes
+    it (:func:`build_fleet`: finished groups reused, a group's training from its newest
+    checkpoint), to the fleet an uninterrupted build writes. A failed build that finished
+    nothing removes its folder (and ``_fleets/`` when that leaves it empty). ``bounds``: the
+    segments of a group's training (:func:`build_fleet`).
     """
     final = Path(root) / "_fleets" / fleet_key(cfg)
     if (final / "fleet.json").is_file():
         return load_fleet(final)
-    clean_stale_builds(final.parent)
-    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_builds(final.parent)  # folders of the former per-pid builds
+    lock = final.with_name(final.name + ".lock")
+    fd = _take_lock(lock, final)
     try:
-        build_fleet(cfg, tmp, progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if (final / "fleet.json").is_file():  # built by the process we waited for
+            return load_fleet(final)
+        build = final.with_name(final.name + ".build")
+        try:
+            build_fleet(cfg, build, progress, bounds)
+        except BaseException:
+            if not any(build.glob("groups/*.npz")) and not any(build.glob("checkpoints/*/*")):
+                shutil.rmtree(build, ignore_errors=True)  # nothing to resume
+            raise
+        shutil.rmtree(final, ignore_errors=True)  # a folder without fleet.json: not a fleet
+        build.rename(final)
+    finally:
+        if final.exists() or not any(final.parent.glob(final.name + ".build")):
+            lock.unlink(missing_ok=True)  # while held: a waiter on the unlinked file opens it anew (_take_lock)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
         try:
             final.parent.rmdir()  # only if empty
         except OSError:
             pass
-        raise
-    try:
-        tmp.rename(final)
-    except OSError:  # another process finished the same fleet first
-        shutil.rmtree(tmp, ignore_errors=True)
     return load_fleet(final)
+
+
+def _take_lock(lock: Path, final: Path) -> int:
+    """An open descriptor of ``lock`` holding its exclusive ``flock``; waits (saying so) while
+    another process holds it, and opens it again if its holder removed it meanwhile."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"routerlab: waiting for another process building {final}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)

@@ -1,0 +1,152 @@
+"""A killed fleet build resumes: finished model groups are reused, a group's training continues
+from its newest mid-group checkpoint (a damaged one falls back to the one before), and the
+finished fleet (routing logs, fleet.json but for its CPU timings) is the one an uninterrupted
+build writes, bit for bit. Segmenting a group's training changes no number."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from routerlab.fleet import fleet as fleet_mod
+from routerlab.fleet import fleet_train
+from routerlab.fleet.fleet import ModelSpec, ensure_fleet, fleet_key, lm_config, scaled_fleet
+from routerlab.fleet.fleet_train import pools, segment_bounds, train_group
+from routerlab.fleet.tasks import TaskConfig, make_suite
+from routerlab.train.unit_checkpoint import UnitCheckpoints
+
+BOUNDS = [10, 20, 30]  # the smoke fleet's 30 steps in three checkpointed segments
+
+
+class Killed(Exception):
+    """Stands for kill -9 right after a checkpoint was committed."""
+
+
+def killing_checkpoints(after_saves: int):
+    """A :class:`UnitCheckpoints` whose ``after_saves``-th save (counted over the whole build)
+    commits and then raises :class:`Killed`."""
+    count = {"saves": 0, "resumed": []}
+
+    class Killing(UnitCheckpoints):
+        def save(self, *a, **k):
+            super().save(*a, **k)
+            count["saves"] += 1
+            if count["saves"] == after_saves:
+                raise Killed(f"killed after checkpoint {a[0]}")
+
+        def resume(self, *a, **k):
+            got = super().resume(*a, **k)
+            count["resumed"].append(got[0])
+            return got
+
+    return Killing, count
+
+
+def fleet_files(path: Path) -> dict[str, object]:
+    """What a fleet is: its routing logs (as frames) and fleet.json without the CPU timings."""
+    meta = json.loads((path / "fleet.json").read_text())
+    meta.pop("timings_s")
+    logs = {p.name: fleet_mod.load_log(p).to_pandas() for p in sorted(path.glob("log_*"))}
+    return {"meta": meta, "logs": logs}
+
+
+def test_segment_bounds():
+    assert segment_bounds(30) == [30]  # the smoke fleet: seconds of training, one segment
+    assert segment_bounds(4000) == list(range(500, 4001, 500))  # quick: 8 x 500
+    assert segment_bounds(6000) == list(range(750, 6001, 750))  # paper: 8 x 750
+    assert segment_bounds(401) == list(range(51, 401, 51)) + [401]  # prime: ceil(401 / 8) = 51, last 44
+    assert segment_bounds(500) == list(range(50, 501, 50))  # not by 8, by 10
+
+
+def test_segmented_training_is_bit_identical_to_one_scan(tmp_path):
+    suite = make_suite(TaskConfig(), ("logic",), train_size=300, eval_size=10, seed=0)
+    model_cfg = lm_config(ModelSpec("t", 16, 1, 2, 32), 24)
+    tc = replace(scaled_fleet("smoke"), steps=30, batch_size=16, lr=1e-2).train_config
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    args = (model_cfg, tc, np.ones((2, 1)), keys, keys, pools(suite, ("logic",)))
+    _, ref_params, _, ref_losses = train_group(*args, bounds=[30])
+    _, params, _, losses = train_group(*args, bounds=BOUNDS)
+    # past warmup (5 steps) too: the step count enters each segment as a constant, as in one scan
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    # Killed after the checkpoint at step 20, the newest one damaged: it falls back to step 10,
+    # and finishes bit-identical.
+    ckpt = tmp_path / "ckpt"
+    killing, count = killing_checkpoints(after_saves=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fleet_train, "UnitCheckpoints", killing)
+        with pytest.raises(Killed, match="checkpoint 20"):
+            train_group(*args, bounds=BOUNDS, checkpoint_dir=ckpt, fingerprint={"seed": 0})
+        assert sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) == [10, 20]
+        for f in (ckpt / "20").rglob("*"):
+            if f.is_file() and f.stat().st_size > 0:
+                f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # truncate every file of step 20
+        _, params, _, losses = train_group(*args, bounds=BOUNDS, checkpoint_dir=ckpt, fingerprint={"seed": 0})
+    assert count["resumed"] == [0, 10]
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_killed_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monkeypatch):
+    cfg = scaled_fleet("smoke")  # groups: spec (5 specialists + a control), gen-s, gen-l (+ a control)
+    whole = ensure_fleet(cfg, tmp_path / "a", progress=False, bounds=BOUNDS)
+    assert not list(whole.path.glob("groups")) and not list(whole.path.glob("checkpoints"))
+
+    # Killed in the second group after its first checkpoint (saves: group 0 at 10, 20; group 1 at 10).
+    killing, count = killing_checkpoints(after_saves=3)
+    monkeypatch.setattr(fleet_train, "UnitCheckpoints", killing)
+    root = tmp_path / "b"
+    with pytest.raises(Killed, match="checkpoint 10"):
+        ensure_fleet(cfg, root, progress=False, bounds=BOUNDS)
+    build = root / "_fleets" / f"{fleet_key(cfg)}.build"
+    assert sorted(p.name for p in (build / "groups").iterdir()) == ["seed0-0.npz"]
+    assert (build / "checkpoints" / "seed0-1" / "10").is_dir()
+    assert not (root / "_fleets" / fleet_key(cfg)).exists()
+
+    trained = []
+    monkeypatch.setattr(fleet_mod, "train_group", lambda *a, **k: trained.append(k["fingerprint"]["names"])
+                        or train_group(*a, **k))
+    resumed = ensure_fleet(cfg, root, progress=False, bounds=BOUNDS)
+    assert trained == [["gen-s"], ["gen-l", "ctl-know-l"]]  # group 0 (the specialists) reused, not retrained
+    assert count["resumed"][-2:] == [10, 0]  # gen-s from its checkpoint at step 10, gen-l from the start
+    assert sorted(p.name for p in (root / "_fleets").iterdir()) == [fleet_key(cfg)]  # no build, no lock left
+    a, b = fleet_files(whole.path), fleet_files(resumed.path)
+    assert a["meta"] == b["meta"] and list(a["logs"]) == list(b["logs"]) == [
+        "log_flops_seed0", "log_usd_seed0"]
+    for name in a["logs"]:
+        assert a["logs"][name].equals(b["logs"][name])
+
+
+def test_a_damaged_finished_group_is_trained_again(tmp_path, monkeypatch, capsys):
+    cfg = scaled_fleet("smoke")
+    monkeypatch.setattr(fleet_mod, "decode", _raising_after(fleet_mod.decode, calls=2))
+    with pytest.raises(Killed):
+        ensure_fleet(cfg, tmp_path, progress=False)  # group 0 finished, killed decoding group 1
+    done = tmp_path / "_fleets" / f"{fleet_key(cfg)}.build" / "groups" / "seed0-0.npz"
+    done.write_bytes(done.read_bytes()[:100])
+    monkeypatch.undo()
+    trained = []
+    monkeypatch.setattr(fleet_mod, "train_group", lambda *a, **k: trained.append(k["fingerprint"]["names"])
+                        or train_group(*a, **k))
+    ensure_fleet(cfg, tmp_path, progress=False)
+    assert "seed0-0.npz is unreadable" in capsys.readouterr().err
+    assert trained[0][0] == "spec-math" and len(trained) == 3  # all three groups trained
+
+
+def _raising_after(fn, calls: int):
+    seen = {"n": 0}
+
+    def wrapped(*a, **k):
+        seen["n"] += 1
+        if seen["n"] == calls:
+            raise Killed("killed while decoding")
+        return fn(*a, **k)
+
+    return wrapped
