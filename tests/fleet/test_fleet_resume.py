@@ -14,9 +14,9 @@ import pytest
 
 from routerlab.fleet import fleet as fleet_mod
 from routerlab.fleet import fleet_train
-from routerlab.fleet.fleet import ModelSpec, ensure_fleet, fleet_key, lm_config, scaled_fleet
+from routerlab.fleet.fleet import ControlSpec, ModelSpec, ensure_fleet, fleet_key, lm_config, scaled_fleet
 from routerlab.fleet.fleet_train import pools, segment_bounds, train_group
-from routerlab.fleet.tasks import TaskConfig, make_suite
+from routerlab.fleet.tasks import FAMILIES, TaskConfig, make_suite
 from routerlab.train.unit_checkpoint import UnitCheckpoints
 
 BOUNDS = [10, 20, 30]  # the smoke fleet's 30 steps in three checkpointed segments
@@ -62,21 +62,65 @@ def test_segment_bounds():
     assert segment_bounds(500) == list(range(50, 501, 50))  # not by 8, by 10
 
 
-def test_segmented_training_is_bit_identical_to_one_scan(tmp_path):
-    suite = make_suite(TaskConfig(), ("logic",), train_size=300, eval_size=10, seed=0)
-    model_cfg = lm_config(ModelSpec("t", 16, 1, 2, 32), 24)
-    tc = replace(scaled_fleet("smoke"), steps=30, batch_size=16, lr=1e-2).train_config
+def small_fleet():
+    """Two groups of two models of one architecture (16 wide, one layer), so they share compiled
+    programs: the specialists on logic and math; the generalist gen-s and a control on logic."""
+    smoke = scaled_fleet("smoke")
+    gen = smoke.generalists[0]
+    assert lm_config(gen, 24) == lm_config(smoke.specialist, 24)
+    return replace(smoke, specialist_families=("logic", "math"), generalists=(gen,),
+                   controls=(ControlSpec("ctl-logic", gen, "logic"),), train_size=100, eval_size=5)
+
+
+def specialist_group():
+    """train_group's arguments for :func:`small_fleet`'s specialists as its build trains them
+    (same programs: the fleet test below reuses what this one compiles)."""
+    cfg = small_fleet()
+    suite = make_suite(cfg.tasks, FAMILIES, train_size=cfg.train_size, eval_size=cfg.eval_size, seed=0)
+    weights = np.eye(len(FAMILIES))[[FAMILIES.index("logic"), FAMILIES.index("math")]]
     keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
-    args = (model_cfg, tc, np.ones((2, 1)), keys, keys, pools(suite, ("logic",)))
+    return lm_config(cfg.specialist, cfg.tasks.seq_len), cfg.train_config, weights, keys, keys, pools(suite, FAMILIES)
+
+
+def test_segmented_training_is_bit_identical_and_a_damaged_checkpoint_restarts(tmp_path, capsys):
+    args = specialist_group()
     _, ref_params, _, ref_losses = train_group(*args, bounds=[30])
-    _, params, _, losses = train_group(*args, bounds=BOUNDS)
+    _, params, _, losses = train_group(*args, bounds=[15, 30])
     # past warmup (5 steps) too: the step count enters each segment as a constant, as in one scan
     np.testing.assert_array_equal(losses, ref_losses)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-    # Killed after the checkpoint at step 20, the newest one damaged: it falls back to step 10,
-    # and finishes bit-identical.
+    # Killed after the checkpoint at step 15, which is then damaged: the group starts over and
+    # still finishes bit-identical.
+    ckpt = tmp_path / "ckpt"
+    killing, count = killing_checkpoints(after_saves=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fleet_train, "UnitCheckpoints", killing)
+        with pytest.raises(Killed, match="checkpoint 15"):
+            train_group(*args, bounds=[15, 30], checkpoint_dir=ckpt, fingerprint={"seed": 0})
+        truncate_step(ckpt, 15)
+        _, params, _, losses = train_group(*args, bounds=[15, 30], checkpoint_dir=ckpt, fingerprint={"seed": 0})
+    assert count["resumed"] == [0, 0] and "restarting the unit from step 0" in capsys.readouterr().err
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def truncate_step(ckpt: Path, step: int) -> None:
+    for f in (ckpt / str(step)).rglob("*"):
+        if f.is_file() and f.stat().st_size > 0:
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+@pytest.mark.slow  # ~20 CPU s: four more compiled programs
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
+    suite = make_suite(TaskConfig(), ("logic",), train_size=300, eval_size=10, seed=0)
+    model_cfg = lm_config(ModelSpec("t", 8, 1, 1, 16), 24)
+    tc = replace(scaled_fleet("smoke"), steps=30, batch_size=8, lr=1e-2).train_config
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    args = (model_cfg, tc, np.ones((2, 1)), keys, keys, pools(suite, ("logic",)))
+    _, ref_params, _, ref_losses = train_group(*args, bounds=[30])
     ckpt = tmp_path / "ckpt"
     killing, count = killing_checkpoints(after_saves=2)
     with pytest.MonkeyPatch.context() as mp:
@@ -84,16 +128,39 @@ def test_segmented_training_is_bit_identical_to_one_scan(tmp_path):
         with pytest.raises(Killed, match="checkpoint 20"):
             train_group(*args, bounds=BOUNDS, checkpoint_dir=ckpt, fingerprint={"seed": 0})
         assert sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) == [10, 20]
-        for f in (ckpt / "20").rglob("*"):
-            if f.is_file() and f.stat().st_size > 0:
-                f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # truncate every file of step 20
+        truncate_step(ckpt, 20)
         _, params, _, losses = train_group(*args, bounds=BOUNDS, checkpoint_dir=ckpt, fingerprint={"seed": 0})
-    assert count["resumed"] == [0, 10]
+    assert count["resumed"] == [0, 10] and "falling back to step 10" in capsys.readouterr().err
     np.testing.assert_array_equal(losses, ref_losses)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_killed_small_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monkeypatch):
+    cfg, bounds = small_fleet(), [15, 30]
+    whole = ensure_fleet(cfg, tmp_path / "a", progress=False, bounds=bounds)
+    # Killed in the second group after its first checkpoint (saves: group 0 at 15, group 1 at 15).
+    killing, count = killing_checkpoints(after_saves=2)
+    monkeypatch.setattr(fleet_train, "UnitCheckpoints", killing)
+    root = tmp_path / "b"
+    with pytest.raises(Killed, match="checkpoint 15"):
+        ensure_fleet(cfg, root, progress=False, bounds=bounds)
+    build = root / "_fleets" / f"{fleet_key(cfg)}.build"
+    assert sorted(p.name for p in (build / "groups").iterdir()) == ["seed0-0.npz"]
+    assert (build / "checkpoints" / "seed0-1" / "15").is_dir()
+    trained = []
+    monkeypatch.setattr(fleet_mod, "train_group", lambda *a, **k: trained.append(k["fingerprint"]["names"])
+                        or train_group(*a, **k))
+    resumed = ensure_fleet(cfg, root, progress=False, bounds=bounds)
+    assert trained == [["gen-s", "ctl-logic"]] and count["resumed"][-1] == 15  # specialists reused; the rest from 15
+    assert sorted(p.name for p in (root / "_fleets").iterdir()) == [fleet_key(cfg)]  # no build, no lock left
+    a, b = fleet_files(whole.path), fleet_files(resumed.path)
+    assert a["meta"] == b["meta"] and list(a["logs"]) == ["log_flops_seed0", "log_usd_seed0"]
+    for name in a["logs"]:
+        assert a["logs"][name].equals(b["logs"][name])
+
+
+@pytest.mark.slow  # ~50 CPU s: three builds of the smoke fleet's three groups in three segments
 def test_a_killed_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monkeypatch):
     cfg = scaled_fleet("smoke")  # groups: spec (5 specialists + a control), gen-s, gen-l (+ a control)
     whole = ensure_fleet(cfg, tmp_path / "a", progress=False, bounds=BOUNDS)
@@ -124,6 +191,7 @@ def test_a_killed_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monke
         assert a["logs"][name].equals(b["logs"][name])
 
 
+@pytest.mark.slow  # ~12 CPU s: two smoke builds
 def test_a_damaged_finished_group_is_trained_again(tmp_path, monkeypatch, capsys):
     cfg = scaled_fleet("smoke")
     monkeypatch.setattr(fleet_mod, "decode", _raising_after(fleet_mod.decode, calls=2))
