@@ -218,3 +218,48 @@ def _raising_after(fn, calls: int):
         return fn(*a, **k)
 
     return wrapped
+
+
+CHILD = """
+import sys, time
+from routerlab.fleet import fleet_train
+from routerlab.fleet.fleet import ensure_fleet
+sys.path.insert(0, {tests!r})
+from test_fleet_resume import small_fleet
+saves = []
+
+class Stalling(fleet_train.UnitCheckpoints):
+    def save(self, *a, **k):
+        super().save(*a, **k)
+        saves.append(a[0])
+        if len(saves) == 2:  # group 1's checkpoint at step 15 is committed: wait here to be killed
+            print("checkpointed", flush=True)
+            time.sleep(600)
+
+fleet_train.UnitCheckpoints = Stalling
+ensure_fleet(small_fleet(), {root!r}, progress=False, bounds=[15, 30])
+"""
+
+
+@pytest.mark.slow  # a second process compiles the small fleet's programs (~15 CPU s)
+def test_a_fleet_build_killed_by_sigkill_resumes_to_the_uninterrupted_fleet(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    cfg, root = small_fleet(), tmp_path / "b"
+    code = CHILD.format(tests=str(Path(__file__).parent), root=str(root))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "checkpointed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    build = root / "_fleets" / f"{fleet_key(cfg)}.build"
+    assert (build / "groups" / "seed0-0.npz").is_file() and (build / "checkpoints" / "seed0-1" / "15").is_dir()
+    resumed = ensure_fleet(cfg, root, progress=False, bounds=[15, 30])  # the dead child's lock is free
+    whole = ensure_fleet(cfg, tmp_path / "a", progress=False, bounds=[15, 30])
+    a, b = fleet_files(whole.path), fleet_files(resumed.path)
+    assert a["meta"] == b["meta"]
+    for name in a["logs"]:
+        assert a["logs"][name].equals(b["logs"][name])
