@@ -176,9 +176,9 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
             for j, r in enumerate(rows):
                 correct[r["name"]], tokens_out[r["name"]] = ok[j], tout[j]
                 losses[r["name"]] = [float(x) for x in loss[j, stride - 1 :: stride]]
-            meta["timings_s"][f"seed{seed}/{spec.name}"] = round(time.process_time() - t0, 1)
+            cpu_s = meta["timings_s"][f"seed{seed}/{spec.name}"] = round(time.process_time() - t0, 1)
             _save_group(done_path, names=np.array(names), correct=ok, tokens_out=tout, tokens_in=tin,
-                        losses=loss[:, stride - 1 :: stride], cpu_s=np.array(meta["timings_s"][f"seed{seed}/{spec.name}"]))
+                        losses=loss[:, stride - 1 :: stride], cpu_s=np.array(cpu_s))
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             if progress:
                 print(f"fleet seed {seed}: {[r['name'] for r in rows]} trained+decoded in "

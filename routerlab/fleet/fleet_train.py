@@ -132,7 +132,8 @@ def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
 
     jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
     return (graphdef, jit(jax.vmap(init_one)), jit(jax.vmap(draw_one, in_axes=(0, 0, None))),
-            jax.jit(lambda start, *a: jax.vmap(functools.partial(segment_one, start), in_axes=(0, 0, 0, None, None))(*a),
+            jax.jit(lambda start, *a: jax.vmap(functools.partial(segment_one, start),
+                                               in_axes=(0, 0, 0, None, None))(*a),
                     static_argnums=0, compiler_options=FAST_COMPILE))
 
 
