@@ -103,7 +103,7 @@ def test_controls_are_on_bits_stored_and_gate_the_verdict(tmp_path):
     summary = STUDY.summarize(cfg, _fake_run(tmp_path / "a", cfg, good))
     assert summary["controls"]["capacity"]["resolved"] and summary["controls"]["switch_vs_dense"]["resolved"]
     assert summary["controls"]["capacity"]["delta"] == pytest.approx((2000 + 2100 + 2050) / 3)
-    assert not summary["verdict"].startswith("underpowered") and "stores more" in summary["verdict"]
+    assert not summary["verdict"].startswith("underpowered") and "stores more than dense" in summary["verdict"]
     entry = summary["bits_per_param"]["dense"]
     assert entry["non_embedding"]["mean"] == pytest.approx(5033.333333 / 10_000)  # (5000 + 5200 + 4900) / 3
     assert entry["total"]["mean"] == pytest.approx(5033.333333 / 14_096)

@@ -278,7 +278,8 @@ def _verdict(cfg: KnowledgeStudyConfig, summary: dict[str, Any]) -> str:
     moe = arm_name(f"moe(E={cfg.control_experts})", x, cfg)
     d = summary["analysis"]["bits_stored_minus_dense"][f"{moe} - dense"]
     r = summary["analysis"]["bits_per_total_param_over_dense"][f"{moe} / dense"]
-    word = {"better": "stores more", "worse": "stores less"}.get(sign_verdict(_as_loss(d)), "is not resolved against")
+    word = {"better": "stores more than", "worse": "stores less than"}.get(sign_verdict(_as_loss(d)),
+                                                                      "is not resolved against")
     return (f"At {x} exposures, MoE E={cfg.control_experts} {word} dense at equal active FLOPs: "
             f"{fmt_diff(d, 0)} bits; per total parameter it stores {fmt_ci(MeanCI(**r), 2)} of dense's "
             "(Allen-Zhu & Li: MoE within ~1.3x of dense per total parameter).")
