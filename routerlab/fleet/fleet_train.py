@@ -90,8 +90,9 @@ def segment_bounds(steps: int) -> list[int]:
 
 @functools.lru_cache(maxsize=8)
 def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
-    """``(graphdef, init, draw, segment)``, each jitted and vmapped over models: ``init(init_keys)``
-    the fresh states, ``draw(data_keys, weights, sizes)`` every step's batch indices, and
+    """``(graphdef, start, segment)``, each jitted and vmapped over models:
+    ``start(init_keys, data_keys, weights, sizes)`` the fresh states and every step's batch
+    indices (one program), and
     ``segment(start, state, fam, row, pool_tokens, pool_mask)`` steps ``start + 1 ..`` on
     ``fam, row [M, n, B]``.
 
@@ -109,8 +110,8 @@ def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
         _, params, rest = split_model(LM(model_cfg, rngs=nnx.Rngs(params=init_key)))
         return TrainState(params, rest, tx.init(params))
 
-    def draw_one(data_key, weights, sizes):
-        return draw_batches(data_key, weights, sizes, train_cfg.steps, train_cfg.batch_size)
+    def start_one(init_key, data_key, weights, sizes):
+        return init_one(init_key), draw_batches(data_key, weights, sizes, train_cfg.steps, train_cfg.batch_size)
 
     def segment_one(start, state, fam, row, pool_tokens, pool_mask):
         def known(path, x):
@@ -131,7 +132,7 @@ def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
         return state, per_step["loss"], per_step["ok"]
 
     jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
-    return (graphdef, jit(jax.vmap(init_one)), jit(jax.vmap(draw_one, in_axes=(0, 0, None))),
+    return (graphdef, jit(jax.vmap(start_one, in_axes=(0, 0, 0, None))),
             jax.jit(lambda start, *a: jax.vmap(functools.partial(segment_one, start),
                                                in_axes=(0, 0, 0, None, None))(*a),
                     static_argnums=0, compiler_options=FAST_COMPILE))
@@ -159,13 +160,13 @@ def train_group(model_cfg: LMConfig, train_cfg: TrainConfig, weights: np.ndarray
         (the engine's health check), naming the model's index and the first such step; the
         segment's state is not saved, so the last checkpoint is the last good state.
     """
-    graphdef, init, draw, segment = _train_fns(model_cfg, train_cfg)
+    graphdef, start_fn, segment = _train_fns(model_cfg, train_cfg)
     tokens, mask, sizes = (jnp.asarray(a) for a in pools)
     bounds = list(segment_bounds(train_cfg.steps) if bounds is None else bounds)
     if not bounds or bounds[-1] != train_cfg.steps or any(b <= a for a, b in zip([0] + bounds, bounds)):
         raise ValueError(f"bounds must rise to steps={train_cfg.steps}; got {bounds}")
-    fam, row = draw(data_keys, jnp.asarray(weights, jnp.float32), sizes)  # [M, steps, B] each
-    state = init(init_keys)
+    # fam, row [M, steps, B]: every step's draws
+    state, (fam, row) = start_fn(init_keys, data_keys, jnp.asarray(weights, jnp.float32), sizes)
     schedule = {**(fingerprint or {}), "models": int(np.shape(weights)[0]), "bounds": bounds}
     with UnitCheckpoints(checkpoint_dir) as ckpts:
         done, state, logs = ckpts.resume(state, schedule)
