@@ -263,3 +263,31 @@ def test_a_fleet_build_killed_by_sigkill_resumes_to_the_uninterrupted_fleet(tmp_
     assert a["meta"] == b["meta"]
     for name in a["logs"]:
         assert a["logs"][name].equals(b["logs"][name])
+
+
+def test_a_second_builder_waits_for_the_first_and_finds_its_fleet(tmp_path, monkeypatch, capsys):
+    import fcntl
+    import os
+    import threading
+
+    cfg = small_fleet()
+    final = tmp_path / "_fleets" / fleet_key(cfg)
+    final.parent.mkdir()
+    fd = os.open(final.with_name(final.name + ".lock"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # "the first builder"
+
+    def boom(*a, **k):
+        raise AssertionError("built a fleet another process was building")
+
+    monkeypatch.setattr(fleet_mod, "build_fleet", boom)
+    got = {}
+    second = threading.Thread(target=lambda: got.setdefault("fleet", ensure_fleet(cfg, tmp_path, progress=False)))
+    second.start()
+    second.join(timeout=1.0)
+    assert second.is_alive()  # waiting on the lock, not building
+    final.mkdir()
+    (final / "fleet.json").write_text(json.dumps({"models": [], "seeds": {}}))  # the first builder finishes
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    second.join(timeout=30)
+    assert got["fleet"].path == final and "waiting for another process building" in capsys.readouterr().err
