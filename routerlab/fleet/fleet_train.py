@@ -12,6 +12,13 @@ never copied per step. The loss is the cross-entropy of the answer and EOS token
 (:func:`routerlab.fleet.tasks.answer_mask`). Optimiser:
 :func:`routerlab.train.state.make_optimizer` (AdamW, warmup-cosine, clipping).
 
+Segments and checkpoints. The scanned steps run in segments (:func:`segment_bounds`: 8 of
+500 steps at quick scale, 8 of 750 at paper, one for the smoke fleet), each its own compiled
+program with its start step as a constant; with a ``checkpoint_dir`` the group's stacked
+state and losses are saved after each (:class:`routerlab.train.unit_checkpoint.UnitCheckpoints`)
+and a killed group resumes from the newest readable one, bit-identical to one scan of all
+steps (which is what fleets were built with before segments, so their cache key is unchanged).
+
 Evaluation (:func:`decode`): greedy decoding from the prompt, one full forward pass per new
 token (answers are at most a few tokens), jitted and batched; exact match of ``answer EOS``.
 """
