@@ -31,9 +31,7 @@ switch_vs_dense = MoE E = 8 minus dense; either one unresolved makes the verdict
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -51,10 +49,9 @@ from routerlab.models.corpus import CorpusConfig
 from routerlab.models.lm import LM
 from routerlab.report import MeanCI, fmt_ci
 from routerlab.report.controls import gate, paired_control
-from routerlab.rundir import RunDir, atomic_write_text
-from routerlab.runtime import progress
+from routerlab.rundir import RunDir
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm.runner import NO_CACHE_ENV, by_variant, seeds_of, unit_key
+from routerlab.studies.lm.runner import by_variant, run_variants
 from routerlab.studies.lm.study import Study, ci, paired_diff, sign_verdict, fmt_diff
 from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig
@@ -181,9 +178,11 @@ def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Rea
     return total / read.renderings[None, :]
 
 
-def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int]) -> list[dict[str, Any]]:
-    """Train all seeds, then read every fact's cross-entropy; one record per seed."""
-    out = train_seeds(run_cfg, seeds, keep_params=True)
+def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], *,
+             checkpoint_dir=None) -> list[dict[str, Any]]:
+    """Train all seeds (mid-unit checkpoints in ``checkpoint_dir``), then read every fact's
+    cross-entropy; one record per seed."""
+    out = train_seeds(run_cfg, seeds, keep_params=True, checkpoint_dir=checkpoint_dir)
     rests = [init_state(replace(run_cfg, seed=s)).rest for s in seeds]
     if uses_router_bias(rests[0]):
         raise ValueError("moe: the knowledge readout rebuilds untrained variables; a router bias is trained")
@@ -218,32 +217,12 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int]) 
 
 
 def run_knowledge_variants(cfg: KnowledgeStudyConfig, rundir: RunDir, variants: list[tuple], desc: str) -> None:
-    """:func:`routerlab.studies.lm.runner.run_variants` with the knowledge readout in every record:
-    each ``(variant, rate)`` trains all seeds once; identical configs (the control arms) share units;
-    finished units are skipped and cached under ``_cache/lm_units/<key>-knowledge.json``."""
-    seeds, done = seeds_of(cfg), rundir.completed_units()
-    cache = None if os.environ.get(NO_CACHE_ENV) == "1" else rundir.path.resolve().parents[1] / "_cache" / "lm_units"
-    in_run: dict[str, list[dict[str, Any]]] = {}
-    jobs = [(name, run_cfg, lr) for name, run_cfg in variants for lr in cfg.lr_grid]
-    for name, run_cfg, lr in progress(jobs, desc, "arm", label=lambda job: f"{job[0]} lr={job[2]:g}"):
-        units = [f"{name}/lr{lr:g}/seed{s}" for s in seeds]
-        if all(u in done for u in units):
-            continue
-        cfg_lr = replace(run_cfg, train=replace(run_cfg.train, lr=lr))
-        key = unit_key(cfg_lr, seeds, None) + "-knowledge"
-        path = None if cache is None else cache / f"{key}.json"
-        if key in in_run:
-            rows = in_run[key]
-        elif path is not None and path.is_file():
-            rows = json.loads(path.read_text())
-        else:
-            rows = _records(cfg, cfg_lr, seeds)
-            if path is not None:
-                atomic_write_text(path, json.dumps(rows, sort_keys=True) + "\n")
-        in_run[key] = rows
-        for unit, row in zip(units, rows):
-            if unit not in done:
-                rundir.log({"unit": unit, "variant": name, "lr": lr, "cache_key": key, **row})
+    """:func:`routerlab.studies.lm.runner.run_variants` with the knowledge readout in every record
+    (units cached under ``_cache/lm_units/<key>-knowledge.json``, checkpointed mid-unit like every LM unit)."""
+    def train_unit(run_cfg, seeds, pg, *, checkpoint_dir=None):
+        return _records(cfg, run_cfg, seeds, checkpoint_dir=checkpoint_dir)
+
+    run_variants(cfg, rundir, variants, desc, train_unit=train_unit, key_suffix="-knowledge")
 
 
 def _bits_entry(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -142,10 +142,17 @@ def _cache_dir(rundir: RunDir) -> Path | None:
     return rundir.path.resolve().parents[1] / "_cache" / "lm_units"
 
 
-def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], desc: str) -> None:
+def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], desc: str, *,
+                 train_unit: Callable[..., list[dict[str, Any]]] | None = None, key_suffix: str = "") -> None:
     """Train each ``(name, config)`` (or ``(name, config, rl_r_pg_weight)``) at every rate of
     ``cfg.lr_grid`` for every seed of ``cfg``, reusing finished units; one record per
-    (variant, rate, seed)."""
+    (variant, rate, seed).
+
+    ``train_unit(run_cfg, seeds, pg_weight, checkpoint_dir=...)`` makes one unit's records
+    (default: this module's, from :func:`~routerlab.studies.lm_sweep.train_seeds`); a study
+    whose records hold more (the knowledge readout) passes its own and a ``key_suffix`` that
+    keeps its cached units apart from plain ones."""
+    train_unit = train_unit or _train
     seeds = seeds_of(cfg)
     done = rundir.completed_units()
     cache = _cache_dir(rundir)
@@ -157,7 +164,7 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
         if all(u in done for u in units):
             shutil.rmtree(rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg), ignore_errors=True)
             continue
-        key = unit_key(cfg_lr, seeds, pg)
+        key = unit_key(cfg_lr, seeds, pg) + key_suffix
         path = None if cache is None else cache / f"{key}.json"
         if key in in_run:
             rows = in_run[key]
@@ -166,7 +173,7 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
         else:
             ckpt_dir = rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg)
             try:
-                rows = _train(cfg_lr, seeds, pg, checkpoint_dir=ckpt_dir)
+                rows = train_unit(cfg_lr, seeds, pg, checkpoint_dir=ckpt_dir)
             except NonFiniteError as err:
                 raise NonFiniteError(f"{name} lr={lr:g}: {err}", err.step) from None
             if path is not None:
