@@ -41,6 +41,7 @@ from routerlab.models.config import LMConfig
 from routerlab.models.lm import LM
 from routerlab.runtime import FAST_COMPILE
 from routerlab.train.config import TrainConfig
+from routerlab.train.guard import name_nonfinite, scan_with_health
 from routerlab.train.state import make_optimizer
 from routerlab.train.step import TrainState, make_train_step, scan_steps, split_model
 from routerlab.train.unit_checkpoint import UnitCheckpoints
@@ -120,7 +121,7 @@ def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
     def start_one(init_key, data_key, weights, sizes):
         return init_one(init_key), draw_batches(data_key, weights, sizes, train_cfg.steps, train_cfg.batch_size)
 
-    def segment_one(start, state, fam, row, pool_tokens, pool_mask):
+    def segment_one(start, state, fam, row, pool_tokens, pool_mask, diagnose=False):
         def known(path, x):
             return jnp.full_like(x, start) if getattr(path[-1], "name", None) == "count" else x
 
@@ -133,16 +134,21 @@ def _train_fns(model_cfg: LMConfig, train_cfg: TrainConfig):
             zero = jnp.zeros((), jnp.float32)
             return loss, (loss, zero, {}, zero)
 
-        run = scan_steps(make_train_step(loss_fn, tx, diagnostics=False), noise=False, masked=False)
         no_keys = jnp.zeros((fam.shape[0],), jnp.uint32)  # unused: the step gets None
+        if diagnose:  # every step's health, to name a failure's quantity (guard.name_nonfinite)
+            run = scan_with_health(make_train_step(loss_fn, tx, diagnostics=True), noise=False, masked=False)
+            return run(state, (fam, row), no_keys, no_keys)[1]
+        run = scan_steps(make_train_step(loss_fn, tx, diagnostics=False), noise=False, masked=False)
         state, per_step = run(state, (fam, row), no_keys, no_keys)
         return state, per_step["loss"], per_step["ok"]
 
     jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
-    return (graphdef, jit(jax.vmap(start_one, in_axes=(0, 0, 0, None))),
-            jax.jit(lambda start, *a: jax.vmap(functools.partial(segment_one, start),
-                                               in_axes=(0, 0, 0, None, None))(*a),
-                    static_argnums=0, compiler_options=FAST_COMPILE))
+
+    def vmapped(start, *a, diagnose=False):
+        return jax.vmap(functools.partial(segment_one, start, diagnose=diagnose), in_axes=(0, 0, 0, None, None))(*a)
+
+    segment = jax.jit(vmapped, static_argnums=0, static_argnames="diagnose", compiler_options=FAST_COMPILE)
+    return graphdef, jit(jax.vmap(start_one, in_axes=(0, 0, 0, None))), segment
 
 
 def train_group(model_cfg: LMConfig, train_cfg: TrainConfig, weights: np.ndarray, init_keys, data_keys,
@@ -185,14 +191,27 @@ def train_group(model_cfg: LMConfig, train_cfg: TrainConfig, weights: np.ndarray
             new_state, loss, ok = segment(start, state, fam[:, start:end], row[:, start:end], tokens, mask)
             ok = np.asarray(ok)
             if not ok.all():
-                model, step = np.argwhere(~ok)[0]
-                raise FloatingPointError(f"fleet model {model} of {model_cfg.d_model}x{model_cfg.n_layers}: "
-                                         f"non-finite loss, gradient or state at step {start + step + 1}")
+                raise FloatingPointError(_nonfinite(segment, model_cfg, start, state, (fam[:, start:end],
+                                                    row[:, start:end], tokens, mask), ok))
             state, start = new_state, end
             losses.append(np.asarray(loss, np.float32))
             if end < train_cfg.steps:
                 ckpts.save(end, state, {"loss": np.concatenate(losses, axis=1).tolist()}, schedule)
     return graphdef, state.params, state.rest, np.concatenate(losses, axis=1)
+
+
+def _nonfinite(segment, model_cfg: LMConfig, start: int, state, inputs: tuple, ok: np.ndarray) -> str:
+    """One line naming the first non-finite step of a segment from step ``start + 1``: the model,
+    the step and the quantity (a replay of the segment with the engine's full health check)."""
+    arch = f"{model_cfg.d_model}x{model_cfg.n_layers}"
+    metrics, health = jax.device_get(segment(start, state, *inputs, diagnose=True))
+    named = name_nonfinite(metrics, health, list(range(ok.shape[0])), start, rename={"ce": "answer loss"},
+                           label=lambda m: f"fleet model {m} of {arch}")
+    if named is None:  # the replay stayed finite: report what the segment itself saw
+        model, offset = (int(i) for i in np.argwhere(~ok)[0])
+        return (f"fleet model {model} of {arch}: step {start + offset + 1}: non-finite loss, gradient or state "
+                "(a replay with diagnostics stayed finite)")
+    return named[0] + "; the last checkpoint is the last good state"
 
 
 @functools.lru_cache(maxsize=8)

@@ -84,7 +84,11 @@ def test_draws_are_the_former_per_step_draws():
 
 
 @pytest.mark.slow  # compiles a third program
-def test_a_non_finite_step_names_the_model_and_step(setup):
+def test_a_non_finite_step_names_the_model_step_and_quantity(setup):
+    """An infinite learning rate breaks the first update: the replay with the engine's health
+    check names the model, the step and what went non-finite (not a generic 'loss or state')."""
     model_cfg, tc, weights, init_keys, data_keys, pool = setup
-    with pytest.raises(FloatingPointError, match=r"fleet model 0 .* at step 1$"):
+    with pytest.raises(FloatingPointError, match=r"^fleet model 0 of \d+x\d+: step 1: ") as err:
         train_group(model_cfg, replace(tc, lr=float("inf")), weights, init_keys, data_keys, pool)
+    message = str(err.value)
+    assert "stayed finite" not in message and "last checkpoint" in message and "\n" not in message
