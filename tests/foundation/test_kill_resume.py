@@ -50,6 +50,46 @@ def _checkpoints(out: Path) -> list[Path]:
     return [p for p in out.glob("planted_experts/*/checkpoints/*/*") if p.name.isdigit()]
 
 
+def _kill_and_resume(out: Path, args: list[str], env: dict[str, str], duration: float, lo: float, hi: float,
+                     timeout: float) -> tuple[int, int, list[str], Path]:
+    """Start ``routerlab run *args`` under ``out``, SIGKILL it at 5 points drawn from
+    ``[lo, hi] x duration`` (seeded), resuming after each (or starting again when a kill came
+    before config.json existed), then resume to the end. Returns ``(kills that landed, kills
+    that left a mid-unit checkpoint, a log line per attempt, the run directory)``."""
+    rng = random.Random(int(os.environ.get("ROUTERLAB_KILL_SEED", "17")))
+    interrupted, mid_unit, log = 0, 0, []
+    for _ in range(5):
+        dirs = [d for d in _run_dirs(out) if (d / "config.json").is_file()]
+        for partial in set(_run_dirs(out)) - set(dirs):  # killed before its config.json existed
+            shutil.rmtree(partial)
+        if dirs and (dirs[0] / "DONE").exists():
+            break
+        argv = _cli("run", "--resume", str(dirs[0])) if dirs else _cli("run", *args, "--out", str(out))
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        point = rng.uniform(lo, hi) * duration
+        try:
+            child.wait(timeout=point)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=60)
+            interrupted += 1
+            steps = sorted(int(p.name) for p in _checkpoints(out))
+            mid_unit += bool(steps)
+            lines = sum(f.read_bytes().count(b"\n") for f in out.glob("planted_experts/*/metrics.jsonl"))
+            log.append(f"killed at {point:.1f} s with {lines} records, mid-unit checkpoints {steps}")
+        else:
+            assert child.returncode == 0, child.stderr.read()
+            log.append(f"finished before {point:.1f} s")
+        finally:
+            child.stderr.close()
+    (run_dir,) = [d for d in _run_dirs(out) if (d / "config.json").is_file()]
+    if not (run_dir / "DONE").exists():
+        final = subprocess.run(_cli("run", "--resume", str(run_dir)), env=env, capture_output=True, text=True,
+                               timeout=timeout)
+        assert final.returncode == 0, final.stderr
+    return interrupted, mid_unit, log, run_dir
+
+
 # One variant (dense: the cheapest to compile) and seed, 3000 short steps in segments of 300
 # (~0.1 s each): the kill lands inside the unit right after its first checkpoint.
 MID_UNIT = ["planted_experts", "--scale", "smoke", "--set", 'variants=["dense"]', "--set", "num_seeds=1",
@@ -117,37 +157,9 @@ def test_kill_9_at_five_random_points_then_resume_is_byte_identical(tmp_path):
     assert references[1] == reference
     assert reference.count(b"\n") == 6  # 3 variants x 2 seeds
 
-    rng = random.Random(int(os.environ.get("ROUTERLAB_KILL_SEED", "17")))
-    interrupted, log = 0, []
-    for _ in range(5):
-        dirs = [d for d in _run_dirs(out) if (d / "config.json").is_file()]
-        for partial in set(_run_dirs(out)) - set(dirs):  # killed before its config.json existed
-            shutil.rmtree(partial)
-        if dirs and (dirs[0] / "DONE").exists():
-            break
-        argv = _cli("run", "--resume", str(dirs[0])) if dirs else _cli("run", *ARGS, "--out", str(out))
-        child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        point = rng.uniform(0.1, 0.7) * duration
-        try:
-            child.wait(timeout=point)
-        except subprocess.TimeoutExpired:
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=60)
-            interrupted += 1
-            lines = sum(f.read_bytes().count(b"\n") for f in out.glob("planted_experts/*/metrics.jsonl"))
-            log.append(f"killed at {point:.1f} s with {lines} records")
-        else:
-            assert child.returncode == 0, child.stderr.read()
-            log.append(f"finished before {point:.1f} s")
-        finally:
-            child.stderr.close()
+    interrupted, _, log, run_dir = _kill_and_resume(out, ARGS, env, duration, 0.1, 0.7, timeout=900)
     print(f"warm run {duration:.1f} s; " + "; ".join(log))
     assert interrupted >= 3, f"only {interrupted} of 5 kills landed before the run finished: {log}"
-
-    (run_dir,) = [d for d in _run_dirs(out) if (d / "config.json").is_file()]
-    if not (run_dir / "DONE").exists():
-        final = subprocess.run(_cli("run", "--resume", str(run_dir)), env=env, capture_output=True, text=True, timeout=900)
-        assert final.returncode == 0, final.stderr
     assert (run_dir / "DONE").exists()
     assert (run_dir / "metrics.jsonl").read_bytes() == reference
 
@@ -169,43 +181,13 @@ def test_kill_9_at_five_random_points_of_a_quick_run_then_resume_is_byte_identic
     reference = (ref_dir / "metrics.jsonl").read_bytes()
     assert reference.count(b"\n") == 8 * 3
 
-    rng = random.Random(int(os.environ.get("ROUTERLAB_KILL_SEED", "17")))
-    interrupted, mid_unit, log = 0, 0, []
-    for _ in range(5):
-        dirs = [d for d in _run_dirs(out) if (d / "config.json").is_file()]
-        for partial in set(_run_dirs(out)) - set(dirs):  # killed before its config.json existed
-            shutil.rmtree(partial)
-        if dirs and (dirs[0] / "DONE").exists():
-            break
-        argv = _cli("run", "--resume", str(dirs[0])) if dirs else _cli("run", *args, "--out", str(out))
-        child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # Early points: the uninterrupted run compiled every program, a resumed one loads them
-        # from the cache, so 5 kills at 3-15% of its time each leave work for the final resume.
-        point = rng.uniform(0.03, 0.15) * duration
-        try:
-            child.wait(timeout=point)
-        except subprocess.TimeoutExpired:
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=60)
-            interrupted += 1
-            steps = sorted(int(p.name) for p in _checkpoints(out))
-            mid_unit += bool(steps)
-            lines = sum(f.read_bytes().count(b"\n") for f in out.glob("planted_experts/*/metrics.jsonl"))
-            log.append(f"killed at {point:.1f} s with {lines} records, mid-unit checkpoints {steps}")
-        else:
-            assert child.returncode == 0, child.stderr.read()
-            log.append(f"finished before {point:.1f} s")
-        finally:
-            child.stderr.close()
+    # Early points: the uninterrupted run compiled every program, a resumed one loads them
+    # from the cache, so 5 kills at 3-15% of its time each leave work for the final resume.
+    interrupted, mid_unit, log, run_dir = _kill_and_resume(out, args, env, duration, 0.03, 0.15, timeout=3600)
     print(f"uninterrupted run {duration:.1f} s; " + "; ".join(log))
     assert interrupted == 5, f"only {interrupted} of 5 kills landed before the run finished: {log}"
     assert mid_unit >= 1, f"no kill landed inside a unit after a checkpoint: {log}"
 
-    (run_dir,) = [d for d in _run_dirs(out) if (d / "config.json").is_file()]
-    if not (run_dir / "DONE").exists():
-        final = subprocess.run(_cli("run", "--resume", str(run_dir)), env=env, capture_output=True, text=True,
-                               timeout=3600)
-        assert final.returncode == 0, final.stderr
     assert (run_dir / "DONE").exists() and not (run_dir / "checkpoints").exists()
     assert (run_dir / "metrics.jsonl").read_bytes() == reference
 
