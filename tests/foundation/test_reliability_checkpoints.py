@@ -70,6 +70,7 @@ def _truncate_arrays(step_dir):
         p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
 
 
+@pytest.mark.slow  # 28 s: three trainings of a two-segment LM unit (the planted kill test covers the default suite)
 def test_lm_unit_resumes_mid_unit_to_identical_results(tmp_path, monkeypatch, capsys):
     """Two segments of 6 steps: killed after the checkpoint at step 6, the unit resumes there
     and ends bit-identical (curves, evaluations, final parameters) to an uninterrupted one."""

@@ -173,6 +173,7 @@ def test_config_rejects_inconsistent_sizes(bad, tmp_path):
     assert main(["run", "planted_experts", "--set", bad, "--out", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow  # 30 s: a planted smoke run, then `paper --run-missing` on it
 def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys, monkeypatch):
     out = tmp_path / "runs"
     argv = ["reproduce", "--scale", "smoke", "--only", "planted_experts", "--out", str(out)]
