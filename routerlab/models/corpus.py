@@ -387,14 +387,36 @@ class Corpus:
             index[mask] = self._epoch_order(key, int(epoch))[positions[mask] % n]
         return Batch(self.windows["train"][index], self.domains["train"][index])
 
-    def eval_batches(self, split: str, batch_size: int, max_batches: int | None = None) -> Iterator[Batch]:
-        """Fixed, domain-pure evaluation batches of ``split``.
+    def eval_batches(self, split: str, batch_size: int, max_batches: int | None = None, *,
+                     mixed: bool = False) -> Iterator[Batch]:
+        """Fixed evaluation batches of ``split``: domain-pure, or (``mixed``) the same windows mixed.
 
-        For each domain in turn, up to ``max_batches`` full batches (all that fit when
-        ``None``) of that domain's windows, taken at evenly spaced indices. Keeping a batch
-        to one domain lets per-batch routing statistics (an MoE layer's expert load) be
-        read per domain. A remainder smaller than a batch is left out, so shapes are static.
+        Domain-pure: for each domain in turn, up to ``max_batches`` full batches (all that fit
+        when ``None``) of that domain's windows, taken at evenly spaced indices. Keeping a
+        batch to one domain lets per-batch routing statistics (an MoE layer's expert load) be
+        read per domain: the *specialisation* readout. A remainder smaller than a batch is left
+        out, so shapes are static.
+
+        ``mixed``: exactly those windows, dealt round-robin across the domains (the first
+        window of each domain, then the second of each, ...) and cut into batches of
+        ``batch_size``, so that every batch mixes the domains as the training batches do.
+        Per-window losses are the same either way for a model whose routing does not depend on
+        the rest of the batch (dense, top-k dropless); routing statistics, drops and dead
+        experts under a capacity or expert-choice router are not, and are read on mixed batches.
         """
+        if mixed:
+            pure = list(self.eval_batches(split, batch_size, max_batches))
+            per_domain: dict[int, list[int]] = {}
+            for i, b in enumerate(pure):  # a domain's batches are consecutive
+                per_domain.setdefault(int(b.domain[0]), []).append(i)
+            rows = [np.concatenate([pure[i].tokens for i in idx]) for idx in per_domain.values()]
+            labels = [np.concatenate([pure[i].domain for i in idx]) for idx in per_domain.values()]
+            order = sorted(((j, d) for d, r in enumerate(rows) for j in range(len(r))))  # (rank, domain)
+            tokens = np.stack([rows[d][j] for j, d in order])
+            domain = np.array([labels[d][j] for j, d in order])
+            for b in range(len(tokens) // batch_size):  # the total is a whole number of batches
+                yield Batch(tokens[b * batch_size : (b + 1) * batch_size], domain[b * batch_size : (b + 1) * batch_size])
+            return
         windows, labels = self.windows[split], self.domains[split]
         for name in self.cfg.domains:
             rows = np.flatnonzero(labels == DOMAINS.index(name))

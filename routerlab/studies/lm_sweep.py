@@ -15,7 +15,10 @@ Steps run in segments of ``eval_every`` (the last one possibly shorter): one com
 ``vmap(scan_steps(step))`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config with
 :data:`routerlab.runtime.FAST_COMPILE`. After each segment every seed is evaluated on the same
 fixed validation batches as :func:`routerlab.train.loop.evaluate`; after the last, on every
-full test batch.
+full test batch. Evaluation batches mix the domains as training batches do
+(:meth:`routerlab.models.corpus.Corpus.eval_batches` with ``mixed``), so that routing metrics,
+drops and dead experts are those of the training distribution; the final validation windows
+are also read in domain-pure batches for the per-domain specialisation readout.
 
 **Mid-unit checkpoints.** With ``checkpoint_dir``, the stacked state of all seeds and the logs
 so far are saved after every segment but the last (:class:`routerlab.train.unit_checkpoint.UnitCheckpoints`),
@@ -112,7 +115,15 @@ def _stack(trees: Sequence[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
+def _mean_routing(routing: dict, batches: Any = slice(None)) -> dict[str, dict[str, np.ndarray]]:
+    """Each MoE layer's metrics averaged over the selected batches (axis 1): ``{layer: {metric: [S, ...]}}``."""
+    return {str(layer): {name: np.asarray(v, np.float64)[:, batches].mean(axis=1) for name, v in metrics.items()
+                         if name != "logp"}  # RL-R's per-token log-probabilities
+            for layer, metrics in routing.items()}
+
+
 def _eval_split(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str, Any]:
+    """Losses (``domains [nb, B]``: each window's domain) and routing metrics of ``batches``."""
     # Batch i of the split gets evaluation mask key i (used only by the masked objective).
     ce_seq, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches),
                                         eval_mask_keys(len(batches))))  # [S, nb, B], {layer: [S, nb, ...]}
@@ -120,15 +131,23 @@ def _eval_split(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str
     out: dict[str, Any] = {"loss": ce_seq.reshape(num_seeds, -1).astype(np.float64).mean(axis=1)}
     out["loss_by_domain"] = {DOMAINS[d]: ce_seq[:, domains == d].reshape(num_seeds, -1).astype(np.float64).mean(axis=1)
                              for d in np.unique(domains)}
-    out["routing"] = {str(layer): {name: np.asarray(v, np.float64).mean(axis=1) for name, v in metrics.items()
-                                   if name != "logp"}  # RL-R's per-token log-probabilities
-                      for layer, metrics in routing.items()}
+    out["routing"] = _mean_routing(routing)
     return out
 
 
-def _split_batches(corpus, split: str, batch_size: int, max_batches: int | None) -> tuple[np.ndarray, np.ndarray]:
-    batches = list(corpus.eval_batches(split, batch_size, max_batches))
-    return np.stack([b.tokens for b in batches]), np.array([int(b.domain[0]) for b in batches])
+def _routing_by_domain(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str, Any]:
+    """The specialisation readout: routing metrics per domain, on domain-pure batches."""
+    _, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches), eval_mask_keys(len(batches))))
+    first = domains[:, 0]
+    return {DOMAINS[d]: _mean_routing(routing, first == d) for d in np.unique(first)}
+
+
+def _split_batches(corpus, split: str, batch_size: int, max_batches: int | None,
+                   mixed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(tokens [nb, B, T + 1], domains [nb, B])``: mixed-domain batches as training sees them
+    (:meth:`~routerlab.models.corpus.Corpus.eval_batches`), or its domain-pure ones."""
+    batches = list(corpus.eval_batches(split, batch_size, max_batches, mixed=mixed))
+    return np.stack([b.tokens for b in batches]), np.stack([b.domain for b in batches])
 
 
 def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: float | None = None,
@@ -148,7 +167,9 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
       cross-entropy and auxiliary parts (the ``train`` records of the single-model path);
     * ``val``, ``test``: the final evaluation of each split: ``loss [S]``,
       ``loss_by_domain {domain: [S]}``, ``routing {layer: {metric: [S, ...]}}`` (MoE layers'
-      routing metrics averaged over batches, as in ``routerlab.train``'s records);
+      routing metrics averaged over the split's mixed-domain batches, as in ``routerlab.train``'s
+      records); ``val`` also holds ``routing_by_domain {domain: {layer: {metric: [S, ...]}}}``,
+      the same metrics on domain-pure validation batches (the specialisation readout);
     * ``params``, ``flops_per_token`` ({total, active}) and ``tokens_per_step``;
     * with ``keep_params``, ``final_params``: the trained parameters of every seed (a pytree of
       numpy arrays with the leading seed axis), for evaluations a study defines itself.
@@ -209,6 +230,8 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
                 saved.append(end)
     test_batches, test_domains = _split_batches(corpus, "test", tc.batch_size, None)
     test = _eval_split(evaluate, state, test_batches, test_domains)
+    val["routing_by_domain"] = _routing_by_domain(evaluate, state, *_split_batches(
+        corpus, "val", tc.batch_size, tc.eval_batches, mixed=False)) if val["routing"] else {}
     cat = lambda name: np.concatenate([np.asarray(o[name], np.float64) for o in logs], axis=1)  # noqa: E731
     out = {
         "eval_steps": np.array(points),

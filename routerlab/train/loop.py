@@ -150,34 +150,39 @@ def evaluate(
     *,
     masked: bool = False,
 ) -> dict[str, Any]:
-    """Cross-entropy and routing metrics of ``split`` on fixed, domain-pure batches.
+    """Cross-entropy and routing metrics of ``split`` on fixed batches.
 
     ``masked``: the eval step is the masked objective's; batch ``i`` of the split is masked
     with :func:`~routerlab.train.objective.eval_mask_key` ``(i)``, the same in every run.
 
-    Returns ``loss`` (mean over windows), ``loss_by_domain``, ``routing`` (each MoE layer's
-    metrics averaged over batches) and ``routing_by_domain`` (the same per domain: e.g.
-    ``routing_by_domain.code.1.load`` is block 1's expert load on code). ``max_batches``
-    is per domain.
+    Returns ``loss`` (mean over windows), ``loss_by_domain`` and ``routing`` (each MoE layer's
+    metrics averaged over batches), all on batches that mix the domains as training batches do
+    (:meth:`~routerlab.models.corpus.Corpus.eval_batches` with ``mixed``: a capacity router's
+    drops and an expert-choice router's load depend on the batch), and ``routing_by_domain``:
+    the same windows in domain-pure batches, each domain's routing metrics (the specialisation
+    readout: e.g. ``routing_by_domain.code.1.load`` is block 1's expert load on code).
+    ``max_batches`` is per domain.
     """
-    losses: dict[str, list[np.ndarray]] = {}
-    routing: dict[str, list[Any]] = {}
-    for index, batch in enumerate(corpus.eval_batches(split, batch_size, max_batches)):
-        mask_key = eval_mask_key(index) if masked else None
-        ce_seq, layer_metrics = eval_step(state.params, state.rest, jnp.asarray(batch.tokens), mask_key)
-        domain = DOMAINS[int(batch.domain[0])]
-        losses.setdefault(domain, []).append(np.asarray(ce_seq, np.float64))
-        routing.setdefault(domain, []).append(jax.device_get(layer_metrics))
+
+    def run(mixed: bool):
+        for index, batch in enumerate(corpus.eval_batches(split, batch_size, max_batches, mixed=mixed)):
+            mask_key = eval_mask_key(index) if masked else None
+            ce_seq, layer_metrics = eval_step(state.params, state.rest, jnp.asarray(batch.tokens), mask_key)
+            yield batch.domain, np.asarray(ce_seq, np.float64), jax.device_get(layer_metrics)
 
     def mean(trees: list[Any]) -> Any:
         return jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0), *trees)
 
-    every = np.concatenate([x for d in losses for x in losses[d]])
+    domains, ces, routing = zip(*run(mixed=True))
+    domain, ce = np.concatenate(domains), np.concatenate(ces)
+    by_domain: dict[str, list[Any]] = {}
+    for labels, _, metrics in run(mixed=False):
+        by_domain.setdefault(DOMAINS[int(labels[0])], []).append(metrics)
     return {
-        "loss": float(every.mean()),
-        "loss_by_domain": {d: float(np.concatenate(v).mean()) for d, v in losses.items()},
-        "routing": to_python(mean([t for d in routing for t in routing[d]])),
-        "routing_by_domain": {d: to_python(mean(v)) for d, v in routing.items()},
+        "loss": float(ce.mean()),
+        "loss_by_domain": {DOMAINS[d]: float(ce[domain == d].mean()) for d in np.unique(domain)},
+        "routing": to_python(mean(list(routing))),
+        "routing_by_domain": {d: to_python(mean(v)) for d, v in by_domain.items()},
     }
 
 

@@ -40,6 +40,14 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
     np.testing.assert_allclose([val_rec[s] for s in (6, 12)], sweep["val_loss"][0], rtol=1e-5)
     np.testing.assert_allclose(test_rec, sweep["test"]["loss"], rtol=1e-5)
     assert sweep["val"]["routing"]["0"]["load"].shape == (1, 4)
+    # Routing on mixed batches and the per-domain (domain-pure) readout agree between the paths.
+    last_val = [r for r in records if r["split"] == "val"][-1]
+    for layer in ("0", "1"):
+        np.testing.assert_allclose(sweep["val"]["routing"][layer]["load"][0], last_val["routing"][layer]["load"],
+                                   rtol=1e-5, atol=1e-7)
+        for d, by_layer in last_val["routing_by_domain"].items():
+            np.testing.assert_allclose(sweep["val"]["routing_by_domain"][d][layer]["load"][0], by_layer[layer]["load"],
+                                       rtol=1e-5, atol=1e-7)
     # keep_params hands back the trained parameters with the seed axis in front
     leaves = jax.tree.leaves(sweep["final_params"])
     assert leaves and all(leaf.shape[0] == 1 and np.isfinite(leaf).all() for leaf in leaves)

@@ -132,7 +132,9 @@ def _train(run_cfg: LMRunConfig, seeds: list[int], pg_weight: float | None,
         "test_loss": float(out["test"]["loss"][i]),
         "val_loss_by_domain": {d: float(v[i]) for d, v in out["val"]["loss_by_domain"].items()},
         "test_loss_by_domain": {d: float(v[i]) for d, v in out["test"]["loss_by_domain"].items()},
-        **_routing_summary(out["val"]["routing"], i),
+        **_routing_summary(out["val"]["routing"], i),  # on mixed-domain batches, as training sees them
+        # the specialisation readout: each domain's routing on domain-pure validation batches
+        "routing_by_domain": {d: _routing_summary(r, i)["routing"] for d, r in out["val"]["routing_by_domain"].items()},
     } for i, seed in enumerate(seeds)]
 
 
