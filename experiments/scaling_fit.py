@@ -11,9 +11,13 @@ Losses are test losses, each arm at its learning rate chosen on validation. Fitt
     log L = a log N + b log E_hat + c log N log E_hat + d,
 
 with N the dense base model's parameter count (the E = 1 model of that width) and E_hat
-Clark's saturating transform 1/E_hat = 1/(E - 1 + (1/E_start - 1/E_max)^-1) + 1/E_max, with
-their S-BASE constants E_start = 1.85, E_max = 315 (not refitted: a 3 x 3 grid cannot pin
-them). 95% intervals by bootstrap over seeds within each grid point. Routing's benefit is
+Clark's saturating transform 1/E_hat = 1/(E - 1 + (1/E_start - 1/E_max)^-1) + 1/E_max. Clark
+et al. fit E_start and E_max per routing technique and publish S-BASE's (1.85, 315); the
+router here is Switch top-1, so the study fits both constants to its own grid (profile least
+squares over log-spaced grids, routerlab.studies.lm.scaling_fit.fit_e_constants; needs >= 3
+expert counts, so smoke uses S-BASE's) and refits them in every bootstrap resample and per-seed
+fit; the S-BASE-constant fit is reported beside it. 95% intervals by bootstrap over seeds
+within each grid point. Routing's benefit is
 -(b + c log N); it shrinks with N when c > 0 (Clark et al. found c > 0).
 
 Command:

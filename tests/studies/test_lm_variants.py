@@ -117,3 +117,61 @@ def test_moe_vs_dense_frontier_has_four_widths_and_the_same_total_model():
     assert len({v.train for v in variants.values()}) == 1  # same steps, batch, schedule: same tokens
     with pytest.raises(ConfigError, match="^dense_widths:"):
         MoEVsDenseConfig(dense_widths=(2, 4))
+
+
+def test_e_constants_fit_recovers_planted_constants_and_matches_a_brute_force_search():
+    from routerlab.studies.lm.scaling_fit import e_hat, fit_bilinear, fit_e_constants
+
+    a, b, c, d = -0.1, -0.06, 0.004, 1.2
+    n = np.repeat([6e3, 2e4, 6e4], 4)
+    e = np.tile([1.0, 4.0, 16.0, 64.0], 3)
+    law = lambda s, m: np.exp(a * np.log(n) + b * np.log(e_hat(e, s, m)) + c * np.log(n) * np.log(e_hat(e, s, m)) + d)  # noqa: E731
+    starts, maxes = np.array([1.3, 2.5, 5.0]), np.array([40.0, 150.0, 900.0])
+    got = fit_e_constants(n, e, law(2.5, 150.0), starts, maxes)
+    assert (got["e_start"][0], got["e_max"][0]) == (2.5, 150.0) and not got["at_edge"][0]
+    np.testing.assert_allclose(got["coef"][0], [a, b, c, d], atol=1e-9)
+    assert got["sse"][0] < 1e-20
+    # Slow reference: every pair of a grid, fit_bilinear and its squared residual, in a loop.
+    rng = np.random.default_rng(1)
+    ys = law(2.5, 150.0)[:, None] * np.exp(rng.normal(0, 0.02, (len(n), 3)))
+    fast = fit_e_constants(n, e, ys, starts, maxes)
+    for r in range(3):
+        best = None
+        for s in starts:
+            for m in maxes:
+                eh = e_hat(e, s, m)
+                coef = fit_bilinear(n, eh, ys[:, r])
+                pred = coef[0] * np.log(n) + coef[1] * np.log(eh) + coef[2] * np.log(n) * np.log(eh) + coef[3]
+                sse = float(((pred - np.log(ys[:, r])) ** 2).sum())
+                if best is None or sse < best[0]:
+                    best = (sse, s, m, coef)
+        assert (fast["e_start"][r], fast["e_max"][r]) == (best[1], best[2])
+        assert fast["sse"][r] == pytest.approx(best[0], rel=1e-6)
+        np.testing.assert_allclose(fast["coef"][r], best[3], atol=1e-8)
+    # The planted pair at a grid's end is flagged: the optimum may lie outside the grid.
+    assert fit_e_constants(n, e, law(1.3, 150.0), starts, maxes)["at_edge"][0]
+
+
+def test_scaling_fit_fits_the_constants_with_three_expert_counts_and_uses_clarks_with_two():
+    from routerlab.studies.lm.scaling_fit import STUDY, ScalingFitConfig, e_hat
+
+    def groups(expert_counts, s=3.0, m=200.0):
+        rng = np.random.default_rng(0)
+        out = {}
+        for w, n in ((16, 6e3), (32, 2e4), (48, 4.5e4)):
+            for e in expert_counts:
+                le = np.log(e_hat(e, s, m))
+                loss = np.exp(-0.1 * np.log(n) - 0.05 * le + 0.003 * np.log(n) * le + 1.3)
+                out[f"d={w},E={e}"] = [{"params": {"active": n}, "test_loss": loss * np.exp(rng.normal(0, 1e-3))}
+                                       for _ in range(3)]
+        return out
+
+    cfg = ScalingFitConfig(expert_counts=(1, 4, 16), bootstrap=50)
+    a = STUDY.analysis(cfg, groups((1, 4, 16)))
+    assert a["e_constants"]["source"].startswith("fitted") and a["sbase_constants"]["e_constants"]["e_start"] == 1.85
+    assert a["e_constants"]["e_start_ci"][0] <= a["e_constants"]["e_start"] <= a["e_constants"]["e_start_ci"][1]
+    assert a["e_constants"]["sse"] <= a["sbase_constants"]["e_constants"]["sse"]  # the fit is at least as good
+    two = STUDY.analysis(replace(cfg, expert_counts=(1, 4)), groups((1, 4)))
+    assert two["e_constants"]["source"] == "Clark et al. 2022, S-BASE"
+    text = STUDY.text(cfg, {"analysis": a})
+    assert "refitted in every resample" in text and "S-BASE constants" in text
