@@ -70,9 +70,17 @@ def ridge_update(r: Ridge, arm: jax.Array, x: jax.Array, y: jax.Array) -> Ridge:
 
 
 def ridge_width2(r: Ridge, x: jax.Array) -> jax.Array:
-    """``x^T A_a^{-1} x`` for every arm, clipped at 0, shape [K]."""
+    """``x^T A_a^{-1} x`` for every arm, clipped at 0, shape [K].
+
+    The second contraction is an elementwise product summed per arm, not a matvec
+    ``px @ x``: XLA's CPU matvec sums rows in SIMD blocks of 8 and the remainder rows in
+    another order, so arms in identical states (e.g. every unplayed arm) got widths 1 ulp
+    apart and ``argmax`` broke their exact tie towards arm 8 or 9 instead of the lowest
+    index (LinUCB, 10 arms, d = 32: first at round 13). The fused sum treats every arm
+    alike, and is ~10% faster per round (no second library call).
+    """
     px = jnp.einsum("kij,j->ki", r.inv, x)
-    return jnp.maximum(px @ x, 0.0)
+    return jnp.maximum(jnp.sum(px * x[None, :], axis=-1), 0.0)
 
 
 def refresh(r: Ridge) -> Ridge:

@@ -64,7 +64,8 @@ def run_bandit(
     budget: Any = math.inf,
     refresh_every: int = 1000,
     draw_chunk: int = 1,
-) -> Trace:
+    return_state: bool = False,
+) -> Trace | tuple[Trace, Any]:
     """Play ``rounds`` rounds of ``policy`` on ``env`` (pure; traced ``seed``/``lam``/... fine).
 
     Round ``t``'s context and outcomes are ``env.step(params, fold_in(k_env, t), t)`` and the
@@ -80,6 +81,9 @@ def run_bandit(
     ``refresh_every`` rounds is passed, :func:`~routerlab.bandits.linalg.refresh_ridges`
     re-derives every ridge inverse from its exact Gram matrix; the predicate depends only
     on the block index, so under ``vmap`` it stays a real ``cond`` (0 disables).
+
+    ``return_state=True`` returns ``(trace, final policy state)``: a policy that logs into
+    its state (e.g. the arm of every round) can be read back after one faithful run.
     """
     if draw_chunk < 1:
         raise ValueError(f"draw_chunk must be >= 1; got {draw_chunk}")
@@ -134,11 +138,12 @@ def run_bandit(
         return (state, sums, counts), sums[:4]
 
     carry0 = (state0, jnp.zeros((5,), f32), jnp.zeros((K,), f32))
-    (_, sums, arm_counts), curves = jax.lax.scan(block, carry0, jnp.arange(rounds // record_every))
+    (state, sums, arm_counts), curves = jax.lax.scan(block, carry0, jnp.arange(rounds // record_every))
     regret, reward, quality, cost = (curves[:, i] for i in range(4))
     budget = jnp.asarray(budget, f32)
     violation = jnp.where(jnp.isfinite(budget), jnp.maximum(sums[3] - budget, 0.0) / budget, 0.0)
-    return Trace(regret, reward, quality, cost, sums[4], violation, arm_counts)
+    trace = Trace(regret, reward, quality, cost, sums[4], violation, arm_counts)
+    return (trace, state) if return_state else trace
 
 
 def grid(**axes: Sequence[float]) -> dict[str, np.ndarray]:

@@ -5,7 +5,8 @@ synthetic linear environment of :func:`routerlab.bandits.envs.synthetic_linear`
 (``arms`` arms, ``dim`` features, noise 0.1, environment seed ``seed``):
 
 * ``routerlab_single``  one jitted ``lax.scan`` over ``rounds`` rounds (the simulator, drawing
-  32 rounds of contexts at a time: ``run_bandit(..., draw_chunk=32)``, the same stream).
+  ``gcd(rounds, 800)`` rounds of contexts at a time: ``run_bandit(..., draw_chunk=800)``,
+  the same stream).
 * ``routerlab_vmap``    the same, vmapped over ``seeds`` seeds; rounds/s is aggregate.
 * ``routerlab_seed_batched``  the same seeds, ``seed_batch`` at a time (``jax.lax.map`` over
   groups of vmapped seeds, :func:`routerlab.bandits.simulate`'s ``seed_batch``): identical
@@ -17,16 +18,33 @@ synthetic linear environment of :func:`routerlab.bandits.envs.synthetic_linear`
   a ``skipped`` record naming the reason: not installed, or no adapter written yet.
 
 The single-stream cases (routerlab, numpy, peers) play the identical stream of contexts
-and rewards (the simulator's, seed 0), so their final regrets should agree up to float
-ties. Timing: medians of ``repeats`` interleaved rounds (:mod:`routerlab.bench.common`),
-after one untimed warm-up round that includes compilation; one process.
+and rewards (the simulator's, seed 0). routerlab computes in float32, the numpy loop in
+float64, so they choose the same arms until the first round whose two best scores are
+closer than float32 can resolve; from there the two runs follow different (equally valid)
+paths and their regrets differ by the luck of those paths, not by an error. Untimed
+agreement fields say how far they agree:
+
+* ``routerlab_single``: ``agree_until`` (rounds played with the numpy loop's arm before
+  the first different one; ``rounds`` if none), ``agree_fraction`` (``agree_until / rounds``),
+  ``numpy_top2_gap_at_divergence`` (the numpy loop's best minus second-best score at that
+  round; ``null`` if none).
+* ``numpy_sm``: ``final_regret_float32``, the same loop run in float32 (a float32 run
+  without JAX, to show how much of a regret gap float32 alone makes).
+
+Until 2026-12-01 the two diverged at round 13 (final regret 365 against 385 at 20,000
+rounds, 10 arms, d = 32) on an exact tie, not a near one: XLA's CPU matvec gave arms 8
+and 9 (unplayed, identical states) a width 1 ulp above arms 3-7, so ``argmax`` took
+arm 8 where numpy takes the first; :func:`routerlab.bandits.linalg.ridge_width2` now sums
+every arm alike. Timing: medians of ``repeats`` interleaved rounds
+(:mod:`routerlab.bench.common`), after one untimed warm-up round that includes
+compilation; one process.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,15 +53,16 @@ import numpy as np
 from routerlab.bandits.envs import synthetic_linear
 from routerlab.bandits.policies import linucb
 from routerlab.bandits.simulate import run_bandit
+from routerlab.bandits.types import Policy
 from routerlab.bench.common import environment, interleaved_median_ms
 from routerlab.config import ConfigError
 from routerlab.report.stats import mean_ci
 from routerlab.rng import stream_key
 
-__all__ = ["bench_bandits"]
+__all__ = ["bench_bandits", "recording", "agreement"]
 
 ALPHA, REG, NOISE = 1.0, 1.0, 0.1
-SINGLE_DRAW_CHUNK = 32  # one stream draws 32 rounds at a time (run_bandit's draw_chunk); vmap draws per round
+SINGLE_DRAW_CHUNK = 800  # one stream draws gcd(rounds, 800) rounds at a time (run_bandit's draw_chunk); vmap per round
 
 
 def _stream(env, seed: int, rounds: int):
@@ -53,23 +72,66 @@ def _stream(env, seed: int, rounds: int):
     return np.asarray(rnd.context.x, np.float64), np.asarray(rnd.quality, np.float64), np.asarray(rnd.mean_quality, np.float64)
 
 
-def _numpy_linucb(X, R, M, arms: int):
-    """Plain numpy LinUCB, Sherman–Morrison inverse per arm; returns final pseudo-regret."""
+def _numpy_linucb(X, R, M, arms: int, dtype=np.float64, record: bool = False):
+    """Plain numpy LinUCB, Sherman–Morrison inverse per arm; returns final pseudo-regret.
+
+    ``record=True`` (untimed) also returns every round's arm and top-two score gap.
+    """
     d = X.shape[1]
-    P = np.stack([np.eye(d) / REG] * arms)
-    b = np.zeros((arms, d))
-    theta = np.zeros((arms, d))
+    X, R = X.astype(dtype), R.astype(dtype)
+    P = np.stack([np.eye(d, dtype=dtype) / dtype(REG)] * arms)
+    b = np.zeros((arms, d), dtype)
+    theta = np.zeros((arms, d), dtype)
     regret = 0.0
+    chosen, gaps = [], []
     for t in range(X.shape[0]):
         x = X[t]
         px = P @ x
-        a = int(np.argmax(theta @ x + ALPHA * np.sqrt(np.maximum(px @ x, 0.0))))
+        scores = theta @ x + dtype(ALPHA) * np.sqrt(np.maximum(px @ x, 0.0))
+        a = int(np.argmax(scores))
+        if record:
+            top2 = np.partition(scores, -2)[-2:]
+            chosen.append(a), gaps.append(float(top2[1] - top2[0]))
         u = px[a]
-        P[a] -= np.outer(u, u) / (1.0 + x @ u)
+        P[a] -= np.outer(u, u) / (dtype(1.0) + x @ u)
         b[a] += R[t, a] * x
         theta[a] = P[a] @ b[a]
         regret += M[t].max() - M[t, a]
-    return regret
+    return (regret, np.array(chosen), np.array(gaps)) if record else regret
+
+
+class _Logged(NamedTuple):
+    inner: Any
+    arms: jax.Array  # [rounds] int32: the arm chosen in each round
+    t: jax.Array
+
+
+def recording(policy: Policy, rounds: int) -> Policy:
+    """``policy`` that also logs the arm of each of ``rounds`` rounds into its state.
+
+    Same selections and updates; read the log with ``run_bandit(..., return_state=True)``
+    (``state.arms``). For agreement checks, not for timing (the log is a write per round).
+    """
+
+    def init(key, spec):
+        return _Logged(policy.init(key, spec), jnp.zeros((rounds,), jnp.int32), jnp.zeros((), jnp.int32))
+
+    def select(state, ctx, key):
+        return policy.select(state.inner, ctx, key)
+
+    def update(state, ctx, arm, reward):
+        return _Logged(policy.update(state.inner, ctx, arm, reward), state.arms.at[state.t].set(arm), state.t + 1)
+
+    return Policy(init, select, update)
+
+
+def agreement(arms, ref_arms, ref_gaps) -> dict:
+    """How far ``arms`` follows ``ref_arms``: see the module docstring's agreement fields."""
+    arms, ref_arms = np.asarray(arms), np.asarray(ref_arms)
+    differ = np.flatnonzero(arms != ref_arms)
+    until = int(differ[0]) if differ.size else int(arms.size)
+    return {"agree_until": until, "agree_fraction": until / arms.size,
+            "numpy_top2_gap_at_divergence": float(ref_gaps[until]) if differ.size else None}
 
 
 def _mabwiser_linucb(X, R, M, arms: int):
@@ -140,6 +202,13 @@ def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=
 
     t0 = time.perf_counter()
     ms = interleaved_median_ms(fns, repeats=repeats, warmup=1)
+    # Untimed: which arms the single stream chose, against the numpy loop's (same stream).
+    logged = jax.jit(lambda s: run_bandit(recording(policy, rounds), env, env.params, s, rounds=rounds,
+                                          record_every=record_every, draw_chunk=SINGLE_DRAW_CHUNK,
+                                          return_state=True)[1].arms)(seed_arr)
+    _, ref_arms, ref_gaps = _numpy_linucb(X, R, M, arms, record=True)
+    extra = {"routerlab_single": agreement(logged, ref_arms, ref_gaps),
+             "numpy_sm": {"final_regret_float32": float(_numpy_linucb(X, R, M, arms, dtype=np.float32))}}
     wall_s = time.perf_counter() - t0
     env_info = environment()
     common = {"bench": "bandits", "policy": "linucb", "alpha": ALPHA, "arms": arms, "dim": dim, "rounds": rounds,
@@ -156,6 +225,7 @@ def bench_bandits(*, rounds=20_000, arms=10, dim=32, seeds=256, seed=0, repeats=
                 rec["seed_batch"] = seed_batch
         else:
             rec["final_regret"] = float(out.reshape(-1)[-1])
+        rec.update(extra.get(name, {}))
         records.append(rec)
     by = {r["case"]: r for r in records}
     base = by["numpy_sm"]["rounds_per_s"]
