@@ -53,5 +53,12 @@ STUDY = STUDIES["moe_vs_dense"]
 run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  # check: every arm, before a run dir
 
 
+# quick: the calibrated regime (docstring): the knowledge domain alone, a one-block model, fact loss.
+QUICK = dict(domains=("knowledge",), entities=64, renderings=64, measure="fact_loss", weight_decay=0.0, d_model=32,
+             n_layers=1, d_ff=32, seq_len=64, batch_size=32, steps=2000, eval_every=250, eval_batches=2)
+
+
 def get_config(scale: str) -> MoEVsDenseConfig:
+    if scale == "quick":
+        return MoEVsDenseConfig(**QUICK)
     return at_scale(MoEVsDenseConfig(), scale, smoke=dict(dense_widths=(1, 4)))

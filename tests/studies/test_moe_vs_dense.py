@@ -1,0 +1,92 @@
+"""moe_vs_dense's config: the knowledge table it can train on, and its shipped quick regime."""
+
+import math
+
+import pytest
+
+from routerlab.config import ConfigError
+from routerlab.models.corpus import TEXT_DOMAINS, build_corpus
+from routerlab.models.knowledge import KNOWLEDGE, KnowledgeConfig
+from routerlab.rundir import RunDir
+from routerlab.studies.lm import STUDIES, LMStudyConfig, MoEVsDenseConfig
+from routerlab.studies.lm import moe_vs_dense as mvd
+from routerlab.studies.lm.moe_vs_dense import STUDY, fact_loss, measure_of
+
+
+def test_text_domains_keep_the_shared_run_configs():
+    # Without the knowledge domain the table fields do not reach the corpus: every arm's run
+    # config is the one any LM study builds, so the unit cache is shared with them.
+    cfg = MoEVsDenseConfig(entities=7)
+    assert cfg.domains == TEXT_DOMAINS
+    assert cfg.run_config(d_ff=256) == LMStudyConfig().run_config(d_ff=256)
+    assert cfg.run_config().data.knowledge is None
+
+
+def test_knowledge_domain_gets_the_configured_table():
+    cfg = MoEVsDenseConfig(domains=(KNOWLEDGE,), seq_len=64, entities=40, renderings=2)
+    for _, run_cfg in STUDIES["moe_vs_dense"].all_variants(cfg):
+        assert run_cfg.data.knowledge == KnowledgeConfig(entities=40, renderings=2)
+    # One biography per window: the train split holds entities x renderings = 40 x 2 = 80 windows.
+    assert build_corpus(cfg.run_config().data, cfg.seq_len).num_windows("train") == 80
+
+
+def test_bad_knowledge_fields_are_refused_naming_the_field():
+    with pytest.raises(ConfigError, match="^seq_len: a biography"):
+        MoEVsDenseConfig(domains=(KNOWLEDGE,))  # the default seq_len (32) cannot hold one
+    with pytest.raises(ConfigError, match="^entities:"):
+        MoEVsDenseConfig(entities=0)
+    with pytest.raises(ConfigError, match="^renderings:"):
+        MoEVsDenseConfig(renderings=65)
+    with pytest.raises(ConfigError, match="^weight_decay:"):
+        MoEVsDenseConfig(weight_decay=-0.1)
+    assert MoEVsDenseConfig(weight_decay=0.0).run_config(d_ff=128).train.weight_decay == 0.0
+
+
+def test_fact_loss_is_the_knowledge_readout_as_nats_per_fact():
+    # 2 facts of log2 64 = 6 bits each: table_bits 12. A record storing 5 bits has summed fact
+    # cross-entropy (12 - 5) bits = 7 ln 2 nats = 4.852 nats, i.e. 2.426 nats per fact.
+    assert fact_loss({"table_bits": 12.0, "test_bits": 5.0}, 2) == pytest.approx(7 * math.log(2) / 2)
+    cfg = MoEVsDenseConfig(domains=(KNOWLEDGE,), seq_len=64, entities=3, measure="fact_loss")
+    # 3 entities x 4 attributes = 12 facts; (100 - 40) bits = 60 ln 2 nats over 12 facts = 3.466 nats per fact.
+    assert measure_of(cfg, {"table_bits": 100.0, "test_bits": 40.0, "test_loss": 9.0}) == pytest.approx(
+        60 * math.log(2) / 12)
+    assert measure_of(MoEVsDenseConfig(), {"table_bits": 100.0, "test_bits": 40.0, "test_loss": 9.0}) == 9.0
+    with pytest.raises(ConfigError, match="^measure: fact_loss reads the knowledge domain"):
+        MoEVsDenseConfig(measure="fact_loss")
+    with pytest.raises(ConfigError, match="^measure: must be one of"):
+        MoEVsDenseConfig(measure="bits")
+
+
+def test_analysis_and_controls_read_the_declared_measure(tmp_path, monkeypatch):
+    # Fake records whose test loss says the opposite of their fact loss: every number the study
+    # reports (frontier, paired differences, both controls) must follow the fact loss.
+    # Fact loss per arm (nats per fact, table 10 bits over 2 entities x 4 = 8 facts): test_bits
+    # = 10 - 8 L / ln 2 gives fact loss L. Dense widths 1, 2, 4, 8: L = 2.0, 1.8, 1.6, 1.5 (+0.01 s
+    # per seed s); MoE: 1.7 + 0.01 s. Test loss is 1 / L (inverted order).
+    fact = {"dense(ffn x1)": 2.0, "dense(ffn x2)": 1.8, "dense(ffn x4)": 1.6, "dense(ffn x8)": 1.5, "moe": 1.7}
+    fact |= {"control:dense": 2.0, "control:dense(ffn x4)": 1.6, "control:switch(E=8)": 1.7}
+
+    def fake_run(cfg, rundir, variants, desc):
+        for name, run_cfg in variants:
+            for s in (0, 1, 2):
+                value = fact[name] + 0.01 * s
+                rundir.log({"unit": f"{name}/lr0.01/seed{s}", "variant": name, "lr": 0.01, "seed": s, "steps": 10,
+                            "tokens": 100, "params": {"total": 1}, "train_flops_per_step": 1.0,
+                            "flops_per_token": {"active": run_cfg.model.d_ff * 1000.0, "total": 1.0},
+                            "eval_steps": [10], "val_loss": [1.0], "final_val_loss": 1.0, "test_loss": 1 / value,
+                            "table_bits": 10.0, "test_bits": 10.0 - 8 * value / math.log(2)})
+
+    monkeypatch.setattr(mvd, "run_knowledge_variants", fake_run)
+    cfg = MoEVsDenseConfig(domains=(KNOWLEDGE,), seq_len=64, d_ff=32, entities=2, measure="fact_loss",
+                           lr_grid=(0.01,))
+    summary = STUDY.run(cfg, RunDir.create(tmp_path, "moe_vs_dense", cfg))
+    # capacity: dense - dense x4 = 2.0 - 1.6 = +0.4 on every seed; Switch: 2.0 - 1.7 = +0.3.
+    assert summary["controls"]["capacity"]["delta"] == pytest.approx(0.4)
+    assert summary["controls"]["switch_vs_dense"]["delta"] == pytest.approx(0.3)
+    assert all(c["resolved"] and c["on"] == "fact_loss" for c in summary["controls"].values())
+    a = summary["analysis"]
+    assert a["measure"] == "fact_loss" and a["moe_minus_dense_loss"]["mean"] == pytest.approx(-0.3)
+    # The MoE's 1.7 lies halfway (1.8 -> 1.6) between the 2x and 4x points: ratio sqrt(64e3 * 128e3) / 32e3.
+    assert a["dense_equivalent_ratio"]["mean"] == pytest.approx(math.sqrt(2 * 4))
+    assert a["frontier"]["dense(ffn x1)"]["fact_loss"]["mean"] == pytest.approx(2.01)
+    assert not summary["verdict"].startswith("underpowered")
