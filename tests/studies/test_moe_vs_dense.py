@@ -7,6 +7,7 @@ import pytest
 from routerlab.config import ConfigError
 from routerlab.models.corpus import TEXT_DOMAINS, build_corpus
 from routerlab.models.knowledge import KNOWLEDGE, KnowledgeConfig
+from routerlab.registry import load_experiment
 from routerlab.rundir import RunDir
 from routerlab.studies.lm import STUDIES, LMStudyConfig, MoEVsDenseConfig
 from routerlab.studies.lm import moe_vs_dense as mvd
@@ -90,3 +91,18 @@ def test_analysis_and_controls_read_the_declared_measure(tmp_path, monkeypatch):
     assert a["dense_equivalent_ratio"]["mean"] == pytest.approx(math.sqrt(2 * 4))
     assert a["frontier"]["dense(ffn x1)"]["fact_loss"]["mean"] == pytest.approx(2.01)
     assert not summary["verdict"].startswith("underpowered")
+
+
+def test_shipped_quick_meets_the_issue_constraints():
+    # Issue 12: a dense frontier of >= 4 widths, every arm tuned on >= 3 rates, 3 seeds, the same
+    # tokens per arm; the quick regime reads the fact loss on the knowledge domain alone.
+    exp = load_experiment("moe_vs_dense")
+    cfg = exp.config("quick")
+    STUDY.check(cfg)
+    assert len(cfg.dense_widths) >= 4 and len(cfg.lr_grid) >= 3 and cfg.num_seeds == 3
+    assert cfg.domains == (KNOWLEDGE,) and cfg.measure == "fact_loss"
+    arms = STUDY.all_variants(cfg)
+    assert len({(c.train.steps, c.train.batch_size, c.model.seq_len, c.data) for _, c in arms}) == 1
+    # Every fact is seen steps x batch / entities = 2000 x 32 / 64 = 1000 times (one biography per window).
+    assert cfg.steps * cfg.batch_size // cfg.entities == 1000
+    assert exp.config("smoke").measure == "test_loss"  # smoke stays on the text domains

@@ -3,12 +3,19 @@
 Variants: a top-1 (Switch) MoE with ``num_experts`` experts of the dense FFN's width (the
 dense model's active FLOPs up to the router), and dense models whose FFN is ``m x d_ff`` wide
 for each ``m`` in ``dense_widths``, every one trained on the same tokens (same steps, batch and
-data order) at its own tuned learning rate. The dense models' ``(active FLOPs per token, test
-loss)`` points form the **dense frontier**.
+data order) at its own tuned learning rate. The dense models' ``(active FLOPs per token, loss)``
+points form the **dense frontier**.
+
+**One declared measure** (``cfg.measure``, :data:`MEASURES`) is the loss that the frontier, the
+ratio, the paired differences and both positive controls read: ``test_loss`` (the corpus test
+split, the default) or ``fact_loss`` (with the ``knowledge`` domain: the mean cross-entropy of a
+fact's value bytes on the test prompts, :func:`fact_loss`; the records then carry the knowledge
+study's readout, :func:`routerlab.studies.lm.knowledge.run_knowledge_variants`). Learning rates
+are chosen on the validation loss either way; test numbers never choose.
 
 * ``dense_equivalent_ratio`` (:func:`routerlab.studies.lm.curves.dense_equivalent_ratio`):
   per seed, the FLOPs per token at which the frontier (log-linear, running minimum) reaches
-  the MoE's test loss, over the MoE's own active FLOPs per token. ``r >= 5`` is the seed's
+  the MoE's loss, over the MoE's own active FLOPs per token. ``r >= 5`` is the seed's
   "80% less compute per token". Seeds beyond the frontier are censored and reported as bounds.
 * ``step_speedup`` (Switch Transformer's measure): the dense 1x model's steps over the steps the
   MoE's validation curve needs to reach dense's final validation loss (censored: at most 1).
