@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Ridge", "ridge_init", "ridge_update", "ridge_width2", "refresh", "refresh_ridges"]
+__all__ = ["Ridge", "ridge_init", "ridge_update", "ridge_width2", "ridge_mean_width2", "refresh", "refresh_ridges"]
 
 
 class Ridge(NamedTuple):
@@ -53,8 +53,13 @@ def ridge_init(num_arms: int, dim: int, reg) -> Ridge:
     return Ridge(gram, inv, zeros, zeros, jnp.zeros((num_arms,), jnp.float32))
 
 
-def ridge_update(r: Ridge, arm: jax.Array, x: jax.Array, y: jax.Array) -> Ridge:
-    """Add observation ``(x, y)`` to arm ``arm`` (Sherman–Morrison, O(d^2))."""
+def ridge_update(r: Ridge, arm: jax.Array, x: jax.Array, y: jax.Array, *, theta: bool = True) -> Ridge:
+    """Add observation ``(x, y)`` to arm ``arm`` (Sherman–Morrison, O(d^2)).
+
+    ``theta=False`` skips ``theta_a = P_a b_a`` (a d x d matvec and a write per round): the
+    field then holds the value of the last :func:`refresh` only, so it is for policies that
+    score with :func:`ridge_mean_width2` and never read ``theta`` (LinUCB).
+    """
     x = x.astype(jnp.float32)
     p = r.inv[arm]
     u = p @ x
@@ -64,9 +69,20 @@ def ridge_update(r: Ridge, arm: jax.Array, x: jax.Array, y: jax.Array) -> Ridge:
         gram=r.gram.at[arm].add(jnp.outer(x, x)),
         inv=r.inv.at[arm].set(p),
         b=r.b.at[arm].set(b_new),
-        theta=r.theta.at[arm].set(p @ b_new),
+        theta=r.theta.at[arm].set(p @ b_new) if theta else r.theta,
         count=r.count.at[arm].add(1.0),
     )
+
+
+def ridge_mean_width2(r: Ridge, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(theta_a . x, x^T A_a^{-1} x)`` for every arm from one batched matvec ``P_a x``.
+
+    ``P_a`` is symmetric (every update and refresh keeps it so, bit for bit), hence
+    ``theta_a . x = (P_a b_a) . x = b_a . (P_a x)``: the mean needs no up-to-date ``theta``.
+    Widths as :func:`ridge_width2`; both shape [K].
+    """
+    px = jnp.einsum("kij,j->ki", r.inv, x)
+    return jnp.sum(r.b * px, axis=-1), jnp.maximum(jnp.sum(px * x[None, :], axis=-1), 0.0)
 
 
 def ridge_width2(r: Ridge, x: jax.Array) -> jax.Array:

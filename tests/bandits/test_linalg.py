@@ -65,3 +65,27 @@ def test_refresh_ridges_finds_nested_and_stacked_ridges():
     np.testing.assert_allclose(out["outer"][0].inv, r.inv, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["members"].theta[1], r.theta, rtol=1e-5, atol=1e-6)
     assert out["outer"][1] == 3.0
+
+
+def test_mean_from_one_matvec_equals_theta_dot_x_and_skipping_theta_changes_nothing_else():
+    from routerlab.bandits.linalg import ridge_mean_width2
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(200, 6)) / np.sqrt(6)).astype(np.float32)
+    y = rng.normal(size=200).astype(np.float32)
+    arms = rng.integers(0, 3, 200)
+
+    def play(theta):
+        step = lambda r, o: (ridge_update(r, o[0], o[1], o[2], theta=theta), None)  # noqa: E731
+        return jax.jit(lambda: jax.lax.scan(step, ridge_init(3, 6, 1.0), (arms, X, y))[0])()
+
+    full, lean = play(True), play(False)
+    for field in ("gram", "inv", "b", "count"):
+        np.testing.assert_array_equal(getattr(lean, field), getattr(full, field))
+    np.testing.assert_array_equal(lean.theta, np.zeros((3, 6)))  # never written: only refresh() sets it
+    x = X[0]
+    mean, width2 = ridge_mean_width2(lean, x)
+    # b_a . (P_a x) = (P_a b_a) . x because P_a is symmetric: the maintained theta's score
+    np.testing.assert_allclose(mean, np.asarray(full.theta) @ x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(width2, ridge_width2(lean, x))
+    np.testing.assert_allclose(refresh(lean).theta, full.theta, rtol=1e-4, atol=1e-5)
