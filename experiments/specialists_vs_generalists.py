@@ -40,8 +40,11 @@ gen-m / gen-l; majority-answer rows 0.17, 0.27, 0.49), but no family resolves bo
 and knowledge (+0.047 [+0.018, +0.075]). Planning (every rival >= 0.98) and knowledge
 (gen-m, gen-l, spec-knowledge and ctl-know-m all 1.00 on the 300 facts) sit at ceiling at
 this training length. The GPU pilot (3 seeds, 4,000 steps) resolved both steps on no
-family either, so more seeds (the paper scale's 5) or harder math/code/logic knobs are
-what the control needs.
+family either. Five seeds alone do not pass either (measured 2026-12-01, seeds 3-4 built
+beside seeds 0-2; routerlab.fleet.fleet_config.scaled_fleet's calibration record): math
+and logic resolve, code misses gen-m > gen-s (+0.061 [-0.018, +0.140]), planning and
+knowledge stay at ceiling, so 2 of 5 families. What the control needs next: larger
+evaluation sets, and knowledge and planning moved off their ceiling.
 Claims, for the record only (the verdict withholds them): spec-code beats gen-m (+0.085
 [+0.028, +0.142]), spec-logic loses to gen-l (-0.118 [-0.182, -0.055]), the rest tie or are
 uninformative (planning and knowledge at ceiling; spec-math vs gen-m both within chance).
