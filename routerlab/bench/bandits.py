@@ -35,7 +35,25 @@ Until 2026-12-01 the two diverged at round 13 (final regret 365 against 385 at 2
 rounds, 10 arms, d = 32) on an exact tie, not a near one: XLA's CPU matvec gave arms 8
 and 9 (unplayed, identical states) a width 1 ulp above arms 3-7, so ``argmax`` took
 arm 8 where numpy takes the first; :func:`routerlab.bandits.linalg.ridge_width2` now sums
-every arm alike. Timing: medians of ``repeats`` interleaved rounds
+every arm alike.
+
+Where the time goes (2026-12-01, CPU-time ablations in one process, 10 arms, d = 32, the
+2 cores shared at load ~8, so ratios only). Single stream: the simulator alone (a policy
+that always plays arm 0) is ~20-25% of a LinUCB round; selection (one batched matvec
+``P_a x`` over arms, fused scores, argmax) ~25%; the rank-1 update of the chosen arm's
+inverse (a dynamic slice, a d x d matvec and a dynamic-update-slice fusion) ~50%. Tried
+and dropped: ``lax.scan(unroll=2..8)`` (1.6-2x slower; ``unroll=8`` crashes XLA's CPU
+fusion compiler, jax 0.10.2), a one-hot masked update of all arms (~3x slower),
+stacking inverse and Gram into one [K, 2, d, d] array (2x slower), reusing the select's
+matvec in the update (slower). Batched: under ``vmap`` the chosen arm's state is read by
+``gather`` and written by ``scatter`` (the compiled module: 6 gathers, 2 scatters; none
+with the arm-0 policy); a one-hot masked update instead is ~1.85x slower (it touches
+every arm); ``seed_batch`` 8-32 is best (64:
+~1.3x slower per lane, inverse plus Gram of 64 lanes is 5 MB against 2 MB of L2 per
+core). Per lane-round: ~1.5 us CPU of simulator and ~3.5 us of LinUCB, i.e. at most
+~200k lane-rounds per CPU-second; the 1M rounds/s goal needs ~2.5x that on both cores.
+
+Timing: medians of ``repeats`` interleaved rounds
 (:mod:`routerlab.bench.common`), after one untimed warm-up round that includes
 compilation; one process.
 """
