@@ -172,9 +172,9 @@ def scaled_fleet(scale: str) -> FleetConfig:
 
     Calibration record, issue 13 item 1 (2026-12-01, CPU; no config changed: nothing passed).
     *Five seeds at this config FAIL the size control.* Seeds 3 and 4 of the 5-seed quick fleet
-    (``--set 'fleet.seeds=[0,1,2,3,4]'``, fleet key 15da3309cbc4) were built by ``build_fleet``
-    (546 and 500 CPU s; 1,902 s wall for both at load ~8-9 on the 2 cores) and read beside
-    seeds 0-2 of the cached 3-seed fleet acb9c643093b. Test exact match, gen-s / gen-m / gen-l,
+    (``--set 'fleet.seeds=[0,1,2,3,4]'``) were built by ``build_fleet`` at f414eb4 (546 and
+    500 CPU s; 1,902 s wall for both at load ~8-9 on the 2 cores) and read beside seeds 0-2
+    of the cached 3-seed fleet acb9c643093b. Test exact match, gen-s / gen-m / gen-l,
     and the two paired steps (95% t-intervals over the 5 seeds, as the study computes them):
     math 0.180 / 0.238 / 0.317, gen-m - gen-s +0.058 [+0.009, +0.107], gen-l - gen-m +0.079
     [+0.025, +0.133] (resolved); logic 0.664 / 0.772 / 0.816, +0.108 [+0.057, +0.159], +0.044

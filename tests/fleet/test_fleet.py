@@ -155,7 +155,7 @@ def test_fleet_is_cached(tiny, monkeypatch):
 
 def test_a_changed_training_code_salt_is_not_served_the_cached_fleet(tiny, monkeypatch):
     cfg, root, fleet = tiny
-    assert fleet.path.name == fleet_mod.fleet_key(cfg)  # unsalted: the bare config hash
+    assert fleet.path.name == fleet_mod.fleet_key(cfg)  # the config hash, salted with today's FLEET_KEY_SALT
     monkeypatch.setattr(fleet_mod, "FLEET_KEY_SALT", "engine-v2")
     assert fleet_mod.fleet_key(cfg) != fleet.path.name
 
