@@ -34,7 +34,9 @@ Runtime (measured 2026-11-30 on 2 CPU cores shared with three other jobs): smoke
 (3 fleet seeds, 3 RouteLLM split seeds), plus 1,258 CPU s to train the fleet when it is not
 (see specialists_vs_generalists).
 
-Expected result (quick, measured 2026-11-30, 3 fleet seeds, 200 bootstrap resamples):
+Expected result (quick, measured 2026-11-30, 3 fleet seeds, 200 bootstrap resamples, on the
+fleet acb9c643093b that the code before 20a2132 built, the one shipped; today's code
+builds a slightly different quick fleet, see routerlab.fleet.fleet.FLEET_KEY_SALT):
 RouteLLM, MF router at the validation-fixed operating point: MMLU saves 47.7% [33.9, 61.6]
 of GPT-4's cost keeping 93.8% of its quality (the 95% target is missed on 80% of test
 resamples; 45.5% read off the test hull; RouteLLM published 45%), GSM8K 33.8% [4.9, 62.6]

@@ -31,7 +31,9 @@ quick: the fleet 1,258 CPU s (52 min wall on the loaded machine; per seed ~85 s
 specialists, ~30 s gen-s, ~147 s gen-m with ctl-know-m, ~157 s gen-l), the study itself
 ~6 CPU s once the fleet is cached.
 
-Expected result (quick, measured 2026-11-30, 3 fleet seeds): the size control FAILS, so the
+Expected result (quick, measured 2026-11-30, 3 fleet seeds, on the fleet acb9c643093b that
+the code before 20a2132 built; today's code builds a slightly different quick fleet, see
+routerlab.fleet.fleet.FLEET_KEY_SALT, not re-measured as a whole): the size control FAILS, so the
 verdict is "underpowered". Generalists' test exact match rises with size in the mean on
 math 0.17 / 0.24 / 0.33, code 0.30 / 0.35 / 0.48 and logic 0.67 / 0.77 / 0.82 (gen-s /
 gen-m / gen-l; majority-answer rows 0.17, 0.27, 0.49), but no family resolves both steps at
