@@ -266,8 +266,10 @@ def clean_stale_builds(folder: Path) -> list[Path]:
 # (make_train_step + scan_steps, 9d01f87) left training bit-identical on CPU (the quick
 # fleet's gen-s at seed 0 retrained at 9d01f87 gives the cached fleet's answers exactly), but
 # the segmented training of 20a2132 does not at quick scale, even run as one segment: gen-s
-# at seed 0 answers 0.610 of its 1,900 held-out queries, not 0.616 (the smoke-scale
-# equality tests, tests/fleet/test_fleet_engine.py and test_fleet_resume.py, still hold).
+# at seed 0 answers 0.610 of its 1,900 held-out queries, not 0.616. The smoke-scale equality
+# tests (tests/fleet/test_fleet_engine.py, test_fleet_resume.py) still hold, but at gen-s's
+# quick architecture (2 layers, d_model 32, d_ff 128, lr 2e-3) train_group's loss leaves
+# test_fleet_engine.reference_train's at step 16 by ~5e-6 (last float32 bits, then chaos).
 # So fleets cached before 20a2132 (e.g. the quick fleet acb9c643093b) are not served.
 FLEET_KEY_SALT = "segmented-20a2132"
 
