@@ -35,8 +35,29 @@ dense-equivalent ratio, the paired differences and both controls read it. The co
 (names, templates and value bytes of held-out biographies) stays in every variant's record and
 per domain; smoke and paper keep the five text domains and the test loss.
 
-Runtime and expected result: being measured (the full quick study from an empty --out,
-2026-12-01); until its numbers are here, quick's controls are not known to resolve.
+Runtime (measured 2026-12-01 from an empty --out, /usr/bin/time -v): quick 19:13 wall, 873 s
+CPU (862 user + 11 system), under a load of 8-9 from the other engineers' jobs on the shared
+2-core machine (5.3 at the end): 15 trained (arm, rate) units of 3 seeds, ~70 s each, the 9
+control arms reused. Not timed on idle cores; the CPU time suggests roughly 8-10 min there,
+above make demo's 6-minute share. smoke not re-timed (3 trained units on the text domains).
+
+Expected result (quick, measured 2026-12-01, 3 seeds, 4,096,000 tokens per arm; every arm's
+rate chosen as 1e-2, the grid's top, from {3e-3, 6e-3, 1e-2} on validation): BOTH CONTROLS
+RESOLVE on the fact loss: capacity (dense 4x minus dense 1x) +1.715 [+0.825, +2.606] nats per
+fact, Switch E=8 over dense +0.816 [+0.046, +1.586] (the latter narrowly: its per-seed MoE
+fact loss is 1.677 / 1.006 / 0.376). Dense frontier fact loss 1.836 +- 0.894 / 0.327 +- 0.185
+/ 0.120 +- 0.121 / 0.030 +- 0.037 at 1x / 2x / 4x / 8x FFN (2.87e4 / 3.28e4 / 4.10e4 / 5.73e4
+FLOPs per token); MoE 1.020 +- 1.617 at 2.92e4. Dense-equivalent ratio 1.07 +- 0.13 (per seed
+1.02 / 1.06 / 1.12, none censored): the verdict reads "S2 ... fails". Step speed-up to dense's
+final validation loss (corpus validation curve) 1.49 +- 0.09. MoE minus dense -0.816 +- 0.770
+nats per fact (Holm p 0.090 over the study's comparisons: not resolved there, while the
+control's own 95% interval excludes 0), MoE minus dense 8x (its total parameters) +0.989 +-
+1.616 (not resolved). Caveats: every arm's chosen rate is at the grid's top edge (the record:
+3e-2 gives lower validation loss for dense and MoE but leaves one MoE seed of three behind);
+on the corpus test loss the same arms read dense 0.277, MoE 0.221, dense 4x 0.166 nats/byte.
+The run's summary.json was written before the controls' measure moved from an "on" key in
+each control to the top-level "measure" key (the output contract's control keys); numbers
+are unchanged.
 
 Calibration record (2026-12-01, the shared 2-core machine under a load of 6-9 from the other
 engineers' jobs; 3 seeds; d_model 32, one block, FFN 32, seq 64; "test" is the corpus test

@@ -81,7 +81,8 @@ class MoEVsDenseConfig(LMStudyConfig):
         check(self.weight_decay >= 0, "weight_decay", f"must be >= 0; got {self.weight_decay}")
         check(self.measure in MEASURES, "measure", f"must be one of {', '.join(MEASURES)}; got {self.measure!r}")
         check(self.measure != "fact_loss" or kn.KNOWLEDGE in self.domains, "measure",
-              f"fact_loss reads the knowledge domain's facts: domains must hold {kn.KNOWLEDGE!r}; got {list(self.domains)}")
+              f"fact_loss reads the knowledge domain's facts: domains must hold {kn.KNOWLEDGE!r}; "
+              f"got {list(self.domains)}")
 
     def knowledge(self) -> kn.KnowledgeConfig:
         return kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)
@@ -221,7 +222,8 @@ class MoEVsDenseStudy(Study):
         loss = lambda name: [measure_of(cfg, r) for r in groups[name]]  # noqa: E731
         found = {"capacity": paired_control("capacity", loss(wide), loss(dense), lower_is_better=True),
                  "switch_vs_dense": paired_control("switch_vs_dense", loss(switch), loss(dense), lower_is_better=True)}
-        summary["controls"] = {k: {**c.to_json(), "on": cfg.measure} for k, c in found.items()}
+        summary["controls"] = {k: c.to_json() for k, c in found.items()}  # the output contract's keys
+        summary["measure"] = cfg.measure  # what the controls and every comparison read
         summary["verdict"] = gate(self.verdict(cfg, summary), found.values())
         return summary
 
