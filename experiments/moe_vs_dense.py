@@ -33,7 +33,9 @@ a fact's value bytes given the entity's name and the attribute's prompt, on the 
 nats per fact; it is the knowledge study's bits stored read as a loss): the dense frontier, the
 dense-equivalent ratio, the paired differences and both controls read it. The corpus test loss
 (names, templates and value bytes of held-out biographies) stays in every variant's record and
-per domain; smoke and paper keep the five text domains and the test loss.
+the report's table (with one domain there is no per-domain split; the knowledge readout's
+records do not repeat it); smoke and paper keep the five text domains, per-domain test losses
+and the test loss as the measure.
 
 Runtime (measured 2026-12-01 from an empty --out, /usr/bin/time -v): quick 19:13 wall, 873 s
 CPU (862 user + 11 system), under a load of 8-9 from the other engineers' jobs on the shared
