@@ -166,7 +166,7 @@ def test_scaling_fit_fits_the_constants_with_three_expert_counts_and_uses_clarks
                                        for _ in range(3)]
         return out
 
-    cfg = ScalingFitConfig(expert_counts=(1, 4, 16), bootstrap=50)
+    cfg = ScalingFitConfig(widths=(16, 32, 48), expert_counts=(1, 4, 16), bootstrap=50)
     a = STUDY.analysis(cfg, groups((1, 4, 16)))
     assert a["e_constants"]["source"].startswith("fitted") and a["sbase_constants"]["e_constants"]["e_start"] == 1.85
     assert a["e_constants"]["e_start_ci"][0] <= a["e_constants"]["e_start"] <= a["e_constants"]["e_start_ci"][1]
