@@ -4,10 +4,17 @@ The seed's claim: sparse MoE models match much larger dense models "while using 
 compute per token". Measured as that sentence says: a top-1 (Switch) MoE with E=8 experts of
 the dense FFN's width in every block (dense's active FLOPs per token up to the router), and
 dense models with FFN widths 1x, 2x, 4x and 8x (8x = the MoE's total FFN parameters), all on
-the same tokens, each at its own learning rate chosen on validation from {3e-3, 1e-2, 3e-2}.
+the same tokens, each at its own learning rate chosen on validation (validation loss) from
+the scale's grid ({3e-3, 6e-3, 1e-2} at quick, {3e-3, 1e-2, 3e-2} at smoke and paper).
 The dense models' (active FLOPs per token, loss) points form the dense frontier, the loss
 being the study's declared measure (the config's `measure`: test loss, or at quick the fact
-loss); every number below reads that one measure.
+loss); the frontier, the ratio, the comparisons and both controls read that one measure (the
+step speed-up reads the validation loss curve).
+
+S2's ratio of 5 is testable only where the frontier reaches it: the verdict says "not testable
+here" when the widest dense model costs less than 5x the MoE's active FLOPs per token. At quick
+(one block, context 64, a 128-byte head) the FFN is a small share of FLOPs and the 8x dense
+costs 1.96x the MoE, so quick reports the ratio but cannot test S2.
 
 Dense-equivalent ratio (routerlab.studies.lm.curves.dense_equivalent_ratio): per seed, the
 FLOPs per token at which the dense frontier (running minimum, log-linear) reaches the MoE's

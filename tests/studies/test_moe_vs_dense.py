@@ -106,3 +106,25 @@ def test_shipped_quick_meets_the_issue_constraints():
     # Every fact is seen steps x batch / entities = 2000 x 32 / 64 = 1000 times (one biography per window).
     assert cfg.steps * cfg.batch_size // cfg.entities == 1000
     assert exp.config("smoke").measure == "test_loss"  # smoke stays on the text domains
+
+
+def _ratio(per_seed, censor, ci=None):
+    return {"per_seed": per_seed, "censor": censor, "ci": ci, "text": "x"}
+
+
+def test_s2_verdict_needs_a_frontier_that_can_reach_a_ratio_of_5_and_reads_censored_bounds():
+    from routerlab.report.paper import claim_verdict
+    from routerlab.studies.lm.moe_vs_dense import MoEVsDenseConfig, _verdict
+
+    cfg = MoEVsDenseConfig()
+    short = {"analysis": {"dense_equivalent_ratio": _ratio([1.0, 1.1], [0, 0], [0.9, 1.2]), "frontier_reach": 1.96}}
+    text = _verdict(cfg, short)
+    assert "not testable here" in text and "1.96x" in text
+    assert claim_verdict({"verdict": text})[0] == "not testable here"  # the claims table reads it so
+    wide = lambda r: {"analysis": {"dense_equivalent_ratio": r, "frontier_reach": 8.0}}  # noqa: E731
+    assert " fails:" in _verdict(cfg, wide(_ratio([1.0, 1.1], [0, 0], [0.9, 1.2])))
+    # every seed censored below (the MoE worse than the narrowest dense): upper bounds under 5 -> fails
+    assert " fails:" in _verdict(cfg, wide(_ratio([0.98, 0.98], [-1, -1])))
+    # every seed beyond the widest dense, bounds >= 5 -> holds; a bound under 5 -> not resolved
+    assert " holds:" in _verdict(cfg, wide(_ratio([8.0, 8.0], [1, 1])))
+    assert "is not resolved" in _verdict(cfg, wide(_ratio([4.0, 8.0], [1, 1])))
