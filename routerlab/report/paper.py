@@ -118,7 +118,7 @@ def claim_verdict(summary: Mapping | None) -> tuple[str, str]:
     (no run, or a run whose summary states no verdict).
     """
     if not summary or not isinstance(summary.get("verdict"), str):
-        return "not testable here", "no verdict recorded"
+        return "not testable here", "the study records no verdict sentence on this claim yet (its table and findings give the numbers)"
     text = summary["verdict"].strip()
     low = text.lower()
     if low.startswith("underpowered"):

@@ -239,7 +239,27 @@ def summarize(rundir: RunDir, target: float = 0.95) -> dict[str, Any]:
             routers[router] = {k: e for k, e in cells.items() if e["seeds_defined"]}
         summary[name] = {"seeds": entry["seeds"], "models": entry["models"], "reference": entry["reference"],
                          "routers": routers}
-    return {"datasets": summary, "published": PUBLISHED}
+    return {"datasets": summary, "published": PUBLISHED, "verdict": verdict(summary)}
+
+
+#: S4's threshold: "routing to smaller models cuts inference cost by 90% or more".
+S4_SAVINGS = 0.9
+
+
+def verdict(datasets: dict[str, Any]) -> str:
+    """S4 on real data: the headline router's savings at 95% of the reference's quality, per
+    benchmark (t-interval over split seeds). MT-Bench is left out (~8 test questions per split).
+    ``holds`` if every interval is above 90%, ``fails`` if every one is below, else not resolved."""
+    cells = {name: e["routers"][HEADLINE_ROUTER]["savings"] for name, e in datasets.items()
+             if name != "mt_bench" and "routers" in e and "savings" in e["routers"].get(HEADLINE_ROUTER, {})}
+    if not cells:
+        return "S4 is not testable here: no real routing table with the headline router's savings was read."
+    held = ("holds" if all(c["lo"] >= S4_SAVINGS for c in cells.values()) else
+            "fails" if all(c["hi"] < S4_SAVINGS for c in cells.values()) else "is not resolved")
+    parts = "; ".join(f"{name} {c['mean']:.0%} [{c['lo']:.0%}, {c['hi']:.0%}]" for name, c in sorted(cells.items()))
+    return (f"S4 (routing cuts inference cost by 90% or more) {held} on real data: the {HEADLINE_ROUTER.upper()} "
+            f"router saves {parts} of the reference model's cost at 95% of its quality (95% t-interval over "
+            "split seeds; MT-Bench left out, ~8 test questions per split).")
 
 
 def _cell(entry: dict[str, Any], key: str, scale: float = 1.0, digits: int = 3, *, boot: bool = True) -> str:

@@ -57,3 +57,19 @@ def test_tiny_run_and_report(tmp_path, monkeypatch, check_paper_hook):
     written = check_paper_hook("real_benchmarks", rundir)
     assert "RouteLLM (published)" in written["real_benchmarks.tex"].read_text()
     assert "real_benchmarks.pdf" in written and "real_benchmarks_findings.tex" in written
+
+
+def test_s4_verdict_reads_the_headline_routers_savings_intervals():
+    from routerlab.report.paper import claim_verdict
+    from routerlab.studies.real_benchmarks import verdict
+
+    def data(*cells):
+        out = {f"d{i}": {"routers": {"mf": {"savings": {"mean": (lo + hi) / 2, "lo": lo, "hi": hi}}}}
+               for i, (lo, hi) in enumerate(cells)}
+        out["mt_bench"] = {"routers": {"mf": {"savings": {"mean": 0.95, "lo": 0.92, "hi": 0.98}}}}  # left out
+        return out
+
+    assert claim_verdict({"verdict": verdict(data((0.2, 0.7), (0.1, 0.8)))})[0] == "fails"
+    assert claim_verdict({"verdict": verdict(data((0.91, 0.99), (0.93, 0.97)))})[0] == "holds"
+    assert "is not resolved" in verdict(data((0.2, 0.95), (0.91, 0.99)))
+    assert "not testable here" in verdict({"routerbench": {"skipped": "no table"}})
