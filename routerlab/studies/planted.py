@@ -447,6 +447,7 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
             if values:
                 entry[metric] = mean_ci(values)._asdict()
         summary[variant] = entry
-    return {"variants": summary}
+    from routerlab.studies.planted_report import s1_verdict
+    return {"variants": summary, "verdict": s1_verdict(summary)}
 
 

@@ -114,3 +114,25 @@ def paper(rundir: RunDir, out: Path, provenance: str) -> list[Path]:
     atomic_write_text(tex, f"% {provenance}\n" + table)
     return [tex, write_findings(out, "planted_experts", findings(rundir), provenance),
             *save_figure(_figure(rundir), out / "figures" / "planted_experts", subject=provenance, png=False)]
+
+
+#: S1's bar for "tokens are routed to experts specialised for them": the AMI of a learned
+#: router's top expert with the planted clusters, whose 95% interval must lie above it.
+S1_AMI = 0.5
+
+
+def s1_verdict(variants: dict[str, Any]) -> str:
+    """S1 on the planted task, from each learned router's AMI with the planted clusters (95%
+    t-interval over seeds): ``holds`` if every learned router's interval lies above
+    :data:`S1_AMI`, ``fails`` if every one lies below, ``depends`` (on the router) otherwise.
+    Dense and hash (the control that never learns) are not routers being judged."""
+    ami = {v: e["ami"] for v, e in variants.items() if v not in ("dense", "hash") and "ami" in e}
+    if not ami:
+        return "S1 is not testable here: no learned router's routing was scored against the planted clusters."
+    above = sorted(v for v, e in ami.items() if e["lo"] > S1_AMI)
+    below = sorted(v for v, e in ami.items() if e["hi"] < S1_AMI)
+    word = "holds" if len(above) == len(ami) else "fails" if len(below) == len(ami) else "depends on the router"
+    cells = ", ".join(f"{v} {e['mean']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]" for v, e in sorted(ami.items(), key=lambda x: -x[1]["mean"]))
+    return (f"S1 (tokens go to experts specialised for them) {word} on the planted task: AMI of each learned "
+            f"router's top expert with the planted clusters (95% t-interval; the bar is {S1_AMI}): {cells}.")
+

@@ -99,3 +99,22 @@ def test_one_pass_serves_every_query_exactly_once():
     assert np.asarray(out["quality"]).shape == (1, 3)
     np.testing.assert_allclose(out["quality"][0], [0.35] * 3, atol=1e-6)
     np.testing.assert_allclose(out["cost"][0], [1.0] * 3, atol=1e-6)
+
+
+def test_s5_verdict_holm_corrects_over_the_candidate_routers():
+    from routerlab.report.paper import claim_verdict
+    from routerlab.studies.fleet_routing.study import s5_verdict
+
+    def cell(mean, half):  # a 95% t-interval over 3 seeds: half-width = t(0.975, 2) x se = 4.303 se
+        return {"delta_aiq": {"mean": mean, "lo": mean - half, "hi": mean + half, "n": 3}}
+
+    # se = 0.01 / 4.303; t = 0.05 / se = 21.5 -> p = 0.0022; times 3 routers (Holm) = 0.0065 < 0.05
+    routers = {"knn": cell(0.05, 0.01), "mlp": cell(0.0, 0.05), "mf": cell(-0.01, 0.05), "single:gen-l": cell(0.9, 0.01),
+               "oracle": cell(0.9, 0.01), "random": cell(0.5, 0.01)}
+    text = s5_verdict(routers, 3)
+    assert claim_verdict({"verdict": text})[0] == "holds" and "knn +0.050" in text and "Holm over 3 routers" in text
+    # interval barely above 0 (t = 4.4, p = 0.048), but Holm over 3 routers: p = 0.14 -> not resolved
+    routers["knn"] = cell(0.0102, 0.01)
+    assert "is not resolved" in s5_verdict(routers, 3)
+    below = {n: cell(-0.1, 0.05) for n in ("knn", "mlp")}
+    assert claim_verdict({"verdict": s5_verdict(below, 3)})[0] == "fails"

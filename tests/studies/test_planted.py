@@ -193,3 +193,14 @@ def test_reproduce_writes_one_report_and_reuses_complete_runs(tmp_path, capsys, 
     assert "planted_experts (smoke): reusing" in printed and len(find_runs(out, "planted_experts")) == 1
     assert find_runs(out, "planted_experts")[0].path.name in (paper / "tables" / "planted_experts.tex").read_text()
     assert main(["paper", "--runs", str(out), "--out", str(paper), "--run-missing"]) == 2  # needs --scale
+
+
+def test_s1_verdict_judges_every_learned_router_against_the_ami_bar():
+    from routerlab.report.paper import claim_verdict
+    from routerlab.studies.planted_report import s1_verdict
+
+    ci = lambda lo, hi: {"ami": {"mean": (lo + hi) / 2, "lo": lo, "hi": hi}}  # noqa: E731
+    high = {"dense": {}, "hash": ci(0.0, 0.1), "switch": ci(0.7, 0.8), "top2": ci(0.8, 0.9)}
+    assert claim_verdict({"verdict": s1_verdict(high)})[0] == "holds"  # the hash control is not judged
+    assert claim_verdict({"verdict": s1_verdict({**high, "soft": ci(0.27, 0.39)})})[0] == "depends"
+    assert claim_verdict({"verdict": s1_verdict({"switch": ci(0.1, 0.3)})})[0] == "fails"

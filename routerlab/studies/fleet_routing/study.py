@@ -218,7 +218,40 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
             "bandit_budget": _budget_summary(records, rundir.config["bandit_rounds"]),
             "target": rundir.config.get("target", 0.95), "chance": _chance_summary(records),
             "routellm": next((r["routellm"] for r in rundir.records() if "routellm" in r), None),
+            "verdict": s5_verdict(routers, len(records)),
             "replay_rounds_per_query": (rundir.config["bandit_rounds"] / records[0]["queries"]["test"]
                                         if records and rundir.config.get("bandit_rounds") else None),
             "task_accuracy_val": mean_ci([r2["task_accuracy_val"] for rec in records for r2 in rec["routers"]
                                           if "task_accuracy_val" in r2] or [float("nan")])._asdict()}
+
+
+def s5_verdict(routers: dict[str, Any], seeds: int) -> str:
+    """S5 on the fleet: does a router beat the zero router (the hull of the single models: any
+    mix of them at any cost) in AIQ? Each candidate's ΔAIQ t-test over fleet seeds (p from its
+    95% t-interval), Holm-corrected over the candidates: ``holds`` if one is resolved above 0,
+    ``fails`` if every interval lies below 0, not resolved otherwise. Single models, oracles,
+    random mixing and the replayed-log bandit (optimistic) are not candidates."""
+    from scipy import stats
+
+    from routerlab.report.stats import holm
+
+    cand = {n: e["delta_aiq"] for n, e in routers.items()
+            if not n.startswith("single:") and "oracle" not in n and n != "random" and "replayed" not in n
+            and (e.get("delta_aiq") or {}).get("lo") is not None and e["delta_aiq"].get("n", 0) >= 2}
+    if not cand:
+        return "S5 is not testable here: no router's AIQ over the zero router was measured over >= 2 fleet seeds."
+    names = sorted(cand)
+
+    def p_value(e: dict[str, Any]) -> float:
+        se = (e["hi"] - e["lo"]) / 2 / stats.t.ppf(0.975, e["n"] - 1)
+        return float(2 * stats.t.sf(abs(e["mean"]) / se, e["n"] - 1)) if se > 0 else float(e["mean"] == 0)
+
+    p_holm = dict(zip(names, holm([p_value(cand[n]) for n in names])))
+    won = [n for n in names if cand[n]["mean"] > 0 and p_holm[n] < 0.05]
+    word = "holds" if won else "fails" if all(cand[n]["hi"] < 0 for n in names) else "is not resolved"
+    shown = won or [max(names, key=lambda n: cand[n]["mean"])]
+    cells = "; ".join(f"{n} {cand[n]['mean']:+.3f} [{cand[n]['lo']:+.3f}, {cand[n]['hi']:+.3f}], Holm p "
+                      f"{p_holm[n]:.2g}" for n in shown)
+    return (f"S5 (a routed fleet gives better quality per dollar than any single model) {word} on the toy fleet: "
+            f"{'resolved' if won else 'best'} ΔAIQ over the zero router (the hull of the single models) across "
+            f"{seeds} fleet seeds, {cells} (95% t-interval; Holm over {len(names)} routers).")
