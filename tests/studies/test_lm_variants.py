@@ -175,3 +175,16 @@ def test_scaling_fit_fits_the_constants_with_three_expert_counts_and_uses_clarks
     assert two["e_constants"]["source"] == "Clark et al. 2022, S-BASE"
     text = STUDY.text(cfg, {"analysis": a})
     assert "refitted in every resample" in text and "S-BASE constants" in text
+
+
+def test_scaling_fit_falls_back_to_clarks_constants_when_the_grid_cannot_identify_them():
+    from routerlab.studies.lm.scaling_fit import STUDY, ScalingFitConfig
+
+    rng = np.random.default_rng(3)  # losses with no expert-count structure at all: pure noise
+    groups = {f"d={w},E={e}": [{"params": {"active": n}, "test_loss": 2.0 * np.exp(rng.normal(0, 0.02))}
+                               for _ in range(3)]
+              for w, n in ((16, 6e3), (32, 2e4), (48, 4.5e4)) for e in (1, 4, 16)}
+    cfg = ScalingFitConfig(widths=(16, 32, 48), expert_counts=(1, 4, 16), bootstrap=50)
+    a = STUDY.analysis(cfg, groups)
+    assert a["e_constants"]["source"] == "Clark et al. 2022, S-BASE" and "why" in a["e_constants"]["not_identified"]
+    assert "are not identified" in STUDY.text(cfg, {"analysis": a})

@@ -203,8 +203,21 @@ def _analysis(cfg: ScalingFitConfig, groups: dict[str, list[dict]]) -> dict[str,
                 n_base = groups[f"d={w},E={min(cfg.expert_counts)}"][0]["params"]["active"]
                 raw.append((float(n_base), float(e), [r["test_loss"] for r in rows]))
     clark = _clark_constants(cfg, raw)
-    fitted = len({g[1] for g in raw}) >= 3 and cfg.fit_e_constants
-    main = _fitted_constants(cfg, raw) if fitted else clark
+    main = clark
+    if len({g[1] for g in raw}) >= 3 and cfg.fit_e_constants:
+        fitted = _fitted_constants(cfg, raw)
+        k = fitted["e_constants"]
+        # Identified only if the bootstrap does not wander over a whole search grid (then the
+        # data cannot tell the constants apart, and the coefficients blow up with them).
+        spans = [name for name, ci, grid in (("E_start", k["e_start_ci"], E_START_GRID), ("E_max", k["e_max_ci"], E_MAX_GRID))
+                 if ci[0] <= grid[0] and ci[1] >= grid[-1]]
+        if spans or k["at_grid_edge"]:
+            why = (f"{' and '.join(spans)} bootstrap interval spans its whole search grid" if spans else
+                   "the best pair lies on the search grid's edge")
+            clark = {**clark, "e_constants": {**clark["e_constants"], "not_identified": {**k, "why": why}}}
+            main = clark
+        else:
+            main = fitted
     ln = np.log([g[0] for g in raw])
     # d log L / d log E_hat = b + c log N: the benefit of routing at each width's N.
     slope = {f"d={w}": main["fit"]["b"]["estimate"] + main["fit"]["c"]["estimate"] * float(np.log(
@@ -235,6 +248,13 @@ def _text(cfg: ScalingFitConfig, summary: dict[str, Any]) -> str:
         also = (f" With Clark et al.'s S-BASE constants (E_start={cfg.e_start:g}, E_max={cfg.e_max:g}) instead: "
                 f"c = {sb['fit']['c']['estimate']:+.4f} [{sb['fit']['c']['lo']:+.4f}, {sb['fit']['c']['hi']:+.4f}], "
                 f"residual sum of squares {sb['e_constants']['sse']:.3g} against {k['sse']:.3g} fitted.")
+    elif "not_identified" in k:
+        u = k["not_identified"]
+        constants = (f"E_start={cfg.e_start:g}, E_max={cfg.e_max:g} ({k['source']}): the constants fitted to this grid "
+                     f"are not identified ({u['why']}: E_start [{u['e_start_ci'][0]:.3g}, {u['e_start_ci'][1]:.3g}], "
+                     f"E_max [{u['e_max_ci'][0]:.3g}, {u['e_max_ci'][1]:.3g}]; residual sum of squares {u['sse']:.3g} "
+                     f"against {k['sse']:.3g} with S-BASE's)")
+        also = ""
     else:
         constants, also = f"E_start={cfg.e_start:g}, E_max={cfg.e_max:g} ({k['source']}; too few expert counts to fit them)", ""
     return (f"Bilinear fit log L = a log N + b log E_hat + c log N log E_hat + d (95% bootstrap intervals over "
