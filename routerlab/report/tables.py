@@ -41,7 +41,7 @@ _LATEX_ESCAPES = {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
     # Characters that pdfLaTeX's default UTF-8 input does not typeset: math equivalents.
     "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "×": r"$\times$", "−": r"$-$", "≈": r"$\approx$",
-    "→": r"$\rightarrow$", "α": r"$\alpha$", "γ": r"$\gamma$", "λ": r"$\lambda$", "…": r"\ldots{}",
+    "→": r"$\rightarrow$", "α": r"$\alpha$", "γ": r"$\gamma$", "λ": r"$\lambda$", "Δ": r"$\Delta$", "…": r"\ldots{}",
     "–": "--", "—": "---",
 }
 _APPROX = re.compile(r"~(?=[\d.])")  # "~160 times": about, not a literal tilde

@@ -18,7 +18,7 @@ def test_markdown_table_orders_columns_and_formats_floats():
 def test_latex_escape_covers_specials_and_unicode_that_pdflatex_rejects():
     assert latex_escape("50% of a_b & {c} #1 $2") == r"50\% of a\_b \& \{c\} \#1 \$2"
     assert latex_escape("a<=b, c>=d") == r"a\textless{}=b, c\textgreater{}=d"
-    assert latex_escape("±≤≥×−λ") == r"$\pm$$\leq$$\geq$$\times$$-$$\lambda$"
+    assert latex_escape("±≤≥×−λΔ") == r"$\pm$$\leq$$\geq$$\times$$-$$\lambda$$\Delta$"
     assert latex_escape("x~y^z\\") == r"x\textasciitilde{}y\textasciicircum{}z\textbackslash{}"
     assert latex_escape("seen ~160 times, 1–2…") == r"seen $\sim$160 times, 1--2\ldots{}"
     with pytest.raises(ValueError, match="U\\+221A"):  # pdfLaTeX stops on an unmapped character: fail here
