@@ -24,22 +24,17 @@ Command:
     routerlab run scaling_fit --scale quick
     routerlab run scaling_fit --scale smoke
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
-plus the positive controls' arms, shared with the other LM studies through the unit cache).
-Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 90 s
-(270 s wall under contention); quick 203 s (411 s wall under contention); paper not yet run.
+Runtime (2026-12-01, 2 CPU cores, almost idle): quick 299 s wall, 338 CPU s (12 arms x 3
+rates x 3 seeds, the controls' arms shared through the unit cache); smoke ~90 CPU s.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen on
-validation, test-loss comparisons with Holm's correction, positive controls). The superseded
-measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps, N
-from 6.2k to 43k: routing does not help at these sizes, and the trend with N is not
-resolved. Fit: a = -0.114 [-0.138, -0.093], b = +0.105 [+0.019, +0.195], c = -0.010 [-0.020,
--0.001] (bootstrap), c = -0.010 +- 0.015 from per-seed fits (t-interval; includes 0). b > 0:
-at the smallest N more experts raise the loss; the slope d log L / d log E_hat falls from
-+0.016 (d=16) to -0.004 (d=48). That points to routing's benefit GROWING with N here, the
-opposite of Clark et al.'s c > 0, but the per-seed interval does not exclude 0, so the
-report calls it unresolved. With 3 seeds the percentile bootstrap under-covers; the
-t-interval is the one to trust.
+Expected result (quick, measured 2026-12-01, 3 seeds, 300 steps, N 2.1k-74k): `underpowered`
+(the shared text-domain controls do not resolve: capacity +0.044 [-0.040, +0.129], Switch E=8
+-0.008 [-0.096, +0.079]). E_start and E_max are not identified by 3 expert counts (the bootstrap
+of E_start spans its whole search grid and the fitted residual equals S-BASE's), so the fit
+uses Clark's S-BASE constants: a = -0.054 [-0.062, -0.047], b = +0.020 [-0.012, +0.050], c =
+-0.0015 [-0.0047, +0.0021] (bootstrap), -0.0015 +- 0.0134 per-seed t: whether routing's benefit
+shrinks with N is not resolved. Superseded (2026-11-28, one rate, widths 16-48): c = -0.010
++- 0.015.
 
 Feeds: paper Table (tab:scaling_fit) and Figure scaling_fit.pdf.
 """
