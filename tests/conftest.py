@@ -48,3 +48,18 @@ def check_paper_hook(tmp_path):
         return {p.name: p for p in written}
 
     return check
+
+
+# The notebooks run top to bottom under nbmake (`make test` collects tests/ and notebooks/, so
+# this hook sees both). The three that train several studies each (02: balancing and routers,
+# 03: scaling fit, 06: fleet routing and the lambda sweep; 60-100 s each on 2 cores) are
+# marked slow, so that the default suite stays within CI's budget: their studies run at smoke
+# scale in tests/studies and tests/fleet, and `make test-all` runs the notebooks themselves.
+# (Not a notebooks/conftest.py: every .py there is one half of a jupytext pair.)
+SLOW_NOTEBOOKS = ("02_balancing_and_routers.ipynb", "03_scaling_laws.ipynb", "06_fleet_routing.ipynb")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_NOTEBOOKS:
+            item.add_marker(pytest.mark.slow)
