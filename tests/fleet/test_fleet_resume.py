@@ -136,59 +136,46 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caps
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_a_killed_small_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monkeypatch):
-    cfg, bounds = small_fleet(), [15, 30]
+def _kill_and_resume_build(cfg, bounds, tmp_path, monkeypatch, *, after_saves, step):
+    """Build ``cfg`` whole; build it again, killed in its second group after the checkpoint at
+    ``step`` (the ``after_saves``-th save), then resume. Checks the dead build's state and that
+    the resumed fleet equals the whole one; returns ``(groups trained on resume, saves count)``."""
     whole = ensure_fleet(cfg, tmp_path / "a", progress=False, bounds=bounds)
-    # Killed in the second group after its first checkpoint (saves: group 0 at 15, group 1 at 15).
-    killing, count = killing_checkpoints(after_saves=2)
+    killing, count = killing_checkpoints(after_saves=after_saves)
     monkeypatch.setattr(fleet_train, "UnitCheckpoints", killing)
     root = tmp_path / "b"
-    with pytest.raises(Killed, match="checkpoint 15"):
+    with pytest.raises(Killed, match=f"checkpoint {step}"):
         ensure_fleet(cfg, root, progress=False, bounds=bounds)
     build = root / "_fleets" / f"{fleet_key(cfg)}.build"
     assert sorted(p.name for p in (build / "groups").iterdir()) == ["seed0-0.npz"]
-    assert (build / "checkpoints" / "seed0-1" / "15").is_dir()
+    assert (build / "checkpoints" / "seed0-1" / str(step)).is_dir()
+    assert not (root / "_fleets" / fleet_key(cfg)).exists()
     trained = []
     monkeypatch.setattr(fleet_mod, "train_group", lambda *a, **k: trained.append(k["fingerprint"]["names"])
                         or train_group(*a, **k))
     resumed = ensure_fleet(cfg, root, progress=False, bounds=bounds)
-    assert trained == [["gen-s", "ctl-logic"]] and count["resumed"][-1] == 15  # specialists reused; the rest from 15
     assert sorted(p.name for p in (root / "_fleets").iterdir()) == [fleet_key(cfg)]  # no build, no lock left
     a, b = fleet_files(whole.path), fleet_files(resumed.path)
-    assert a["meta"] == b["meta"] and list(a["logs"]) == ["log_flops_seed0", "log_usd_seed0"]
+    assert a["meta"] == b["meta"] and list(a["logs"]) == list(b["logs"]) == ["log_flops_seed0", "log_usd_seed0"]
     for name in a["logs"]:
         assert a["logs"][name].equals(b["logs"][name])
+    return whole, trained, count
+
+
+def test_a_killed_small_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monkeypatch):
+    # Killed in the second group after its first checkpoint (saves: group 0 at 15, group 1 at 15).
+    _, trained, count = _kill_and_resume_build(small_fleet(), [15, 30], tmp_path, monkeypatch, after_saves=2, step=15)
+    assert trained == [["gen-s", "ctl-logic"]] and count["resumed"][-1] == 15  # specialists reused; the rest from 15
 
 
 @pytest.mark.slow  # ~50 CPU s: three builds of the smoke fleet's three groups in three segments
 def test_a_killed_fleet_build_resumes_to_the_uninterrupted_fleet(tmp_path, monkeypatch):
     cfg = scaled_fleet("smoke")  # groups: spec (5 specialists + a control), gen-s, gen-l (+ a control)
-    whole = ensure_fleet(cfg, tmp_path / "a", progress=False, bounds=BOUNDS)
-    assert not list(whole.path.glob("groups")) and not list(whole.path.glob("checkpoints"))
-
     # Killed in the second group after its first checkpoint (saves: group 0 at 10, 20; group 1 at 10).
-    killing, count = killing_checkpoints(after_saves=3)
-    monkeypatch.setattr(fleet_train, "UnitCheckpoints", killing)
-    root = tmp_path / "b"
-    with pytest.raises(Killed, match="checkpoint 10"):
-        ensure_fleet(cfg, root, progress=False, bounds=BOUNDS)
-    build = root / "_fleets" / f"{fleet_key(cfg)}.build"
-    assert sorted(p.name for p in (build / "groups").iterdir()) == ["seed0-0.npz"]
-    assert (build / "checkpoints" / "seed0-1" / "10").is_dir()
-    assert not (root / "_fleets" / fleet_key(cfg)).exists()
-
-    trained = []
-    monkeypatch.setattr(fleet_mod, "train_group", lambda *a, **k: trained.append(k["fingerprint"]["names"])
-                        or train_group(*a, **k))
-    resumed = ensure_fleet(cfg, root, progress=False, bounds=BOUNDS)
+    whole, trained, count = _kill_and_resume_build(cfg, BOUNDS, tmp_path, monkeypatch, after_saves=3, step=10)
+    assert not list(whole.path.glob("groups")) and not list(whole.path.glob("checkpoints"))
     assert trained == [["gen-s"], ["gen-l", "ctl-know-l"]]  # group 0 (the specialists) reused, not retrained
     assert count["resumed"][-2:] == [10, 0]  # gen-s from its checkpoint at step 10, gen-l from the start
-    assert sorted(p.name for p in (root / "_fleets").iterdir()) == [fleet_key(cfg)]  # no build, no lock left
-    a, b = fleet_files(whole.path), fleet_files(resumed.path)
-    assert a["meta"] == b["meta"] and list(a["logs"]) == list(b["logs"]) == [
-        "log_flops_seed0", "log_usd_seed0"]
-    for name in a["logs"]:
-        assert a["logs"][name].equals(b["logs"][name])
 
 
 @pytest.mark.slow  # ~12 CPU s: two smoke builds
