@@ -10,7 +10,7 @@ from routerlab.models.knowledge import KNOWLEDGE, KnowledgeConfig
 from routerlab.registry import load_experiment
 from routerlab.rundir import RunDir
 from routerlab.studies.lm import STUDIES, LMStudyConfig, MoEVsDenseConfig
-from routerlab.studies.lm import moe_vs_dense as mvd
+from routerlab.studies.lm import knowledge as knowledge_mod
 from routerlab.studies.lm.moe_vs_dense import STUDY, fact_loss, measure_of
 
 
@@ -67,7 +67,7 @@ def test_analysis_and_controls_read_the_declared_measure(tmp_path, monkeypatch):
     fact = {"dense(ffn x1)": 2.0, "dense(ffn x2)": 1.8, "dense(ffn x4)": 1.6, "dense(ffn x8)": 1.5, "moe": 1.7}
     fact |= {"control:dense": 2.0, "control:dense(ffn x4)": 1.6, "control:switch(E=8)": 1.7}
 
-    def fake_run(cfg, rundir, variants, desc):
+    def fake_run(cfg, rundir, variants, desc, **kw):
         for name, run_cfg in variants:
             for s in (0, 1, 2):
                 value = fact[name] + 0.01 * s
@@ -77,7 +77,7 @@ def test_analysis_and_controls_read_the_declared_measure(tmp_path, monkeypatch):
                             "eval_steps": [10], "val_loss": [1.0], "final_val_loss": 1.0, "test_loss": 1 / value,
                             "table_bits": 10.0, "test_bits": 10.0 - 8 * value / math.log(2)})
 
-    monkeypatch.setattr(mvd, "run_knowledge_variants", fake_run)
+    monkeypatch.setattr(knowledge_mod, "run_knowledge_variants", fake_run)  # Study.run trains through it
     cfg = MoEVsDenseConfig(domains=(KNOWLEDGE,), seq_len=64, d_ff=32, entities=2, measure="fact_loss",
                            lr_grid=(0.01,))
     summary = STUDY.run(cfg, RunDir.create(tmp_path, "moe_vs_dense", cfg))

@@ -1,6 +1,7 @@
 """Load balancing: the Switch load-balance weight ``alpha``, z-loss on/off, DeepSeek-V3's loss-free bias.
 
-Reported: MaxVio, dead experts and test loss; alpha = 0 against alpha = 0.01 paired by seed.
+Reported: MaxVio, dead experts and the declared measure (``cfg.measure``: test loss by default);
+alpha = 0 against alpha = 0.01 paired by seed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 from routerlab.config import check
 from routerlab.report import MeanCI, fmt_ci
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm.study import Study, ci, fmt_diff, paired_diff, sign_verdict
+from routerlab.studies.lm.measure import measure_name
+from routerlab.studies.lm.study import Study, ci, fmt_diff, paired_measure, sign_verdict
 from routerlab.train.config import LMRunConfig
 
 __all__ = ["BalancingConfig", "STUDY"]
@@ -44,8 +46,8 @@ def _analysis(cfg: BalancingConfig, groups: dict[str, list[dict]]) -> dict[str, 
         out["maxvio_alpha0_minus_alpha0.01"] = ci([a["routing"]["max_vio"] - b["routing"]["max_vio"]
                                                    for a, b in zip(zero, ref)])
         out["dead_alpha0"] = ci([a["routing"]["dead"] for a in zero])
-        out["loss_alpha0_minus_alpha0.01"] = paired_diff(zero, ref)
-    out["loss_no_z_minus_z"] = paired_diff(groups["alpha=0.01,no_z"], ref)
+        out["loss_alpha0_minus_alpha0.01"] = paired_measure(cfg, zero, ref)
+    out["loss_no_z_minus_z"] = paired_measure(cfg, groups["alpha=0.01,no_z"], ref)
     return out
 
 
@@ -63,15 +65,17 @@ def _verdict(cfg: BalancingConfig, summary: dict[str, Any]) -> str:
 
 def _text(cfg: BalancingConfig, summary: dict[str, Any]) -> str:
     a = summary["analysis"]
-    lines = [f"- no z-loss minus z-loss (alpha=0.01), test loss: {fmt_diff(a['loss_no_z_minus_z'])} "
+    lines = [f"- no z-loss minus z-loss (alpha=0.01), {measure_name(cfg)}: {fmt_diff(a['loss_no_z_minus_z'])} "
              f"({sign_verdict(a['loss_no_z_minus_z'])})"]
     if "dead_alpha0" in a:
         vio, dead = MeanCI(**a["maxvio_alpha0_minus_alpha0.01"]), MeanCI(**a["dead_alpha0"])
         lines.insert(0, f"Without a balance loss (alpha=0) MaxVio is {fmt_ci(vio)} higher than at alpha=0.01 and "
                         f"{fmt_ci(dead, 2)} of {cfg.num_experts} experts per layer receive no validation tokens in a "
-                        f"batch; test loss alpha=0 minus alpha=0.01: {fmt_diff(a['loss_alpha0_minus_alpha0.01'])}.")
+                        f"batch; {measure_name(cfg)} alpha=0 minus alpha=0.01: {fmt_diff(a['loss_alpha0_minus_alpha0.01'])}.")
     return "\n".join(lines) + "\n"
 
 
 STUDY = Study("balancing", "Load balancing: aux-loss weight, z-loss, loss-free bias", BalancingConfig,
-              _variants, _analysis, _text, _verdict)
+              _variants, _analysis, _text, _verdict,
+              # the loss-free bias router (no auxiliary loss at all) and the largest balance weight
+              sentinels=lambda cfg: (f"loss_free(gamma={cfg.bias_rate:g})", f"alpha={max(cfg.alphas):g}"))

@@ -59,7 +59,7 @@ def _variants(cfg: EncoderRoutersConfig) -> list[tuple[str, LMRunConfig]]:
 
 
 def _analysis(cfg: EncoderRoutersConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
-    return minus_switch([v[0] for v in _variants(cfg)], groups)
+    return minus_switch(cfg, [v[0] for v in _variants(cfg)], groups)
 
 
 def _text(cfg: EncoderRoutersConfig, summary: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 from routerlab.config import check
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm.curves import ci_or_censored, steps_to_reach
-from routerlab.studies.lm.study import Study, fmt_diff, paired_diff, sign_verdict
+from routerlab.studies.lm.measure import measure_name
+from routerlab.studies.lm.study import Study, fmt_diff, paired_measure, sign_verdict
 from routerlab.train.config import LMRunConfig
 
 __all__ = ["ExpertCountConfig", "STUDY"]
@@ -45,7 +46,7 @@ def _analysis(cfg: ExpertCountConfig, groups: dict[str, list[dict]]) -> dict[str
             censors.append(-c)  # never reached (c=+1): the speed-up is at most the value
         out[f"E={e}"] = {"speedup": {"per_seed": speedups, "censor": censors, **ci_or_censored(speedups, censors)}}
         if e != 1:
-            out[f"E={e}"]["minus_dense_loss"] = paired_diff(rows, dense)
+            out[f"E={e}"]["minus_dense_loss"] = paired_measure(cfg, rows, dense)
     return out
 
 
@@ -54,14 +55,14 @@ def _verdict(cfg: ExpertCountConfig, summary: dict[str, Any]) -> str:
     routed = [e for e in sorted(cfg.expert_counts) if e != 1]
     better = [e for e in routed if sign_verdict(a[f"E={e}"]["minus_dense_loss"]) == "better"]
     return (f"Top-1 MoE beats dense at equal active FLOPs (Holm-resolved) at E in {better}" if better
-            else "No expert count resolves a test-loss gain over dense at equal active FLOPs.")
+            else f"No expert count resolves a {measure_name(cfg)} gain over dense at equal active FLOPs.")
 
 
 def _text(cfg: ExpertCountConfig, summary: dict[str, Any]) -> str:
     a = summary["analysis"]
     lines = [f"Step speed-up to the dense model's final validation loss (dense steps / MoE steps; from the MoE's "
              f"validation curve, every {cfg.eval_every} steps; an MoE that never reaches the dense loss is censored, "
-             "its speed-up at most 1), and test loss minus dense:"]
+             f"its speed-up at most 1), and {measure_name(cfg)} minus dense:"]
     for e in sorted(cfg.expert_counts):
         diff = a[f"E={e}"].get("minus_dense_loss")
         extra = f"; minus dense {fmt_diff(diff)} ({sign_verdict(diff)})" if diff else ""
@@ -70,4 +71,5 @@ def _text(cfg: ExpertCountConfig, summary: dict[str, Any]) -> str:
 
 
 STUDY = Study("expert_count", "Expert count at fixed active compute (Switch, top-1)", ExpertCountConfig,
-              _variants, _analysis, _text, _verdict)
+              _variants, _analysis, _text, _verdict,
+              sentinels=lambda cfg: (f"E={max(cfg.expert_counts)}",))  # the most experts: least like E = 8

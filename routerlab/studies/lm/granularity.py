@@ -11,7 +11,8 @@ from typing import Any
 
 from routerlab.config import check
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm.study import Study, fmt_diff, paired_diff, sign_verdict
+from routerlab.studies.lm.measure import measure_name
+from routerlab.studies.lm.study import Study, fmt_diff, paired_measure, sign_verdict
 from routerlab.train.config import LMRunConfig
 
 __all__ = ["GranularityConfig", "STUDY"]
@@ -46,7 +47,7 @@ def _variants(cfg: GranularityConfig) -> list[tuple[str, LMRunConfig]]:
 
 def _analysis(cfg: GranularityConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
     coarse = groups[_coarse(cfg)]
-    return {f"{name}_minus_coarse_loss": paired_diff(groups[name], coarse)
+    return {f"{name}_minus_coarse_loss": paired_measure(cfg, groups[name], coarse)
             for name, *_ in _variants(cfg) if name != _coarse(cfg)}
 
 
@@ -59,11 +60,12 @@ def _verdict(cfg: GranularityConfig, summary: dict[str, Any]) -> str:
 
 
 def _text(cfg: GranularityConfig, summary: dict[str, Any]) -> str:
-    lines = ["Test loss minus the coarse top-1 MoE, paired by seed:"]
+    lines = [f"{measure_name(cfg).capitalize()} minus the coarse top-1 MoE, paired by seed:"]
     for key, value in summary["analysis"].items():
         lines.append(f"- {key.removesuffix('_minus_coarse_loss')}: {fmt_diff(value)} ({sign_verdict(value)})")
     return "\n".join(lines) + "\n"
 
 
 STUDY = Study("granularity", "Fine-grained and shared experts (DeepSeekMoE) at matched parameters",
-              GranularityConfig, _variants, _analysis, _text, _verdict)
+              GranularityConfig, _variants, _analysis, _text, _verdict,
+              sentinels=lambda cfg: (_variants(cfg)[-1][0],))  # fine + shared: least like the Switch control

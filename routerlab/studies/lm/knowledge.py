@@ -92,12 +92,9 @@ class KnowledgeStudyConfig(LMStudyConfig):
     domains: tuple[str, ...] = (kn.KNOWLEDGE,)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)
+        super().__post_init__()  # the table's fields, seq_len (a biography per window) and weight_decay
         check(self.domains == (kn.KNOWLEDGE,), "domains",
               f"the knowledge study trains on the knowledge domain alone (exact exposures); got {list(self.domains)}")
-        check(self.seq_len + 1 >= kn.max_document_len(), "seq_len",
-              f"a biography needs up to {kn.max_document_len()} bytes: seq_len must be >= {kn.max_document_len() - 1}")
         check(len(self.exposures) >= 1 and len(set(self.exposures)) == len(self.exposures), "exposures",
               f"must hold one or more distinct levels; got {list(self.exposures)}")
         for x in self.exposures:
@@ -108,13 +105,11 @@ class KnowledgeStudyConfig(LMStudyConfig):
               f"must be exposures[0] x entities / batch_size = {self.steps_for(self.exposures[0])}; got {self.steps}")
         check(self.control_experts in self.moe_experts, "moe_experts",
               f"must hold control_experts ({self.control_experts}); got {list(self.moe_experts)}")
-        check(self.weight_decay >= 0, "weight_decay", f"must be >= 0; got {self.weight_decay}")
+        check(self.measure == "test_loss", "measure",
+              f"the knowledge study reads bits stored (its controls too), not a declared loss; got {self.measure!r}")
 
     def steps_for(self, exposures: int) -> int:
         return exposures * self.entities // self.batch_size
-
-    def knowledge(self) -> kn.KnowledgeConfig:
-        return kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)
 
     def run_config(self, moe=None, *, d_ff=None, steps=None, lr=None) -> LMRunConfig:
         base = super().run_config(moe, d_ff=d_ff, steps=steps, lr=lr)
@@ -216,13 +211,14 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], 
     return rows
 
 
-def run_knowledge_variants(cfg: KnowledgeStudyConfig, rundir: RunDir, variants: list[tuple], desc: str) -> None:
-    """:func:`routerlab.studies.lm.runner.run_variants` with the knowledge readout in every record
-    (units cached under ``_cache/lm_units/<key>-knowledge.json``, checkpointed mid-unit like every LM unit)."""
+def run_knowledge_variants(cfg: LMStudyConfig, rundir: RunDir, variants: list[tuple], desc: str, **kw: Any) -> None:
+    """:func:`routerlab.studies.lm.runner.run_variants` (``kw`` passed on) with the knowledge readout in
+    every record (units cached under ``_cache/lm_units/<key>-knowledge.json``, checkpointed mid-unit
+    like every LM unit). ``cfg`` is any LM study config whose domains hold the knowledge domain."""
     def train_unit(run_cfg, seeds, pg, *, checkpoint_dir=None):
         return _records(cfg, run_cfg, seeds, checkpoint_dir=checkpoint_dir)
 
-    run_variants(cfg, rundir, variants, desc, train_unit=train_unit, key_suffix="-knowledge")
+    run_variants(cfg, rundir, variants, desc, train_unit=train_unit, key_suffix="-knowledge", **kw)
 
 
 def _bits_entry(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -315,6 +311,7 @@ class KnowledgeStudy(Study):
                  "switch_vs_dense": paired_control("switch_vs_dense", bits(f"moe(E={cfg.control_experts})"),
                                                    bits("dense"), lower_is_better=False)}
         summary["controls"] = {k: {**c.to_json(), "on": "bits stored (test prompts)"} for k, c in found.items()}
+        summary.pop("measure")  # the base's declared loss: this study reads bits stored instead
         summary["verdict"] = gate(self.verdict(cfg, summary), found.values())
         return summary
 

@@ -6,12 +6,12 @@ for each ``m`` in ``dense_widths``, every one trained on the same tokens (same s
 data order) at its own tuned learning rate. The dense models' ``(active FLOPs per token, loss)``
 points form the **dense frontier**.
 
-**One declared measure** (``cfg.measure``, :data:`MEASURES`) is the loss that the frontier, the
-ratio, the paired differences and both positive controls read: ``test_loss`` (the corpus test
-split, the default) or ``fact_loss`` (with the ``knowledge`` domain: the mean cross-entropy of a
-fact's value bytes on the test prompts, :func:`fact_loss`; the records then carry the knowledge
-study's readout, :func:`routerlab.studies.lm.knowledge.run_knowledge_variants`). Learning rates
-are chosen on the validation loss either way; test numbers never choose.
+**One declared measure** (``cfg.measure``, :mod:`routerlab.studies.lm.measure`, shared by every
+LM study) is the loss that the frontier, the ratio, the paired differences and both positive
+controls read: ``test_loss`` (the corpus test split, the default) or ``fact_loss`` (with the
+``knowledge`` domain: the mean cross-entropy of a fact's value bytes on the test prompts,
+:func:`~routerlab.studies.lm.measure.fact_loss`; the records then carry the knowledge study's
+readout). Learning rates are chosen on the validation loss either way; test numbers never choose.
 
 * ``dense_equivalent_ratio`` (:func:`routerlab.studies.lm.curves.dense_equivalent_ratio`):
   per seed, the FLOPs per token at which the frontier (log-linear, running minimum) reaches
@@ -25,98 +25,41 @@ are chosen on the validation loss either way; test numbers never choose.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from routerlab.config import check
 from routerlab.models import knowledge as kn
-from routerlab.moe import MoEConfig
 from routerlab.report import MeanCI, fmt_ci, mean_ci
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm.curves import ci_or_censored, dense_equivalent_ratio, steps_to_reach
-from routerlab.report.controls import gate, paired_control
-from routerlab.rundir import RunDir
-from routerlab.studies.lm.knowledge import run_knowledge_variants
-from routerlab.studies.lm.runner import by_variant
+from routerlab.studies.lm.measure import MEASURES, fact_loss, measure_of
 from routerlab.studies.lm.study import Study, fmt_diff, paired_diff, sign_verdict
-from routerlab.train.config import LMRunConfig, TrainConfig
+from routerlab.train.config import LMRunConfig
 
 __all__ = ["MoEVsDenseConfig", "STUDY", "MEASURES", "dense_name", "interval", "fact_loss", "measure_of"]
 
 
 @dataclass(frozen=True)
 class MoEVsDenseConfig(LMStudyConfig):
-    """The LM study config plus the dense frontier and the knowledge table.
+    """The LM study config plus the dense frontier.
 
     Attributes:
       dense_widths: FFN width multiples ``m`` (of ``d_ff``) of the dense frontier; must hold 1.
-      entities, renderings: the ``knowledge`` domain's fact table
-        (:class:`routerlab.models.knowledge.KnowledgeConfig`), used when ``domains`` holds it;
-        the corpus config is then given this table (with the text domains alone it is not, so
-        their run configs, and the unit cache, are those of the other LM studies).
-      measure: the loss every comparison, the frontier and both controls read (:data:`MEASURES`):
-        ``test_loss`` (the corpus test split) or ``fact_loss`` (the knowledge domain's facts).
-      weight_decay: AdamW weight decay of every arm (the default is the trainer's own).
+
+    The knowledge table (``entities``, ``renderings``), the ``measure`` and ``weight_decay``
+    are :class:`~routerlab.studies.lm.config.LMStudyConfig`'s, shared by every LM study.
     """
 
     dense_widths: tuple[int, ...] = (1, 2, 4, 8)
-    entities: int = 500
-    renderings: int = 4
-    measure: str = "test_loss"
-    weight_decay: float = TrainConfig.weight_decay
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(len(self.dense_widths) >= 2 and 1 in self.dense_widths and all(m >= 1 for m in self.dense_widths)
               and len(set(self.dense_widths)) == len(self.dense_widths), "dense_widths",
               f"must be distinct integers >= 1, hold 1 and at least one other; got {self.dense_widths}")
-        kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)  # names a bad field
-        if kn.KNOWLEDGE in self.domains:
-            check(self.seq_len + 1 >= kn.max_document_len(), "seq_len",
-                  f"a biography of the knowledge domain needs up to {kn.max_document_len()} bytes: seq_len must "
-                  f"be >= {kn.max_document_len() - 1}; got {self.seq_len}")
-        check(self.weight_decay >= 0, "weight_decay", f"must be >= 0; got {self.weight_decay}")
-        check(self.measure in MEASURES, "measure", f"must be one of {', '.join(MEASURES)}; got {self.measure!r}")
-        check(self.measure != "fact_loss" or kn.KNOWLEDGE in self.domains, "measure",
-              f"fact_loss reads the knowledge domain's facts: domains must hold {kn.KNOWLEDGE!r}; "
-              f"got {list(self.domains)}")
-
-    def knowledge(self) -> kn.KnowledgeConfig:
-        return kn.KnowledgeConfig(entities=self.entities, renderings=self.renderings)
-
-    def run_config(self, moe: MoEConfig | None = None, *, d_ff: int | None = None, steps: int | None = None,
-                   lr: float | None = None) -> LMRunConfig:
-        base = super().run_config(moe, d_ff=d_ff, steps=steps, lr=lr)
-        base = replace(base, train=replace(base.train, weight_decay=self.weight_decay))
-        if kn.KNOWLEDGE not in self.domains:
-            return base
-        return replace(base, data=replace(base.data, knowledge=self.knowledge()))
-
-
-#: What each ``measure`` is (lower is better for both), as the report names it.
-MEASURES = {
-    "test_loss": "test loss (cross-entropy over the corpus test split, nats/byte)",
-    "fact_loss": ("fact loss (cross-entropy of a fact's value bytes given its entity's name and the attribute's "
-                  "prompt, on the knowledge domain's test prompts, nats per fact)"),
-}
-
-
-def fact_loss(row: dict[str, Any], num_facts: int) -> float:
-    """A knowledge record's mean cross-entropy per fact in nats, from its bits stored.
-
-    :func:`routerlab.models.knowledge.bits_stored` is ``table_bits - sum_f CE_f / ln 2``, so
-    ``mean_f CE_f = (table_bits - test_bits) ln 2 / num_facts``: the same readout, as a loss."""
-    return (row["table_bits"] - row["test_bits"]) * math.log(2) / num_facts
-
-
-def measure_of(cfg: MoEVsDenseConfig, row: dict[str, Any]) -> float:
-    """One record's value of ``cfg.measure``."""
-    if cfg.measure == "fact_loss":
-        return fact_loss(row, cfg.entities * len(kn.ATTRIBUTES))
-    return row["test_loss"]
 
 
 def dense_name(m: int) -> str:
@@ -217,32 +160,7 @@ def _text(cfg: MoEVsDenseConfig, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class MoEVsDenseStudy(Study):
-    """:class:`Study` whose comparisons and controls read ``cfg.measure`` (test loss or fact loss)."""
-
-    def run(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
-        if cfg.measure == "fact_loss":  # records carry the knowledge readout (cached apart from plain units)
-            run_knowledge_variants(cfg, rundir, self.all_variants(cfg), self.name)
-            return self.summarize(cfg, rundir)
-        return super().run(cfg, rundir)
-
-    def summarize(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
-        summary = super().summarize(cfg, rundir)  # its controls read test loss: replaced by the measure's
-        groups, _ = by_variant(rundir)
-        (dense, _), (wide, _), (switch, _) = cfg.control_variants()
-        loss = lambda name: [measure_of(cfg, r) for r in groups[name]]  # noqa: E731
-        found = {"capacity": paired_control("capacity", loss(wide), loss(dense), lower_is_better=True),
-                 "switch_vs_dense": paired_control("switch_vs_dense", loss(switch), loss(dense), lower_is_better=True)}
-        summary["controls"] = {k: c.to_json() for k, c in found.items()}  # the output contract's keys
-        summary["measure"] = cfg.measure  # what the controls and every comparison read
-        summary["verdict"] = gate(self.verdict(cfg, summary), found.values())
-        return summary
-
-    def findings(self, cfg: Any, summary: dict[str, Any]) -> str:
-        return super().findings(cfg, summary).replace(
-            "Positive controls (test loss, paired by seed;",
-            f"Positive controls ({cfg.measure.replace('_', ' ')}, paired by seed;")
-
-
-STUDY = MoEVsDenseStudy("moe_vs_dense", "MoE vs dense: dense-equivalent compute per token (S2)", MoEVsDenseConfig,
-                        _variants, _analysis, _text, _verdict, headline=("dense_equivalent_ratio", "step_speedup"))
+STUDY = Study("moe_vs_dense", "MoE vs dense: dense-equivalent compute per token (S2)", MoEVsDenseConfig,
+              _variants, _analysis, _text, _verdict, headline=("dense_equivalent_ratio", "step_speedup"),
+              # the widest dense model: the farthest from a tuned control's width
+              sentinels=lambda cfg: (dense_name(max(cfg.dense_widths)),))

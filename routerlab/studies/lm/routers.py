@@ -11,7 +11,8 @@ from typing import Any
 
 from routerlab.config import check
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm.study import Study, fmt_diff, paired_diff, sign_verdict
+from routerlab.studies.lm.measure import measure_name
+from routerlab.studies.lm.study import Study, fmt_diff, paired_measure, sign_verdict
 
 __all__ = ["RoutersConfig", "STUDY", "SWITCH", "minus_switch", "switch_verdict"]
 
@@ -54,9 +55,10 @@ def _variants(cfg: RoutersConfig) -> list[tuple]:
     ]
 
 
-def minus_switch(names: list[str], groups: dict[str, list[dict]]) -> dict[str, Any]:
-    """Each variant's test loss minus Switch (top-1)'s, paired by seed (routers and encoder_routers)."""
-    return {f"{name}_minus_switch_loss": paired_diff(groups[name], groups[SWITCH]) for name in names if name != SWITCH}
+def minus_switch(cfg: Any, names: list[str], groups: dict[str, list[dict]]) -> dict[str, Any]:
+    """Each variant's ``cfg.measure`` minus Switch (top-1)'s, paired by seed (routers and encoder_routers)."""
+    return {f"{name}_minus_switch_loss": paired_measure(cfg, groups[name], groups[SWITCH])
+            for name in names if name != SWITCH}
 
 
 def switch_verdict(summary: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -69,11 +71,11 @@ def switch_verdict(summary: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 
 def _analysis(cfg: RoutersConfig, groups: dict[str, list[dict]]) -> dict[str, Any]:
-    return minus_switch([v[0] for v in _variants(cfg)], groups)
+    return minus_switch(cfg, [v[0] for v in _variants(cfg)], groups)
 
 
 def _text(cfg: RoutersConfig, summary: dict[str, Any]) -> str:
-    lines = ["Test loss minus Switch (top-1), paired by seed:"]
+    lines = [f"{measure_name(cfg).capitalize()} minus Switch (top-1), paired by seed:"]
     for key, value in summary["analysis"].items():
         lines.append(f"- {key.removesuffix('_minus_switch_loss')}: {fmt_diff(value)} ({sign_verdict(value)})")
     lines.append("\nExpert choice, Soft MoE and Sinkhorn/BASE are not in this table: each lets a token's "
@@ -83,4 +85,5 @@ def _text(cfg: RoutersConfig, summary: dict[str, Any]) -> str:
 
 
 STUDY = Study("routers", "Routers in the causal decoder: top-k, hash, REINFORCE (RL-R)", RoutersConfig,
-              _variants, _analysis, _text, lambda cfg, s: switch_verdict(s)[0])
+              _variants, _analysis, _text, lambda cfg, s: switch_verdict(s)[0],
+              sentinels=lambda cfg: ("hash",))  # no learned routing, no balance losses: least like Switch

@@ -39,7 +39,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -144,11 +144,24 @@ def _cache_dir(rundir: RunDir) -> Path | None:
     return rundir.path.resolve().parents[1] / "_cache" / "lm_units"
 
 
+def _recorded_units(rundir: RunDir) -> dict[str, dict[int, dict[str, Any]]]:
+    """The records already in ``rundir``, per cache key and seed, without their names: a unit
+    recorded under one variant serves an identical one later in the run (cache or none)."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for rec in rundir.records():
+        if "cache_key" in rec:
+            row = {k: v for k, v in rec.items() if k not in ("unit", "variant", "lr", "cache_key")}
+            out.setdefault(rec["cache_key"], {})[rec["seed"]] = row
+    return out
+
+
 def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], desc: str, *,
-                 train_unit: Callable[..., list[dict[str, Any]]] | None = None, key_suffix: str = "") -> None:
+                 train_unit: Callable[..., list[dict[str, Any]]] | None = None, key_suffix: str = "",
+                 rates: Mapping[str, Sequence[float]] | None = None) -> None:
     """Train each ``(name, config)`` (or ``(name, config, rl_r_pg_weight)``) at every rate of
-    ``cfg.lr_grid`` for every seed of ``cfg``, reusing finished units; one record per
-    (variant, rate, seed).
+    ``cfg.lr_grid`` (or of ``rates[name]`` where given) for every seed of ``cfg``, reusing
+    finished units (the unit cache, and units already recorded in this run under another
+    variant with the same config); one record per (variant, rate, seed).
 
     ``train_unit(run_cfg, seeds, pg_weight, checkpoint_dir=...)`` makes one unit's records
     (default: this module's, from :func:`~routerlab.studies.lm_sweep.train_seeds`); a study
@@ -159,7 +172,10 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
     done = rundir.completed_units()
     cache = _cache_dir(rundir)
     in_run: dict[str, list[dict[str, Any]]] = {}
-    jobs = [(name, run_cfg, rest[0] if rest else None, lr) for name, run_cfg, *rest in variants for lr in cfg.lr_grid]
+    recorded = _recorded_units(rundir)
+    rates = rates or {}
+    jobs = [(name, run_cfg, rest[0] if rest else None, lr) for name, run_cfg, *rest in variants
+            for lr in rates.get(name, cfg.lr_grid)]
     for name, run_cfg, pg, lr in progress(jobs, desc, "arm", label=lambda job: f"{job[0]} lr={job[3]:g}"):
         units = [f"{name}/lr{lr:g}/seed{s}" for s in seeds]
         cfg_lr = replace(run_cfg, train=replace(run_cfg.train, lr=lr))
@@ -170,6 +186,8 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
         path = None if cache is None else cache / f"{key}.json"
         if key in in_run:
             rows = in_run[key]
+        elif all(s in recorded.get(key, {}) for s in seeds):
+            rows = [recorded[key][s] for s in seeds]
         elif path is not None and path.is_file():
             rows = json.loads(path.read_text())
         else:

@@ -1,7 +1,8 @@
 """Scaling law of routed LMs (Clark et al. 2022): a grid of dense widths x expert counts.
 
 Clark et al.'s bilinear law ``log L = a log N + b log E_hat + c log N log E_hat + d`` is fitted
-by :func:`fit_bilinear` to each grid point's test loss, with intervals from
+by :func:`fit_bilinear` to each grid point's declared measure (``cfg.measure``: the test loss
+by default, or the fact loss), with intervals from
 :func:`bootstrap_bilinear` and from a Student-t interval over per-seed fits.
 
 ``E_hat`` (:func:`e_hat`) saturates the expert count with two constants, ``E_start`` and
@@ -25,6 +26,7 @@ import numpy as np
 from routerlab.config import check
 from routerlab.report import MeanCI, fmt_ci, mean_ci
 from routerlab.studies.lm.config import LMStudyConfig
+from routerlab.studies.lm.measure import measure_of
 from routerlab.studies.lm.study import Study
 from routerlab.train.config import LMRunConfig
 
@@ -201,7 +203,7 @@ def _analysis(cfg: ScalingFitConfig, groups: dict[str, list[dict]]) -> dict[str,
                 # N: the dense base model's parameters (Clark et al.), i.e. the E = 1 model's,
                 # which the routed models keep as their active parameters up to the router.
                 n_base = groups[f"d={w},E={min(cfg.expert_counts)}"][0]["params"]["active"]
-                raw.append((float(n_base), float(e), [r["test_loss"] for r in rows]))
+                raw.append((float(n_base), float(e), [measure_of(cfg, r) for r in rows]))
     clark = _clark_constants(cfg, raw)
     main = clark
     if len({g[1] for g in raw}) >= 3 and cfg.fit_e_constants:
@@ -279,5 +281,11 @@ def _setup(cfg: ScalingFitConfig) -> str:
             f"{cfg.n_layers} layers, context {cfg.seq_len}")
 
 
+def _sentinels(cfg: ScalingFitConfig) -> tuple[str, ...]:
+    """The grid's opposite corners: the narrowest dense model and the widest MoE of the most experts
+    (their ``d_model`` differs from the controls', which the transfer rule does not see)."""
+    return (f"d={min(cfg.widths)},E={min(cfg.expert_counts)}", f"d={max(cfg.widths)},E={max(cfg.expert_counts)}")
+
+
 STUDY = Study("scaling_fit", "Scaling law of routed LMs (Clark et al. 2022) over width x experts", ScalingFitConfig,
-              _variants, _analysis, _text, _verdict, _setup)
+              _variants, _analysis, _text, _verdict, _setup, sentinels=_sentinels)

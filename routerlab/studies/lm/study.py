@@ -15,9 +15,11 @@ analysis (derived numbers), its verdict (one sentence on its question) and its p
   :func:`paired_diff` carries ``p`` (two-sided paired t) and ``p_holm`` (adjusted over the
   study), and :func:`sign_verdict` calls a difference resolved only when ``p_holm < 0.05``.
 
-Comparisons and controls use the **test** loss; learning rates are chosen on the validation
-loss (:func:`routerlab.studies.lm.runner.choose_lr`), so no number is read on the split that
-picked it. Readings of a validation *curve* (step speed-ups) necessarily use validation.
+Comparisons and controls read the study's **declared measure** (``cfg.measure``,
+:mod:`routerlab.studies.lm.measure`: the corpus test loss, or the knowledge domain's fact loss on
+its test prompts; :func:`paired_measure`); learning rates are chosen on the validation loss
+(:func:`routerlab.studies.lm.runner.choose_lr`), so no number is read on the split that picked
+it. Readings of a validation *curve* (step speed-ups) necessarily use validation.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ from routerlab.report import MeanCI, fmt_ci, mean_ci
 from routerlab.report.controls import Control, format_control, gate, paired_control
 from routerlab.report.stats import holm, paired_t_pvalue
 from routerlab.rundir import RunDir, atomic_write_text
+from routerlab.studies.lm import lr_transfer
 from routerlab.studies.lm.config import LMStudyConfig
+from routerlab.studies.lm.measure import MEASURES, measure_name, measure_of
 from routerlab.studies.lm.runner import by_variant, run_variants
 
-__all__ = ["Study", "controls", "paired_diff", "sign_verdict", "ci", "variant_summary", "COLUMNS", "CONTROL_PREFIX"]
+__all__ = ["Study", "controls", "paired_diff", "paired_measure", "sign_verdict", "ci", "variant_summary", "COLUMNS",
+           "CONTROL_PREFIX"]
 
 CONTROL_PREFIX = "control:"
 ALPHA = 0.05
@@ -53,6 +58,12 @@ def paired_diff(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str = "te
         raise ValueError(f"paired_diff: seeds differ: {[r['seed'] for r in a]} vs {[r['seed'] for r in b]}")
     diffs = [x[key] - y[key] for x, y in zip(a, b)]
     return {**ci(diffs), "p": paired_t_pvalue(diffs)}
+
+
+def paired_measure(cfg: LMStudyConfig, a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, float]:
+    """:func:`paired_diff` of ``a - b`` on the study's declared measure (``cfg.measure``)."""
+    values = lambda rows: [{"seed": r["seed"], "measure": measure_of(cfg, r)} for r in rows]  # noqa: E731
+    return paired_diff(values(a), values(b), key="measure")
 
 
 def _holm_in_place(analysis: Any) -> None:
@@ -88,14 +99,15 @@ def fmt_diff(entry: dict[str, Any], digits: int = 3) -> str:
 
 def controls(cfg: LMStudyConfig, groups: dict[str, list[dict[str, Any]]]) -> dict[str, Control]:
     """Capacity (dense ``capacity_mult x`` wider beats dense) and switch_vs_dense (Switch top-1
-    with ``control_experts`` experts beats dense at equal active FLOPs), on test loss, paired by seed."""
+    with ``control_experts`` experts beats dense at equal active FLOPs), on ``cfg.measure``, paired by seed."""
     (dense, _), (wide, _), (switch, _) = cfg.control_variants()
-    loss = lambda name: [r["test_loss"] for r in groups[name]]  # noqa: E731
+    loss = lambda name: [measure_of(cfg, r) for r in groups[name]]  # noqa: E731
     return {"capacity": paired_control("capacity", loss(wide), loss(dense), lower_is_better=True),
             "switch_vs_dense": paired_control("switch_vs_dense", loss(switch), loss(dense), lower_is_better=True)}
 
 
-def variant_summary(rows: list[dict[str, Any]], tuning: dict[str, Any]) -> dict[str, Any]:
+def variant_summary(rows: list[dict[str, Any]], tuning: dict[str, Any], cfg: Any = None) -> dict[str, Any]:
+    """One arm at its chosen rate; with ``cfg`` whose measure is not the test loss, that measure too."""
     entry: dict[str, Any] = {
         "seeds": len(rows),
         "steps": rows[0]["steps"],
@@ -107,6 +119,8 @@ def variant_summary(rows: list[dict[str, Any]], tuning: dict[str, Any]) -> dict[
         "final_val_loss": ci([r["final_val_loss"] for r in rows]),
         "test_loss": ci([r["test_loss"] for r in rows]),
     }
+    if cfg is not None and cfg.measure != "test_loss":
+        entry[cfg.measure] = ci([measure_of(cfg, r) for r in rows])
     if "test_loss_by_domain" in rows[0]:  # each domain reported separately (reasoning vs recall vs prose)
         entry["test_loss_by_domain"] = {d: ci([r["test_loss_by_domain"][d] for r in rows])
                                         for d in rows[0]["test_loss_by_domain"]}
@@ -119,7 +133,14 @@ COLUMNS = ["variant", "lr", "params (total)", "FLOPs/token (active)", "train FLO
            "dead", "dropped"]
 
 
+def columns(summary: dict[str, Any]) -> list[str]:
+    """:data:`COLUMNS`, with the declared measure's column after test loss when it is another one."""
+    measure = summary.get("measure", "test_loss")
+    return COLUMNS if measure == "test_loss" else [*COLUMNS[:7], measure.replace("_", " "), *COLUMNS[7:]]
+
+
 def table_rows(summary: dict[str, Any], order: Sequence[str]) -> list[dict[str, Any]]:
+    measure = summary.get("measure", "test_loss")
     rows = []
     for name in order:
         if name not in summary["variants"]:
@@ -135,6 +156,7 @@ def table_rows(summary: dict[str, Any], order: Sequence[str]) -> list[dict[str, 
             "train FLOPs": f"{entry['train_flops']:.3g}",
             "val loss": fmt_ci(MeanCI(**entry["final_val_loss"])),
             "test loss": fmt_ci(MeanCI(**entry["test_loss"])),
+            **({measure.replace("_", " "): fmt_ci(MeanCI(**entry[measure]))} if measure != "test_loss" else {}),
             "MaxVio": cell("max_vio", 2),
             "dead": cell("dead", 2),
             "dropped": cell("dropped_frac", 3),
@@ -191,6 +213,16 @@ def controls_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def train(cfg: Any, rundir: RunDir, variants: Sequence[tuple], desc: str, **kw: Any) -> None:
+    """:func:`~routerlab.studies.lm.runner.run_variants`, with the knowledge readout when the measure needs it."""
+    if getattr(cfg, "measure", "test_loss") == "fact_loss":
+        from routerlab.studies.lm.knowledge import run_knowledge_variants  # it imports this module
+
+        run_knowledge_variants(cfg, rundir, variants, desc, **kw)
+    else:
+        run_variants(cfg, rundir, variants, desc, **kw)
+
+
 @dataclass(frozen=True)
 class Study:
     """One LM routing study: its variants, derived numbers, verdict and prose."""
@@ -204,6 +236,14 @@ class Study:
     verdict: Callable[[Any, dict[str, Any]], str]
     setup: Callable[[Any], str] = default_setup
     headline: tuple[str, ...] = ()  # analysis keys also written at the top of summary.json (the output contract)
+    # The arms tuned at every rate under lr_policy="transfer" to check it (lr_transfer); None: the first arm.
+    sentinels: Callable[[Any], tuple[str, ...]] | None = None
+
+    def sentinel_arms(self, cfg: Any) -> tuple[str, ...]:
+        """The study's sentinel arms (:mod:`routerlab.studies.lm.lr_transfer`), those of its arms that exist."""
+        names = self.order(cfg)
+        chosen = self.sentinels(cfg) if self.sentinels is not None else names[:1]
+        return tuple(n for n in chosen if n in names)
 
     def _cfg(self, rundir: RunDir) -> Any:
         from routerlab.config import from_dict
@@ -232,15 +272,29 @@ class Study:
                                   "with the router_noise key")
 
     def run(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
-        """Train every variant and control arm at every rate for every seed; return :meth:`summarize`."""
-        run_variants(cfg, rundir, self.all_variants(cfg), self.name)
+        """Train every variant and control arm at every rate for every seed; return :meth:`summarize`.
+
+        With ``measure="fact_loss"`` every record carries the knowledge readout
+        (:func:`routerlab.studies.lm.knowledge.run_knowledge_variants`, cached apart from plain units).
+        With ``lr_policy="transfer"`` the control arms train first at every rate, then each study
+        arm at its control's chosen rate, the sentinels at every rate
+        (:mod:`routerlab.studies.lm.lr_transfer`); a resume skips every recorded unit either way."""
+        if getattr(cfg, "lr_policy", "per_arm") == "transfer":
+            train(cfg, rundir, cfg.control_variants(), f"{self.name} controls")
+            _, tuning = by_variant(rundir)
+            arms = self.variants(cfg)
+            the_plan = lr_transfer.plan(cfg, arms, self.sentinel_arms(cfg))
+            rates = {n: (cfg.lr_grid if p["tuned"] else (tuning[p["control"]]["lr"],)) for n, p in the_plan.items()}
+            train(cfg, rundir, arms, self.name, rates=rates)
+        else:
+            train(cfg, rundir, self.all_variants(cfg), self.name)
         return self.summarize(cfg, rundir)
 
     def summarize(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
         groups, tuning = by_variant(rundir)
         names = [v[0] for v in self.all_variants(cfg)]
         summary: dict[str, Any] = {
-            "variants": {name: variant_summary(groups[name], tuning[name]) for name in names if name in groups},
+            "variants": {name: variant_summary(groups[name], tuning[name], cfg) for name in names if name in groups},
             "tuning": {"lr_grid": list(cfg.lr_grid), "chosen_on": "mean final validation loss over seeds",
                        **{name: tuning[name] for name in names if name in tuning}},
         }
@@ -250,25 +304,44 @@ class Study:
         for key in self.headline:
             summary[key] = analysis[key]
         found = controls(cfg, groups)
-        summary["controls"] = {k: c.to_json() for k, c in found.items()}
+        summary["controls"] = {k: c.to_json() for k, c in found.items()}  # the output contract's keys
+        summary["measure"] = cfg.measure  # what the controls and every comparison read
         summary["verdict"] = gate(self.verdict(cfg, summary), found.values())
+        if getattr(cfg, "lr_policy", "per_arm") == "transfer":
+            self._transfer_summary(cfg, summary, tuning)
         return summary
+
+    def _transfer_summary(self, cfg: Any, summary: dict[str, Any], tuning: dict[str, Any]) -> None:
+        """``summary["lr_transfer"]``, each arm's tuning entry's ``lr_source``, and a verdict that
+        says so when a sentinel's validation-chosen rate is not the transferred one."""
+        the_plan = lr_transfer.plan(cfg, self.variants(cfg), self.sentinel_arms(cfg))
+        summary["lr_transfer"] = lr_transfer.transfer_summary(the_plan, tuning, self.sentinel_arms(cfg))
+        for name, p in the_plan.items():
+            if name in summary["tuning"]:
+                summary["tuning"][name]["lr_source"] = p["source"]
+        if not all(c["agrees"] for c in summary["lr_transfer"]["sentinels"].values()):
+            summary["verdict"] += " " + lr_transfer.transfer_note(summary["lr_transfer"])
 
     def _header(self, cfg: Any) -> str:
         grid = ", ".join(f"{lr:g}" for lr in cfg.lr_grid)
         tokens = cfg.steps * cfg.batch_size * cfg.seq_len
+        how = (f"learning rate per arm from {{{grid}}} on validation loss" if cfg.lr_policy == "per_arm" else
+               f"learning rate chosen from {{{grid}}} on validation loss for the control arms and the sentinels "
+               f"({', '.join(self.sentinel_arms(cfg))}), transferred from a control to every other arm")
         return (f"{self.setup(cfg)}; {cfg.steps} steps of {cfg.batch_size} sequences ({tokens:,} tokens per arm); "
-                f"{cfg.num_seeds} seeds; learning rate per arm from {{{grid}}} on validation loss. "
-                f"Losses are {_loss_name(cfg)}; comparisons use the test split, intervals are 95% Student-t over "
-                "seeds, p-values paired t with Holm's correction over the study.")
+                f"{cfg.num_seeds} seeds; {how}. "
+                f"Losses are {_loss_name(cfg)}; comparisons and controls read the {MEASURES[cfg.measure]}, "
+                "intervals are 95% Student-t over seeds, p-values paired t with Holm's correction over the study.")
 
     def findings(self, cfg: Any, summary: dict[str, Any]) -> str:
         """The verdict, the controls, then the study's own prose."""
         edge = [n for n, t in summary["tuning"].items() if isinstance(t, dict) and t.get("at_grid_edge")]
         note = (f"\n\nThe best learning rate lies at an end of the grid for: {', '.join(edge)} (their optimum may "
                 "lie outside it)." if edge else "")
+        if "lr_transfer" in summary:
+            note += "\n\n" + lr_transfer.transfer_note(summary["lr_transfer"])
         return (f"**Verdict:** {summary['verdict']}{note}\n\n"
-                "Positive controls (test loss, paired by seed; > 0 means the "
+                f"Positive controls ({measure_name(cfg)}, paired by seed; > 0 means the "
                 f"known result holds):\n{controls_text(summary)}\n\n" + self.text(cfg, summary))
 
     def report(self, rundir: RunDir) -> str:
@@ -281,7 +354,7 @@ class Study:
         save_figure(figure(groups, self.order(cfg), self.title, _ylabel(cfg)), rundir.artifacts / self.name)
         names = [v[0] for v in self.all_variants(cfg)]
         return (f"## {self.title}\n\n{self._header(cfg)}\n\n" + self.findings(cfg, summary) + "\n"
-                + markdown_table(table_rows(summary, names), COLUMNS) + f"\n![{self.name}]({self.name}.png)\n")
+                + markdown_table(table_rows(summary, names), columns(summary)) + f"\n![{self.name}]({self.name}.png)\n")
 
     def paper(self, rundir: RunDir, out: Path, provenance: str) -> list[Path]:
         """``tables/<name>.tex``, ``tables/<name>_findings.tex`` (the report's verdicts) and ``figures/<name>.pdf``."""
@@ -292,10 +365,15 @@ class Study:
         summary = rundir.summary
         unit = "nats/byte" if cfg.causal else "masked-byte cross-entropy, nats per masked byte"
         names = [v[0] for v in self.all_variants(cfg)]
-        table = latex_table(table_rows(summary, names), COLUMNS,
-                            caption=(f"{self.title} ({cfg.num_seeds} seeds, {cfg.steps} steps, learning rate per arm "
-                                     f"chosen on validation): final validation and test loss ({unit}) and routing "
-                                     "metrics, mean $\\pm$ 95\\% t-interval half-width over seeds."),
+        extra = "" if cfg.measure == "test_loss" else f", {measure_name(cfg)} (nats per fact)"
+        table = latex_table(table_rows(summary, names), columns(summary),
+                            caption=(f"{self.title} ({cfg.num_seeds} seeds, {cfg.steps} steps, learning rate "
+                                     + ("per arm chosen on validation" if cfg.lr_policy == "per_arm" else
+                                        "chosen on validation for the controls and sentinels, transferred to the "
+                                        "other arms")
+                                     + f"): final validation and test loss ({unit}){extra} and "
+                                     "routing metrics, mean $\\pm$ 95\\% t-interval half-width over seeds; "
+                                     f"comparisons and controls read the {measure_name(cfg)}."),
                             label=f"tab:{self.name}")
         tex = out / "tables" / f"{self.name}.tex"
         atomic_write_text(tex, f"% {provenance}\n" + table)
