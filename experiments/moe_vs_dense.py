@@ -30,6 +30,11 @@ Command:
     routerlab run moe_vs_dense --scale quick
     routerlab run moe_vs_dense --scale smoke
 
+The quick regime below is routerlab.studies.lm.config.KNOWLEDGE_QUICK, which every causal LM
+study can run in (in_knowledge_regime(cfg), or `--set` with knowledge_sets(); its measure and
+table are LMStudyConfig fields since 2026-12-01, so this config and its arms' run configs are
+unchanged by the move: tests/studies/test_lm_knowledge_regime.py and test_lm_measure.py).
+
 Quick regime (calibrated 2026-12-01; the record below): the knowledge domain alone
 (routerlab.models.knowledge), a table of 64 entities x 4 attributes (1,487 bits), each entity
 rendered 64 ways in training, 2,000 steps of 32 x 64 bytes (every fact seen 1,000 times), a
@@ -120,16 +125,16 @@ Feeds: paper Table (tab:moe_vs_dense) and Figure moe_vs_dense.pdf.
 """
 
 from routerlab.studies.lm import STUDIES, MoEVsDenseConfig, at_scale
+from routerlab.studies.lm.config import KNOWLEDGE_QUICK
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["moe_vs_dense"]
 run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  # check: every arm, before a run dir
 
 
-# quick: the calibrated regime (docstring): the knowledge domain alone, a one-block model, fact loss.
-QUICK = dict(domains=("knowledge",), entities=64, renderings=64, measure="fact_loss", weight_decay=0.0, d_model=32,
-             n_layers=1, d_ff=32, seq_len=64, batch_size=32, steps=2000, eval_every=250, eval_batches=2,
-             lr_grid=(3e-3, 6e-3, 1e-2))
+# quick: the calibrated regime (docstring), shared by every causal study as KNOWLEDGE_QUICK
+# (routerlab.studies.lm.config): the knowledge domain alone, a one-block model, fact loss.
+QUICK = KNOWLEDGE_QUICK
 
 
 def get_config(scale: str) -> MoEVsDenseConfig:

@@ -22,6 +22,8 @@ Shared conventions:
 
 Modules: :mod:`~routerlab.studies.lm.config` (the shared config and scales),
 :mod:`~routerlab.studies.lm.runner` (training, unit cache, learning-rate choice),
+:mod:`~routerlab.studies.lm.measure` (the declared measure: test loss or fact loss),
+:mod:`~routerlab.studies.lm.lr_transfer` (``lr_policy="transfer"``: rates from the controls, sentinels),
 :mod:`~routerlab.studies.lm.curves` (cost to reach a loss, ratios, censoring),
 :mod:`~routerlab.studies.lm.study` (``Study``: controls, summary, report, paper), and one per
 study: ``moe_vs_dense``, ``expert_count``, ``balancing``, ``capacity``, ``granularity``,
@@ -42,7 +44,15 @@ from routerlab.studies.lm import (
 )
 from routerlab.studies.lm.balancing import BalancingConfig
 from routerlab.studies.lm.capacity import CapacityConfig
-from routerlab.studies.lm.config import PAPER_SIZES, SMOKE_SIZES, LMStudyConfig, at_scale
+from routerlab.studies.lm.config import (
+    KNOWLEDGE_QUICK,
+    PAPER_SIZES,
+    SMOKE_SIZES,
+    LMStudyConfig,
+    at_scale,
+    in_knowledge_regime,
+    knowledge_sets,
+)
 from routerlab.studies.lm.curves import (
     ci_or_censored,
     compute_ratio,
@@ -63,7 +73,8 @@ STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY for m in (
     moe_vs_dense, expert_count, balancing, capacity, scaling_fit, routers, granularity, encoder_routers, knowledge)}
 
 __all__ = [
-    "STUDIES", "Study", "LMStudyConfig", "at_scale", "SMOKE_SIZES", "PAPER_SIZES",
+    "STUDIES", "Study", "LMStudyConfig", "at_scale", "SMOKE_SIZES", "PAPER_SIZES", "KNOWLEDGE_QUICK",
+    "in_knowledge_regime", "knowledge_sets",
     "MoEVsDenseConfig", "ExpertCountConfig", "BalancingConfig", "CapacityConfig", "GranularityConfig",
     "RoutersConfig", "EncoderRoutersConfig", "ScalingFitConfig", "KnowledgeStudyConfig",
     "cost_to_reach", "compute_ratio", "steps_to_reach", "dense_equivalent_ratio", "ci_or_censored",
