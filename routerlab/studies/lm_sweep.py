@@ -172,7 +172,8 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
       the same metrics on domain-pure validation batches (the specialisation readout);
     * ``params``, ``flops_per_token`` ({total, active}) and ``tokens_per_step``;
     * with ``keep_params``, ``final_params``: the trained parameters of every seed (a pytree of
-      numpy arrays with the leading seed axis), for evaluations a study defines itself.
+      numpy arrays with the leading seed axis), for evaluations a study defines itself, and
+      ``final_rest``: the rest of the state alike (router biases of the loss-free balancer).
 
     ``checkpoint_dir``: save mid-unit checkpoints there and resume from them (module docstring).
     """
@@ -247,4 +248,5 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     }
     if keep_params:
         out["final_params"] = jax.device_get(state.params)
+        out["final_rest"] = jax.device_get(state.rest)  # non-Param state, e.g. trained router biases
     return out

@@ -130,5 +130,8 @@ def test_smoke_study_end_to_end(tmp_path, monkeypatch):
     assert set(summary["controls"]) == {"capacity", "switch_vs_dense"}
     assert all(isinstance(c["resolved"], bool) for c in summary["controls"].values())
     assert isinstance(summary["verdict"], str) and summary["verdict"]
+    # Routing metrics ride along as in every LM record (balancing and capacity read them).
+    assert 0 <= summary["variants"]["moe(E=4)"]["routing"]["dropped_frac"]["mean"] <= 1
+    assert "routing" not in summary["variants"]["dense"]
     run.finish(summary)
     assert "bits stored on the test prompts" in exp.module.report(run)

@@ -166,3 +166,28 @@ def test_fact_loss_trains_through_the_knowledge_readout(tmp_path, monkeypatch):
     study_mod.train(cfg, None, [], "x")
     study_mod.train(replace(cfg, measure="fact_loss"), None, [], "x")
     assert called == ["plain", "knowledge"]
+
+
+@pytest.mark.slow
+def test_balancing_trains_on_the_facts_end_to_end(tmp_path, monkeypatch):
+    # Real training (smoke sizes, 8 entities): the knowledge readout's records carry what the
+    # balancing analysis reads (routing metrics), and the summary reads the fact loss throughout.
+    from routerlab.config import from_dict as load
+    from routerlab.studies.lm import BalancingConfig, SMOKE_SIZES
+
+    monkeypatch.setenv("ROUTERLAB_NO_UNIT_CACHE", "1")
+    cfg = load(BalancingConfig, {**to_dict(BalancingConfig()), **{k: list(v) if isinstance(v, tuple) else v
+                                                                   for k, v in SMOKE_SIZES.items()},
+                                 "domains": [KNOWLEDGE], "seq_len": 64, "entities": 8, "renderings": 2,
+                                 "measure": "fact_loss", "num_seeds": 2, "alphas": [0.0, 0.01]})
+    run = RunDir.create(tmp_path, "balancing", cfg)
+    summary = STUDIES["balancing"].run(cfg, run)
+    records = list(run.records())
+    assert all("test_bits" in r for r in records) and all("routing" in r for r in records if "alpha" in r["variant"])
+    by = lambda name: [measure_of(cfg, r) for r in sorted(records, key=lambda r: r["seed"])  # noqa: E731
+                       if r["variant"] == name]
+    diff = [a - b for a, b in zip(by("alpha=0"), by("alpha=0.01"))]
+    assert summary["analysis"]["loss_alpha0_minus_alpha0.01"]["mean"] == pytest.approx(np.mean(diff))
+    dense, wide = by("control:dense"), by("control:dense(ffn x4)")
+    assert summary["controls"]["capacity"]["delta"] == pytest.approx(np.mean(np.subtract(dense, wide)))
+    assert "fact loss" in STUDIES["balancing"].findings(cfg, summary)

@@ -51,6 +51,13 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
     # keep_params hands back the trained parameters with the seed axis in front
     leaves = jax.tree.leaves(sweep["final_params"])
     assert leaves and all(leaf.shape[0] == 1 and np.isfinite(leaf).all() for leaf in leaves)
+    # ... and the rest of the state: the DeepSeek router biases moved away from their initial values
+    # (the knowledge readout of a loss-free balanced MoE reads with them).
+    from routerlab.train.loop import init_state
+
+    trained, initial = jax.tree.leaves(sweep["final_rest"]), jax.tree.leaves(init_state(cfg).rest)
+    assert len(trained) == len(initial) and all(t.shape == (1, *np.shape(i)) for t, i in zip(trained, initial))
+    assert any(not np.allclose(t[0], i) for t, i in zip(trained, initial))
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ from routerlab.report import MeanCI, fmt_ci
 from routerlab.report.controls import gate, paired_control
 from routerlab.rundir import RunDir
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm.runner import by_variant, run_variants
+from routerlab.studies.lm.runner import _routing_summary, by_variant, run_variants
 from routerlab.studies.lm.study import Study, ci, paired_diff, sign_verdict, fmt_diff
 from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig
@@ -179,9 +179,10 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], 
     cross-entropy; one record per seed."""
     out = train_seeds(run_cfg, seeds, keep_params=True, checkpoint_dir=checkpoint_dir)
     rests = [init_state(replace(run_cfg, seed=s)).rest for s in seeds]
-    if uses_router_bias(rests[0]):
-        raise ValueError("moe: the knowledge readout rebuilds untrained variables; a router bias is trained")
-    rest = jax.tree.map(lambda *xs: jnp.stack(xs), *rests)
+    if uses_router_bias(rests[0]):  # the loss-free balancer's biases are trained: read with them
+        rest = jax.tree.map(jnp.asarray, out["final_rest"])
+    else:  # the untrained rest, as the readout has always used (no trained variable lives there)
+        rest = jax.tree.map(lambda *xs: jnp.stack(xs), *rests)
     knowledge, width = cfg.knowledge(), run_cfg.model.seq_len + 1
     table = kn.fact_table(run_cfg.data.seed, knowledge)
     log2c = table.log2_choices()
@@ -207,6 +208,8 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], 
             "test_bits_by_attribute": {a.name: kn.bits_stored(ce["test"][i][j::k], log2c[j::k])
                                        for j, a in enumerate(kn.ATTRIBUTES)},
             "bits_per_param": test_bits / non_emb, "bits_per_total_param": test_bits / total,
+            # routing on the validation batches, as every LM record has it (balancing and capacity read it)
+            **_routing_summary(out["val"]["routing"], i),
         })
     return rows
 
