@@ -22,9 +22,16 @@ from routerlab.train.step import split_model
 SMALL = kn.KnowledgeConfig(entities=3, renderings=2)
 
 
-def _reference_fact_ce(model_cfg, params, rest, read):
+def _model(model_cfg, seed, reinforce):
+    from routerlab.moe.reinforce import reinforce_lm
+
+    model = LM(model_cfg, rngs=nnx.Rngs(params=seed))
+    return reinforce_lm(model) if reinforce else model
+
+
+def _reference_fact_ce(model_cfg, params, rest, read, reinforce=False):
     """One prompt at a time: sum of -log p(value byte) over the fact's positions, mean over its prompts."""
-    graphdef, _, _ = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
+    graphdef, _, _ = split_model(nnx.eval_shape(lambda: _model(model_cfg, 0, reinforce)))
     forward = jax.jit(lambda p, r, x: nnx.merge(graphdef, p, r)(x)[0])
     out = np.zeros(len(read.renderings))
     for row, facts in zip(read.tokens, read.fact):
@@ -36,21 +43,23 @@ def _reference_fact_ce(model_cfg, params, rest, read):
     return out / read.renderings
 
 
-@pytest.mark.parametrize("ffn", ["dense", "moe"])
+@pytest.mark.parametrize("ffn", ["dense", "moe", pytest.param("rl-r", marks=pytest.mark.slow)])
 def test_fact_cross_entropy_matches_a_per_prompt_loop(ffn):
     from routerlab.moe import MoEConfig
 
     moe = MoEConfig(num_experts=4, top_k=1, d_model=16, d_ff=16, renormalize=False, capacity_factor=None,
                     dropless_block_size=16)
-    cfg = LMConfig(d_model=16, n_heads=2, n_layers=1, seq_len=64, d_ff=16, ffn=ffn, moe=moe if ffn == "moe" else None)
-    states = [split_model(LM(cfg, rngs=nnx.Rngs(params=s)))[1:] for s in (0, 1)]  # two seeds, stacked
+    rl = ffn == "rl-r"  # an RL-R arm: the MoE's parameters in RL-R layers, read as such
+    cfg = LMConfig(d_model=16, n_heads=2, n_layers=1, seq_len=64, d_ff=16, ffn="dense" if ffn == "dense" else "moe",
+                   moe=None if ffn == "dense" else moe)
+    states = [split_model(_model(cfg, s, rl))[1:] for s in (0, 1)]  # two seeds, stacked
     params = jax.tree.map(lambda *x: jnp.stack(x), *[p for p, _ in states])
     rest = jax.tree.map(lambda *x: jnp.stack(x), *[r for _, r in states])
     for kind in ("test", "val"):
         read = kn.readout(0, SMALL, kind, 65)
-        fast = fact_cross_entropy(cfg, params, rest, read, chunk=8)  # several chunks, the last one padded
+        fast = fact_cross_entropy(cfg, params, rest, read, chunk=8, reinforce=rl)  # several chunks, the last padded
         for s, (p, r) in enumerate(states):
-            np.testing.assert_allclose(fast[s], _reference_fact_ce(cfg, p, r, read), rtol=1e-4)
+            np.testing.assert_allclose(fast[s], _reference_fact_ce(cfg, p, r, read, rl), rtol=1e-4)
 
 
 def test_embedding_params_is_the_token_table():

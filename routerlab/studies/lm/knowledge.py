@@ -143,8 +143,16 @@ def embedding_params(model: LMConfig) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _fact_ce_fn(model_cfg: LMConfig, num_facts: int):
-    graphdef, _, _ = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
+def _fact_ce_fn(model_cfg: LMConfig, num_facts: int, reinforce: bool = False):
+    def build():
+        model = LM(model_cfg, rngs=nnx.Rngs(0))
+        if reinforce:  # RL-R layers: the module the arm was trained and evaluated as
+            from routerlab.moe.reinforce import reinforce_lm
+
+            model = reinforce_lm(model)
+        return model
+
+    graphdef, _, _ = split_model(nnx.eval_shape(build))
 
     def one_seed(params, rest, tokens, fact):
         logits, _ = nnx.merge(graphdef, params, rest)(tokens[:, :-1])
@@ -155,7 +163,8 @@ def _fact_ce_fn(model_cfg: LMConfig, num_facts: int):
     return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None)))
 
 
-def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Readout, chunk: int = 256) -> np.ndarray:
+def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Readout, chunk: int = 256, *,
+                       reinforce: bool = False) -> np.ndarray:
     """``[S, F]``: per seed (leading axis of ``params``/``rest``) and fact, the cross-entropy of the
     fact's value bytes in nats, summed over its bytes and averaged over its prompts.
 
@@ -165,7 +174,7 @@ def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Rea
     pad = -len(read.tokens) % chunk
     tokens = np.concatenate([read.tokens, np.full((pad, read.tokens.shape[1]), ord("\n"), read.tokens.dtype)])
     fact = np.concatenate([read.fact, np.full((pad, read.fact.shape[1]), -1, read.fact.dtype)])
-    fn = _fact_ce_fn(model_cfg, num_facts)
+    fn = _fact_ce_fn(model_cfg, num_facts, reinforce)
     total = 0.0
     for start in range(0, len(tokens), chunk):
         total = total + np.asarray(fn(params, rest, jnp.asarray(tokens[start:start + chunk]),
@@ -173,13 +182,13 @@ def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Rea
     return total / read.renderings[None, :]
 
 
-def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], *,
+def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], *, pg_weight: float | None = None,
              checkpoint_dir=None) -> list[dict[str, Any]]:
-    """Train all seeds (mid-unit checkpoints in ``checkpoint_dir``), then read every fact's
-    cross-entropy; one record per seed."""
-    out = train_seeds(run_cfg, seeds, keep_params=True, checkpoint_dir=checkpoint_dir)
+    """Train all seeds (as RL-R with ``pg_weight``; mid-unit checkpoints in ``checkpoint_dir``),
+    then read every fact's cross-entropy; one record per seed."""
+    out = train_seeds(run_cfg, seeds, reinforce_pg_weight=pg_weight, keep_params=True, checkpoint_dir=checkpoint_dir)
     rests = [init_state(replace(run_cfg, seed=s)).rest for s in seeds]
-    if uses_router_bias(rests[0]):  # the loss-free balancer's biases are trained: read with them
+    if uses_router_bias(rests[0]) or pg_weight is not None:  # trained non-Param state, or RL-R's own: read with it
         rest = jax.tree.map(jnp.asarray, out["final_rest"])
     else:  # the untrained rest, as the readout has always used (no trained variable lives there)
         rest = jax.tree.map(lambda *xs: jnp.stack(xs), *rests)
@@ -187,7 +196,8 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], 
     table = kn.fact_table(run_cfg.data.seed, knowledge)
     log2c = table.log2_choices()
     ce = {kind: fact_cross_entropy(run_cfg.model, out["final_params"], rest,
-                                   kn.readout(run_cfg.data.seed, knowledge, kind, width)) for kind in ("test", "val")}
+                                   kn.readout(run_cfg.data.seed, knowledge, kind, width),
+                                   reinforce=pg_weight is not None) for kind in ("test", "val")}
     total = param_count(run_cfg.model)["total"]
     non_emb = total - embedding_params(run_cfg.model)
     flops_step = 3.0 * float(out["flops_per_token"]["active"]) * out["tokens_per_step"]
@@ -219,7 +229,7 @@ def run_knowledge_variants(cfg: LMStudyConfig, rundir: RunDir, variants: list[tu
     every record (units cached under ``_cache/lm_units/<key>-knowledge.json``, checkpointed mid-unit
     like every LM unit). ``cfg`` is any LM study config whose domains hold the knowledge domain."""
     def train_unit(run_cfg, seeds, pg, *, checkpoint_dir=None):
-        return _records(cfg, run_cfg, seeds, checkpoint_dir=checkpoint_dir)
+        return _records(cfg, run_cfg, seeds, pg_weight=pg, checkpoint_dir=checkpoint_dir)
 
     run_variants(cfg, rundir, variants, desc, train_unit=train_unit, key_suffix="-knowledge", **kw)
 
