@@ -95,6 +95,14 @@ def test_bad_measure_is_refused_with_one_line_naming_the_field():
         CapacityConfig(domains=(KNOWLEDGE,))  # the default seq_len (32) cannot hold one
     with pytest.raises(ConfigError, match="^entities:"):
         LMStudyConfig(entities=0)
+    with pytest.raises(ConfigError, match="^lr_policy: must be one of per_arm, transfer; got 'mup'$"):
+        CapacityConfig(lr_policy="mup")
+    from routerlab.studies.lm import KnowledgeStudyConfig
+
+    with pytest.raises(ConfigError, match="^measure: the knowledge study reads bits stored"):
+        KnowledgeStudyConfig(measure="fact_loss")
+    with pytest.raises(ConfigError, match="^lr_policy: the knowledge study"):
+        KnowledgeStudyConfig(lr_policy="transfer")
 
 
 # Fact loss per arm and seed (nats per fact), chosen so that the test loss (set to 1 / fact loss)

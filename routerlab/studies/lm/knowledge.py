@@ -107,6 +107,8 @@ class KnowledgeStudyConfig(LMStudyConfig):
               f"must hold control_experts ({self.control_experts}); got {list(self.moe_experts)}")
         check(self.measure == "test_loss", "measure",
               f"the knowledge study reads bits stored (its controls too), not a declared loss; got {self.measure!r}")
+        check(self.lr_policy == "per_arm", "lr_policy",
+              f"the knowledge study's arms are its controls' own: each is tuned (per_arm); got {self.lr_policy!r}")
 
     def steps_for(self, exposures: int) -> int:
         return exposures * self.entities // self.batch_size

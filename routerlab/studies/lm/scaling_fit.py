@@ -26,7 +26,7 @@ import numpy as np
 from routerlab.config import check
 from routerlab.report import MeanCI, fmt_ci, mean_ci
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm.measure import measure_of
+from routerlab.studies.lm.measure import measure_name, measure_of
 from routerlab.studies.lm.study import Study
 from routerlab.train.config import LMRunConfig
 
@@ -259,7 +259,8 @@ def _text(cfg: ScalingFitConfig, summary: dict[str, Any]) -> str:
         also = ""
     else:
         constants, also = f"E_start={cfg.e_start:g}, E_max={cfg.e_max:g} ({k['source']}; too few expert counts to fit them)", ""
-    return (f"Bilinear fit log L = a log N + b log E_hat + c log N log E_hat + d (95% bootstrap intervals over "
+    return (f"Bilinear fit log L = a log N + b log E_hat + c log N log E_hat + d, L the {measure_name(cfg)} "
+            f"(95% bootstrap intervals over "
             f"seeds, {cfg.bootstrap} resamples; {constants}): {terms}. "
             f"c from one fit per seed, 95% t-interval: {fmt_ci(MeanCI(**c_t), 4)}. "
             f"d log L / d log E_hat at each width: {slopes}. At this scale the benefit of routing {verdict}.{also}\n")
