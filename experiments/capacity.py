@@ -28,6 +28,7 @@ Feeds: paper Table (tab:capacity) and Figure capacity.pdf.
 """
 
 from routerlab.studies.lm import STUDIES, CapacityConfig, at_scale
+from routerlab.studies.lm.config import in_knowledge_regime
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["capacity"]
@@ -35,4 +36,6 @@ run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  #
 
 
 def get_config(scale: str) -> CapacityConfig:
+    if scale == "quick":  # the calibrated knowledge regime (moe_vs_dense's), rates transferred from the controls
+        return in_knowledge_regime(CapacityConfig(), lr_policy="transfer")
     return at_scale(CapacityConfig(), scale)

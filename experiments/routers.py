@@ -43,6 +43,7 @@ Feeds: paper Table (tab:routers) and Figure routers.pdf.
 """
 
 from routerlab.studies.lm import STUDIES, RoutersConfig, at_scale
+from routerlab.studies.lm.config import in_knowledge_regime
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["routers"]
@@ -50,4 +51,6 @@ run, report, paper, check = STUDY.run, STUDY.report, STUDY.paper, STUDY.check  #
 
 
 def get_config(scale: str) -> RoutersConfig:
+    if scale == "quick":  # the calibrated knowledge regime (moe_vs_dense's), rates transferred from the controls
+        return in_knowledge_regime(RoutersConfig(), lr_policy="transfer")
     return at_scale(RoutersConfig(), scale)

@@ -30,9 +30,9 @@ PINNED_ARMS = {
     "moe_vs_dense/smoke": "b2b7997cbcbbb5ab",
     "moe_vs_dense/quick": "08a5ebdf6aada436",
     "capacity/smoke": "edd45c62888f11b7",
-    "capacity/quick": "c54acde816d1a61d",
+    "capacity/quick": "e7a1efbbbb2416a8",  # moved to the knowledge regime with lr transfer on purpose (was c54acde816d1a61d)
     "routers/smoke": "33688f9e719c8d33",
-    "routers/quick": "8b19bcee217f8b60",
+    "routers/quick": "9d0d59b12fe8c7cb",  # moved to the knowledge regime with lr transfer on purpose (was 8b19bcee217f8b60)
     "balancing/smoke": "7d81e7d266c8c9b3",
     "balancing/quick": "e09f130c2b34a642",
     "expert_count/smoke": "9c49e323f16008c1",
