@@ -30,8 +30,10 @@ class LMStudyConfig:
       d_ff: width of the dense FFN and of each expert.
       num_experts: routed experts of the MoE variants (unless the study sweeps it).
       steps, batch_size, warmup_frac: AdamW on warmup-cosine (``routerlab.train``).
-      lr_grid: peak learning rates; every variant is trained at each and keeps the one with
-        the lowest mean final *validation* loss over seeds (test loss never enters the choice).
+      lr_grid: peak learning rates. A tuned arm (every arm under ``lr_policy="per_arm"``; the
+        controls and sentinels under ``transfer``) is trained at each and keeps the one with the
+        lowest mean final *validation* loss over seeds (test loss never enters the choice); a
+        transferred arm is trained at its control's chosen rate only. ``transfer`` needs >= 2.
       eval_every, eval_batches: validation cadence and batches per domain.
       bytes_per_domain, domains: size of the generated corpus and which of its domains
         (:data:`routerlab.models.corpus.DOMAINS`; default the text ones) it holds.
@@ -101,6 +103,8 @@ class LMStudyConfig:
         self._check_measure()
         check(self.lr_policy in LR_POLICIES, "lr_policy",
               f"must be one of {', '.join(LR_POLICIES)}; got {self.lr_policy!r}")
+        check(self.lr_policy != "transfer" or len(self.lr_grid) >= 2, "lr_grid",
+              f"lr_policy=transfer needs >= 2 rates (with one every sentinel agrees trivially); got {self.lr_grid}")
         # The shared fields as one dense and one Switch model: the model's own checks (heads
         # divide d_model into even halves, loss weights >= 0, ...) name these same fields, and
         # they run here, before a run directory exists. Each study's own variants are built by

@@ -97,5 +97,8 @@ def _text(cfg: EncoderRoutersConfig, summary: dict[str, Any]) -> str:
 
 
 STUDY = Study("encoder_routers", "Routers in a bidirectional encoder on masked bytes", EncoderRoutersConfig,
-              _variants, _analysis, _text, lambda cfg, s: switch_verdict(s)[0])
+              _variants, _analysis, _text, lambda cfg, s: switch_verdict(s)[0],
+              # balanced assignment over the batch, no balance loss: least like Switch (its default, the
+              # first arm `dense`, is control:dense's config and could not check anything)
+              sentinels=lambda cfg: ("sinkhorn(BASE)",))
 

@@ -148,7 +148,9 @@ def _text(cfg: MoEVsDenseConfig, summary: dict[str, Any]) -> str:
                      "training renderings each" + (f"; {cfg.steps * cfg.batch_size // cfg.entities} exposures per "
                                                    "fact" if cfg.domains == (kn.KNOWLEDGE,) else "") + ".\n")
     lines += [
-        f"Dense frontier (same tokens, each width at its tuned rate): {frontier}; MoE "
+        f"Dense frontier (same tokens, each width at its "
+        f"{'tuned' if cfg.lr_policy == 'per_arm' else 'tuned or transferred (lr_source in the tuning)'} rate): "
+        f"{frontier}; MoE "
         f"{fmt_ci(MeanCI(**a['moe'][cfg.measure]))}.\n",
         f"Dense-equivalent ratio (frontier FLOPs per token at the MoE's {name} over the MoE's active FLOPs per "
         f"token): **{a['dense_equivalent_ratio']['text']}** (the frontier can show at most "

@@ -86,4 +86,6 @@ def _text(cfg: RoutersConfig, summary: dict[str, Any]) -> str:
 
 STUDY = Study("routers", "Routers in the causal decoder: top-k, hash, REINFORCE (RL-R)", RoutersConfig,
               _variants, _analysis, _text, lambda cfg, s: switch_verdict(s)[0],
-              sentinels=lambda cfg: ("hash",))  # no learned routing, no balance losses: least like Switch
+              # hash: no learned routing, no balance losses; rl-r: its router learns only by policy gradient.
+              # The two arms least like Switch in how they train.
+              sentinels=lambda cfg: ("hash", "rl-r"))

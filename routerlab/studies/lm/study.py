@@ -240,10 +240,20 @@ class Study:
     sentinels: Callable[[Any], tuple[str, ...]] | None = None
 
     def sentinel_arms(self, cfg: Any) -> tuple[str, ...]:
-        """The study's sentinel arms (:mod:`routerlab.studies.lm.lr_transfer`), those of its arms that exist."""
+        """The study's declared sentinel arms (:mod:`routerlab.studies.lm.lr_transfer`). A name that is
+        none of its arms is a bug in the study: ValueError (a study whose sentinel may not exist at
+        some config leaves it out itself, as capacity does with no dropping capacity factor)."""
         names = self.order(cfg)
-        chosen = self.sentinels(cfg) if self.sentinels is not None else names[:1]
-        return tuple(n for n in chosen if n in names)
+        chosen = tuple(self.sentinels(cfg)) if self.sentinels is not None else tuple(names[:1])
+        missing = [n for n in chosen if n not in names]
+        if missing:
+            raise ValueError(f"study {self.name}: sentinel arm(s) {', '.join(map(repr, missing))} are not among its "
+                             f"arms ({', '.join(names)})")
+        return chosen
+
+    def transfer_plan(self, cfg: Any) -> dict[str, dict[str, Any]]:
+        """:func:`routerlab.studies.lm.lr_transfer.plan` of the study's arms and sentinels."""
+        return lr_transfer.plan(cfg, self.variants(cfg), self.sentinel_arms(cfg))
 
     def _cfg(self, rundir: RunDir) -> Any:
         from routerlab.config import from_dict
@@ -270,6 +280,11 @@ class Study:
             if rest and not run_cfg.train.router_noise:
                 raise ConfigError("train.router_noise", f"arm {name!r} is trained as RL-R, which samples experts "
                                   "with the router_noise key")
+        if getattr(cfg, "lr_policy", "per_arm") == "transfer":
+            the_plan = self.transfer_plan(cfg)
+            if lr_transfer.transferred_arms(the_plan) and not lr_transfer.checking_sentinels(the_plan):
+                raise ConfigError("lr_policy", f"transfer: the {self.name} study has no sentinel arm unlike the "
+                                  "controls here, so nothing would check the transferred rates; use per_arm")
 
     def run(self, cfg: Any, rundir: RunDir) -> dict[str, Any]:
         """Train every variant and control arm at every rate for every seed; return :meth:`summarize`.
@@ -283,7 +298,7 @@ class Study:
             train(cfg, rundir, cfg.control_variants(), f"{self.name} controls")
             _, tuning = by_variant(rundir)
             arms = self.variants(cfg)
-            the_plan = lr_transfer.plan(cfg, arms, self.sentinel_arms(cfg))
+            the_plan = self.transfer_plan(cfg)
             rates = {n: (cfg.lr_grid if p["tuned"] else (tuning[p["control"]]["lr"],)) for n, p in the_plan.items()}
             train(cfg, rundir, arms, self.name, rates=rates)
         else:
@@ -312,14 +327,17 @@ class Study:
         return summary
 
     def _transfer_summary(self, cfg: Any, summary: dict[str, Any], tuning: dict[str, Any]) -> None:
-        """``summary["lr_transfer"]``, each arm's tuning entry's ``lr_source``, and a verdict that
-        says so when a sentinel's validation-chosen rate is not the transferred one."""
-        the_plan = lr_transfer.plan(cfg, self.variants(cfg), self.sentinel_arms(cfg))
-        summary["lr_transfer"] = lr_transfer.transfer_summary(the_plan, tuning, self.sentinel_arms(cfg))
+        """``summary["lr_transfer"]``; each arm's tuning entry's ``lr_source``, and for a transferred
+        arm its source control's ``at_grid_edge``; a verdict that says so when a sentinel's
+        validation-chosen rate is not the transferred one, or when no sentinel checked it."""
+        the_plan = self.transfer_plan(cfg)
+        summary["lr_transfer"] = lr_transfer.transfer_summary(the_plan, tuning)
         for name, p in the_plan.items():
             if name in summary["tuning"]:
                 summary["tuning"][name]["lr_source"] = p["source"]
-        if not all(c["agrees"] for c in summary["lr_transfer"]["sentinels"].values()):
+                if not p["tuned"] and p["control"] in tuning:  # at the control's rate: at its edge, if it is
+                    summary["tuning"][name]["at_grid_edge"] = tuning[p["control"]]["at_grid_edge"]
+        if not lr_transfer.transfer_held(summary["lr_transfer"]):
             summary["verdict"] += " " + lr_transfer.transfer_note(summary["lr_transfer"])
 
     def _header(self, cfg: Any) -> str:
@@ -327,7 +345,8 @@ class Study:
         tokens = cfg.steps * cfg.batch_size * cfg.seq_len
         how = (f"learning rate per arm from {{{grid}}} on validation loss" if cfg.lr_policy == "per_arm" else
                f"learning rate chosen from {{{grid}}} on validation loss for the control arms and the sentinels "
-               f"({', '.join(self.sentinel_arms(cfg))}), transferred from a control to every other arm")
+               f"({', '.join(lr_transfer.checking_sentinels(self.transfer_plan(cfg))) or 'none'}), transferred "
+               "from a control to every other arm")
         return (f"{self.setup(cfg)}; {cfg.steps} steps of {cfg.batch_size} sequences ({tokens:,} tokens per arm); "
                 f"{cfg.num_seeds} seeds; {how}. "
                 f"Losses are {_loss_name(cfg)}; comparisons and controls read the {MEASURES[cfg.measure]}, "
