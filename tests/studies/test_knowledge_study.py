@@ -144,3 +144,32 @@ def test_smoke_study_end_to_end(tmp_path, monkeypatch):
     assert "routing" not in summary["variants"]["dense"]
     run.finish(summary)
     assert "bits stored on the test prompts" in exp.module.report(run)
+
+
+def test_run_knowledge_variants_trains_rl_r_with_its_pg_weight(tmp_path, monkeypatch):
+    # The trainer run_knowledge_variants reaches (through run_variants and the knowledge readout's
+    # _records) is lm_sweep.train_seeds: the RL-R arm must reach it with its policy-gradient weight,
+    # and Switch (the same run config, no weight) without one. The fake stops before any training.
+    from routerlab.studies.lm import STUDIES, RoutersConfig
+    from routerlab.studies.lm import knowledge as knowledge_mod
+    from routerlab.studies.lm.config import in_knowledge_regime
+    from routerlab.studies.lm.runner import NO_CACHE_ENV
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def fake_train_seeds(run_cfg, seeds, **kw):
+        seen.append(kw.get("reinforce_pg_weight", "absent"))
+        raise Stop
+
+    monkeypatch.setenv(NO_CACHE_ENV, "1")
+    monkeypatch.setattr(knowledge_mod, "train_seeds", fake_train_seeds)
+    cfg = in_knowledge_regime(RoutersConfig(), pg_weight=0.37, num_seeds=1, lr_grid=(1e-2,))
+    arms = {v[0]: v for v in STUDIES["routers"].variants(cfg)}
+    for i, name in enumerate(("rl-r", "switch(top-1)")):
+        with pytest.raises(Stop):
+            knowledge_mod.run_knowledge_variants(cfg, RunDir.create(tmp_path / str(i), "routers", cfg), [arms[name]],
+                                                 "test")
+    assert seen == [0.37, None]

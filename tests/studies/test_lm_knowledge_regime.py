@@ -3,7 +3,7 @@ causal study can be put in it (by the helper or by the CLI's --set assignments) 
 
 import pytest
 
-from routerlab.config import config_hash, override
+from routerlab.config import ConfigError, config_hash, override
 from routerlab.models.knowledge import KNOWLEDGE
 from routerlab.registry import load_experiment
 from routerlab.studies.lm import STUDIES, MoEVsDenseConfig
@@ -30,8 +30,27 @@ def test_every_causal_study_validates_in_the_regime(name):
     cfg = in_knowledge_regime(quick)
     STUDIES[name].check(cfg)  # every arm's run config builds
     assert cfg.measure == "fact_loss" and cfg.domains == (KNOWLEDGE,)
-    assert override(quick, knowledge_sets()) == cfg  # `routerlab run NAME --scale quick --set ...` says the same
     arms = STUDIES[name].all_variants(cfg)
     # Same tokens for every arm: steps, batch, context and corpus (the fact table) are shared.
     assert len({(c.train.steps, c.train.batch_size, c.model.seq_len, c.data) for _, c, *_ in arms}) == 1
-    assert in_knowledge_regime(quick, lr_policy="transfer").lr_policy == "transfer"
+    if name == "scaling_fit":  # its arms change d_model, which the transfer rule ignores
+        with pytest.raises(ConfigError, match="lr_policy"):
+            in_knowledge_regime(quick, lr_policy="transfer")
+    else:
+        transfer = in_knowledge_regime(quick, lr_policy="transfer")
+        STUDIES[name].check(transfer)  # a real sentinel remains among its arms
+        assert transfer.lr_policy == "transfer"
+
+
+def test_the_cli_sets_put_a_text_quick_in_the_regime():
+    # balancing's quick is the text regime (capacity's and routers' ARE the knowledge regime, where
+    # this would hold trivially): `routerlab run balancing --scale quick --set ...` is the helper's config.
+    quick = load_experiment("balancing").config("quick")
+    assert quick.domains != (KNOWLEDGE,) and quick != in_knowledge_regime(quick)
+    assert override(quick, knowledge_sets()) == in_knowledge_regime(quick)
+
+
+@pytest.mark.parametrize("name", ["capacity", "routers"])
+def test_capacity_and_routers_quick_are_the_regime_with_transfer(name):
+    base = STUDIES[name].config()
+    assert load_experiment(name).config("quick") == in_knowledge_regime(base, lr_policy="transfer")

@@ -23,9 +23,11 @@ from routerlab.studies.lm.measure import fact_loss, measure_of
 from routerlab.train.config import LMRunConfig, TrainConfig
 
 # sha256 (16 hex) of every arm's (name, canonical run config, RL-R weight), computed at 8817976,
-# BEFORE the knowledge fields moved from MoEVsDenseConfig into LMStudyConfig: a unit's cache key
-# hashes its run config, so an equal hash means every finished unit is still found. Change a pin
-# only with a change that is meant to retrain the units (and say so in its commit).
+# BEFORE the knowledge fields moved from MoEVsDenseConfig into LMStudyConfig: an equal hash means
+# every arm would train exactly what it trained then. The pins guard the run configs, not the unit
+# cache: a unit's cache key (runner.unit_key) also hashes the jax and code versions, so any change
+# under routerlab/ retrains units however these pins stand. Change a pin only with a change that is
+# meant to change what an arm trains (and say so in its commit).
 PINNED_ARMS = {
     "moe_vs_dense/smoke": "b2b7997cbcbbb5ab",
     "moe_vs_dense/quick": "08a5ebdf6aada436",

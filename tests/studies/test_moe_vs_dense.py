@@ -1,6 +1,7 @@
 """moe_vs_dense's config: the knowledge table it can train on, and its shipped quick regime."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -91,6 +92,10 @@ def test_analysis_and_controls_read_the_declared_measure(tmp_path, monkeypatch):
     assert a["dense_equivalent_ratio"]["mean"] == pytest.approx(math.sqrt(2 * 4))
     assert a["frontier"]["dense(ffn x1)"]["fact_loss"]["mean"] == pytest.approx(2.01)
     assert not summary["verdict"].startswith("underpowered")
+    # The frontier's rates are as the policy trained them: all tuned, or tuned or transferred.
+    assert "each width at its tuned rate" in STUDY.text(cfg, summary)
+    transfer = replace(cfg, lr_policy="transfer", lr_grid=(0.01, 0.02))
+    assert "each width at its tuned or transferred (lr_source in the tuning) rate" in STUDY.text(transfer, summary)
 
 
 def test_shipped_quick_meets_the_issue_constraints():
