@@ -198,7 +198,8 @@ def test_transferred_arms_carry_their_controls_grid_edge(tmp_path, monkeypatch):
     assert summary["tuning"]["cf=1"]["at_grid_edge"] is True
     assert "(agrees" not in summary["verdict"] and summary["lr_transfer"]["sentinels"]["cf=0.5"]["agrees"]
     findings = STUDIES["capacity"].findings(cfg, summary)
-    assert "end of the grid for: " in findings and "cf=1" in findings.split("end of the grid for: ")[1].split("(")[0]
+    assert "for an arm trained at a transferred rate, its control's lies at an end of the grid for: " in findings
+    assert "cf=1" in findings.split("end of the grid for: ")[1].split("(")[0]
 
 
 def test_the_note_says_what_agreement_does_not_show():

@@ -355,8 +355,9 @@ class Study:
     def findings(self, cfg: Any, summary: dict[str, Any]) -> str:
         """The verdict, the controls, then the study's own prose."""
         edge = [n for n, t in summary["tuning"].items() if isinstance(t, dict) and t.get("at_grid_edge")]
-        note = (f"\n\nThe best learning rate lies at an end of the grid for: {', '.join(edge)} (their optimum may "
-                "lie outside it)." if edge else "")
+        given = " or, for an arm trained at a transferred rate, its control's" if "lr_transfer" in summary else ""
+        note = (f"\n\nThe best learning rate{given} lies at an end of the grid for: {', '.join(edge)} (their optimum "
+                "may lie outside it)." if edge else "")
         if "lr_transfer" in summary:
             note += "\n\n" + lr_transfer.transfer_note(summary["lr_transfer"])
         return (f"**Verdict:** {summary['verdict']}{note}\n\n"
