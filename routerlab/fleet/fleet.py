@@ -64,7 +64,8 @@ from routerlab.models.accounting import flops_per_token, param_count
 from routerlab.rng import stream_key
 
 __all__ = ["ModelSpec", "ControlSpec", "Prices", "FleetConfig", "lm_config", "train_group", "decode", "build_fleet",
-           "ensure_fleet", "fleet_key", "FLEET_KEY_SALT", "Fleet", "load_fleet", "scaled_fleet", "clean_stale_builds"]
+           "ensure_fleet", "fleet_key", "FLEET_KEY_SALT", "Fleet", "load_fleet", "scaled_fleet", "clean_stale_builds",
+           "merge_fleets"]
 
 
 # -- the fleet -----------------------------------------------------------------------------
@@ -237,6 +238,47 @@ class Fleet:
 def load_fleet(path: Path | str) -> Fleet:
     path = Path(path)
     return Fleet(path, json.loads((path / "fleet.json").read_text()))
+
+
+def merge_fleets(cfg: FleetConfig, parts: list[Path | str], out: Path | str) -> Fleet:
+    """Join fleets built for disjoint subsets of ``cfg.seeds`` into ``cfg``'s fleet at ``out``.
+
+    A fleet's seeds train and decode independently (each seed's suite, keys and models depend
+    on that seed alone), so building seed subsets in separate processes and joining them gives
+    the fleet that one :func:`build_fleet` of ``cfg`` writes, but for ``timings_s`` (each part's
+    own). This is how to use more than one process on a multi-seed fleet: each part is built
+    by ``build_fleet(replace(cfg, seeds=subset), its_own_folder)`` (never two builds in one
+    folder: a finished build removes its folder's ``groups/``). Every part's config must be
+    ``cfg`` but for ``seeds``, their seeds disjoint and together ``cfg.seeds``; otherwise a
+    one-line :class:`~routerlab.config.ConfigError` names the part. ``out`` must not exist.
+    """
+    out = Path(out)
+    check(not out.exists(), "out", f"{out} exists; merge into a new folder")
+    want = to_dict(cfg)
+    metas = [load_fleet(p).meta for p in parts]
+    seen: list[int] = []
+    for part, meta in zip(parts, metas):
+        got = dict(meta["config"])
+        check({**got, "seeds": want["seeds"]} == want, "parts", f"{part} was built from another config than {fleet_key(cfg)}'s")
+        check(not set(got["seeds"]) & set(seen), "parts", f"{part} repeats seeds {sorted(set(got['seeds']) & set(seen))}")
+        for key in ("models", "controls", "families", "built_with"):
+            check(meta[key] == metas[0][key], "parts", f"{part}'s {key} differ from {parts[0]}'s")
+        seen += got["seeds"]
+    check(sorted(seen) == sorted(cfg.seeds), "parts", f"the parts hold seeds {sorted(seen)}, not {sorted(cfg.seeds)}")
+    tmp = out.with_name(out.name + ".merge")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    merged = {**metas[0], "config": want, "seeds": {}, "timings_s": {}}
+    for part, meta in zip(parts, metas):
+        for seed in meta["config"]["seeds"]:
+            merged["seeds"][str(seed)] = meta["seeds"][str(seed)]
+            for unit in ("usd", "flops"):
+                shutil.copytree(Path(part) / f"log_{unit}_seed{seed}", tmp / f"log_{unit}_seed{seed}")
+        merged["timings_s"].update(meta["timings_s"])
+    merged["seeds"] = {str(s): merged["seeds"][str(s)] for s in cfg.seeds}  # cfg's order, as build_fleet writes
+    (tmp / "fleet.json").write_text(json.dumps(merged, indent=1, sort_keys=True))
+    tmp.rename(out)
+    return load_fleet(out)
 
 
 def _pid_alive(pid: int) -> bool:
