@@ -23,21 +23,33 @@ Command:
     # e.g. from Python: routerlab.cli.main([...]) after the register_router call):
     routerlab run routers --scale smoke --set 'extra_routers=["my_router"]'
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
-plus the positive controls' arms, shared with the other LM studies through the unit cache).
-Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 101 s
-(345 s wall under contention); quick 110 s (298 s wall under contention); paper not yet run.
+Quick regime (since 2026-12-01): the calibrated knowledge regime of moe_vs_dense
+(routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
+fact loss (nats per fact), lr_policy="transfer": the control arms are tuned over {3e-3, 6e-3,
+1e-2} (dense and switch(top-1) are the controls' own configs, so tuned too); top-2 and rl-r train
+at the Switch control's rate; the sentinels hash and rl-r are tuned over the grid (rl-r became a
+sentinel after the run below, which tuned hash only). Smoke and paper keep the text domains.
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen on
-validation, test-loss comparisons with Holm's correction, positive controls). The superseded
-measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps: a
-fixed hash beats every learned router. Validation loss: hash 1.769 +- 0.051, top-2 2.041 +-
-0.062, dense 2.076 +- 0.123, Switch 2.118 +- 0.167, RL-R 2.359 +- 0.053. Paired with Switch:
-hash -0.35 +- 0.18 (better), RL-R +0.24 +- 0.12 (worse), top-2 -0.08 +- 0.11 (not resolved;
-it also spends 1.3x the active FLOPs). On a byte-level corpus, routing by the input byte
-gives each expert a fixed slice of the vocabulary from step 0, while the learned routers are
-still unbalanced at 300 steps (Switch MaxVio 2.8, RL-R 4.0). RL-R's sampled policy adds
-variance that 300 steps do not average out.
+Runtime (measured 2026-12-01, /usr/bin/time -v, right after capacity at the same code version,
+whose 9 control units it reused from the unit cache; 2 shared cores at load ~5): quick 10:18
+wall, 394 CPU s (5 new units: hash at 3 rates, top-2 and rl-r at 1e-2). From an empty cache add
+the controls' ~640 CPU s, and 2 more rl-r units now that it is a sentinel.
+
+Expected result (quick, measured 2026-12-01 at 0470d40, 3 seeds, fact loss in nats per fact,
+mean [95% t-interval]): both controls resolve (capacity +1.715 [+0.825, +2.606], Switch E=8 over
+dense +0.816 [+0.046, +1.586]); every tuned arm chose 1e-2 (the grid's top edge) and the sentinel
+hash agrees with the transferred 1e-2. Fact loss: dense 1.836, Switch top-1 1.020 [-0.60, 2.64],
+top-2 0.080 [0.046, 0.113] (1.3x Switch's active FLOPs, about dense 4x's 0.120), hash 0.227
+[-0.17, 0.62], RL-R 1.764 [-0.85, 4.37]. Minus Switch, paired by seed: top-2 -0.94 [-2.55, +0.67],
+hash -0.79 [-2.15, +0.57], RL-R +0.75 [-0.37, +1.85], dense +0.82 [+0.05, +1.59] (Holm p 0.18):
+none resolved after Holm. Verdict: "Resolved better than Switch (Holm): none; resolved worse:
+none." Switch's own fact loss varies from 0.38 to 1.68 between seeds (it memorises the table or
+not), which is what hides every difference: calibrated, but 3 seeds are too few for this study's
+question. Routing on validation: Switch MaxVio 0.26, hash 1.57 (a fixed hash of bytes is
+unbalanced on names), RL-R 0.69; no dead experts, nothing dropped (dropless).
+The superseded text-domain record (2026-11-30, per-arm rates, test loss, 300 steps):
+underpowered (neither control resolved); hash beat Switch (-0.179 +- 0.009 nats, Holm p 0.0005),
+RL-R worse (+0.099 +- 0.021), top-2 not resolved.
 
 Feeds: paper Table (tab:routers) and Figure routers.pdf.
 """
