@@ -10,7 +10,7 @@ validation (routerlab.fleet.fleet.scaled_fleet holds the pilot's numbers). Two c
 outside the fleet separate capacity from exposure on knowledge: ctl-gen-xs (the
 specialist's architecture on the mixture) and ctl-know-m (gen-m's architecture on
 knowledge only). Reported: exact-match test accuracy per family and model beside the chance
-rows (majority answer, uniform guess) and the ceiling, over 3 fleet seeds with 95%
+rows (majority answer, uniform guess) and the ceiling, over 8 fleet seeds (quick) with 95%
 t-intervals; comparisons where both models sit at chance or both at ceiling are marked
 uninformative, not ties.
 
@@ -26,30 +26,31 @@ Command:
     routerlab run specialists_vs_generalists --scale quick
     routerlab run specialists_vs_generalists --scale smoke
 
-Runtime (measured 2026-11-30 on 2 CPU cores shared with three other jobs): smoke ~25 CPU s;
-quick: the fleet 1,258 CPU s (52 min wall on the loaded machine; per seed ~85 s
-specialists, ~30 s gen-s, ~147 s gen-m with ctl-know-m, ~157 s gen-l), the study itself
-~6 CPU s once the fleet is cached.
+Runtime (quick, measured 2026-12-01 on the 2 shared cores at load ~5): the 8-seed fleet 4,180
+CPU s of training and decoding (~520 CPU s per seed: specialists ~130, gen-s ~55, gen-m with
+ctl-know-m ~145, gen-l ~180), built in three parts by parallel processes and joined by
+routerlab.fleet.fleet.merge_fleets (one process: ~70 min); the study itself 6 CPU s once the
+fleet is cached. Smoke ~25 CPU s.
 
-Expected result (quick, measured 2026-11-30, 3 fleet seeds, on the fleet acb9c643093b that
-the code before 20a2132 built; today's code builds a slightly different quick fleet, see
-routerlab.fleet.fleet.FLEET_KEY_SALT, not re-measured as a whole): the size control FAILS, so the
-verdict is "underpowered". Generalists' test exact match rises with size in the mean on
-math 0.17 / 0.24 / 0.33, code 0.30 / 0.35 / 0.48 and logic 0.67 / 0.77 / 0.82 (gen-s /
-gen-m / gen-l; majority-answer rows 0.17, 0.27, 0.49), but no family resolves both steps at
-3 seeds: gen-l - gen-m = +0.087 [-0.050, +0.223] (math), +0.128 [-0.129, +0.386] (code),
-+0.050 [-0.058, +0.158] (logic); gen-m - gen-s resolves on logic (+0.095 [+0.017, +0.173])
-and knowledge (+0.047 [+0.018, +0.075]). Planning (every rival >= 0.98) and knowledge
-(gen-m, gen-l, spec-knowledge and ctl-know-m all 1.00 on the 300 facts) sit at ceiling at
-this training length. The GPU pilot (3 seeds, 4,000 steps) resolved both steps on no
-family either. Five seeds alone do not pass either (measured 2026-12-01, seeds 3-4 built
-beside seeds 0-2; routerlab.fleet.fleet_config.scaled_fleet's calibration record): math
-and logic resolve, code misses gen-m > gen-s (+0.061 [-0.018, +0.140]), planning and
-knowledge stay at ceiling, so 2 of 5 families. What the control needs next: larger
-evaluation sets, and knowledge and planning moved off their ceiling.
-Claims, for the record only (the verdict withholds them): spec-code beats gen-m (+0.085
-[+0.028, +0.142]), spec-logic loses to gen-l (-0.118 [-0.182, -0.055]), the rest tie or are
-uninformative (planning and knowledge at ceiling; spec-math vs gen-m both within chance).
+Expected result (quick, measured 2026-12-01, 8 fleet seeds, 400 test queries per family, fleet
+93102884f721; the design was declared in routerlab.fleet.fleet_config.scaled_fleet before the
+build): the size control FAILS, 1 of 5 families (code), so the verdict is "underpowered". Test
+exact match gen-s / gen-m / gen-l (majority-answer row): math 0.17 / 0.25 / 0.30 (0.16), code
+0.27 / 0.36 / 0.45 (0.27), logic 0.65 / 0.76 / 0.77 (0.49), planning 1.00 / 0.99 / 1.00,
+knowledge 0.91 / 1.00 / 1.00. Steps gen-m - gen-s and gen-l - gen-m: code +0.081 [+0.053,
++0.109] and +0.094 [+0.051, +0.137] (resolved); math +0.075 [+0.030, +0.120] and +0.054 [-0.009,
++0.118]; logic +0.103 [+0.053, +0.154] and +0.011 [-0.039, +0.061]; planning and knowledge at
+ceiling. The earlier 5-seed reading (200 queries; math and logic resolved both steps) did not
+hold: gen-l's lead over gen-m on math and logic shrank with seeds 5-7.
+The size x exposure factorial on knowledge (8 seeds): at the specialist's size, capacity at the
+generalists' exposure (gen-l - ctl-gen-xs) and exposure (spec-knowledge - ctl-gen-xs) each add
++0.660 [+0.620, +0.700] (ctl-gen-xs holds 0.34 of the facts); at gen-m's size both are at
+ceiling (ties), so capacity and exposure separate only at the smallest size.
+Claims, for the record only (the verdict withholds them): spec-math beats gen-m (+0.235 [+0.121,
++0.349]) and gen-l (+0.181 [+0.055, +0.306]); spec-code beats gen-m (+0.069 [+0.013, +0.126])
+and ties gen-l; spec-logic loses to both (-0.065, -0.076); planning and knowledge uninformative
+(ceiling). Superseded: the 3-seed fleet c7fd1005bd18 (0 of 5) and the 5-seed reading of
+2026-12-01 morning (2 of 5; routerlab.fleet.fleet_config.scaled_fleet's record).
 
 Feeds: paper table specialists_vs_generalists and its figure.
 """

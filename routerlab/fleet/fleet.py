@@ -259,8 +259,10 @@ def merge_fleets(cfg: FleetConfig, parts: list[Path | str], out: Path | str) -> 
     seen: list[int] = []
     for part, meta in zip(parts, metas):
         got = dict(meta["config"])
-        check({**got, "seeds": want["seeds"]} == want, "parts", f"{part} was built from another config than {fleet_key(cfg)}'s")
-        check(not set(got["seeds"]) & set(seen), "parts", f"{part} repeats seeds {sorted(set(got['seeds']) & set(seen))}")
+        check({**got, "seeds": want["seeds"]} == want, "parts",
+              f"{part} was built from another config than {fleet_key(cfg)}'s")
+        repeated = sorted(set(got["seeds"]) & set(seen))
+        check(not repeated, "parts", f"{part} repeats seeds {repeated}")
         for key in ("models", "controls", "families", "built_with"):
             check(meta[key] == metas[0][key], "parts", f"{part}'s {key} differ from {parts[0]}'s")
         seen += got["seeds"]
