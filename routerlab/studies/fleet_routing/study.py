@@ -112,6 +112,8 @@ def run(cfg: FleetRoutingConfig, rundir: RunDir) -> dict[str, Any]:
         rundir.log({"unit": "routellm", "routellm": routellm_lead(cfg)})
     if cfg.fleet_log and "provenance" not in done:
         rundir.log({"unit": "provenance", "shipped": fleet.provenance})
+    if not cfg.fleet_log and "size_control" not in done:
+        rundir.log({"unit": "size_control", "size_control": fleet_size_control(fleet.meta)})
     latency = fleet.latency if cfg.fleet_log else None  # shipped: measured when the log was made
     for seed in fleet.seeds:
         if f"seed{seed}" in done:
@@ -210,6 +212,8 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
     routers = {name: {k: across_seeds(cells) for k, cells in metrics.items()} for name, metrics in per.items()}
     _add_protocol(routers, records)
     provenance = next((r["shipped"] for r in rundir.records() if "shipped" in r), None)
+    size = next((r["size_control"] for r in rundir.records() if "size_control" in r),
+                (provenance or {}).get("size_control"))
     return {"seeds": [r["seed"] for r in records], "models": records[0]["models"],
             "reference": sorted({r["reference"] for r in records}),
             "best_models": sorted({r["best_model"] for r in records}),
@@ -218,11 +222,46 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
             "bandit_budget": _budget_summary(records, rundir.config["bandit_rounds"]),
             "target": rundir.config.get("target", 0.95), "chance": _chance_summary(records),
             "routellm": next((r["routellm"] for r in rundir.records() if "routellm" in r), None),
-            "verdict": s5_verdict(routers, len(records)),
+            "size_control": size,
+            "verdict": gated_s5(s5_verdict(routers, len(records)), size),
             "replay_rounds_per_query": (rundir.config["bandit_rounds"] / records[0]["queries"]["test"]
                                         if records and rundir.config.get("bandit_rounds") else None),
             "task_accuracy_val": mean_ci([r2["task_accuracy_val"] for rec in records for r2 in rec["routers"]
                                           if "task_accuracy_val" in r2] or [float("nan")])._asdict()}
+
+
+SIZE_FAMILIES = 3  # families whose size ladder must resolve (specialists_vs_generalists' size_families)
+
+
+def fleet_size_control(meta: dict[str, Any], needed: int = SIZE_FAMILIES) -> dict[str, Any]:
+    """The fleet's size control (:func:`routerlab.studies.fleet_specialists.study.size_control`:
+    each larger generalist beats the next smaller one on test exact match, paired over seeds, on
+    at least ``needed`` families), read from a built fleet's ``fleet.json``; the shape the
+    shipped log's manifest records it in."""
+    from routerlab.studies.fleet_specialists.study import size_control
+
+    gens = [m for m in meta["models"] if m["role"] == "generalist"]
+    families = meta["families"]
+    seeds = list(meta["seeds"])
+    acc = {g["name"]: {f: [meta["seeds"][s]["accuracy"][g["name"]]["test"][f] for s in seeds] for f in families}
+           for g in gens}
+    if len(gens) < 2:
+        return {"resolved": True, "families_resolved": 0, "families": len(families), "needed": needed,
+                "note": "one generalist: no size ladder"}
+    entry, _ = size_control(acc, gens, families, needed)
+    return {"resolved": entry["resolved"], "families_resolved": entry["families_resolved"],
+            "families": len(families), "needed": needed, "resolved_families": entry["families"]}
+
+
+def gated_s5(verdict: str, size: dict[str, Any] | None) -> str:
+    """S5 is judged only on a fleet whose size control passes (a bigger generalist must beat a
+    smaller one before "better quality per dollar than any single model" means anything): else
+    ``underpowered: ...``, with the ungated reading kept for the record."""
+    if size is None or size["resolved"]:
+        return verdict
+    return (f"underpowered: the fleet's size control is not resolved ({size['families_resolved']}/"
+            f"{size['families']} families resolve gen-l > gen-m > gen-s, {size['needed']} needed), so S5 is not "
+            f"judged on this fleet. For the record: {verdict}")
 
 
 def s5_verdict(routers: dict[str, Any], seeds: int) -> str:
