@@ -21,7 +21,7 @@ def test_shipped_log_loads_and_matches_its_manifest():
     folder = shipped_dir("quick")
     total = sum(p.stat().st_size for p in folder.iterdir())
     assert total < 1_000_000  # small enough to ship in the package
-    assert set(m["files"]) == {f"log_seed{s}.parquet" for s in fleet.seeds} and fleet.seeds == [0, 1, 2]
+    assert set(m["files"]) == {f"log_seed{s}.parquet" for s in fleet.seeds} and fleet.seeds == list(range(8))
     for file, meta in m["files"].items():  # the recorded sha256 is the file's
         assert sha256_file(folder / file) == meta["sha256"] and (folder / file).stat().st_size == meta["bytes"]
     assert "routerlab run fleet_routing --scale quick" in m["made"]["command"] and m["made"]["git"]
@@ -105,7 +105,7 @@ def test_routing_the_shipped_log_trains_no_fleet(tmp_path):
     run = execute(exp, exp.config("smoke"), tmp_path, scale="smoke")
     assert not (tmp_path / "_fleets").exists()  # nothing trained, nothing cached
     s = run.summary
-    assert s["fleet"] == "shipped:quick" and s["seeds"] == [0, 1, 2] and s["reference"] == ["gen-l"]
+    assert s["fleet"] == "shipped:quick" and s["seeds"] == list(range(8)) and s["reference"] == ["gen-l"]
     assert s["shipped"]["size_control"]["verdict_word"] == "underpowered"
     for name in ("task_classifier", "mf", ONE_PASS):
         assert set(s["routers"][name]["realised"]) == {"cost", "quality", "miss_rate"}
