@@ -201,3 +201,16 @@ def test_balancing_trains_on_the_facts_end_to_end(tmp_path, monkeypatch):
     dense, wide = by("control:dense"), by("control:dense(ffn x4)")
     assert summary["controls"]["capacity"]["delta"] == pytest.approx(np.mean(np.subtract(dense, wide)))
     assert "fact loss" in STUDIES["balancing"].findings(cfg, summary)
+
+
+def test_a_summary_written_before_variants_carried_the_measure_still_makes_its_table():
+    # moe_vs_dense's summaries before 0420ff8 declare measure="fact_loss" but their variants hold
+    # no "fact_loss" entry: the paper's table then shows "-" in that column instead of failing.
+    from routerlab.studies.lm.study import table_rows
+
+    ci = {"mean": 0.5, "lo": 0.4, "hi": 0.6, "n": 3}
+    entry = {"lr": 0.01, "params": {"total": 10}, "flops_per_token": {"active": 1e4}, "train_flops": 1e9,
+             "final_val_loss": ci, "test_loss": ci}
+    old = table_rows({"measure": "fact_loss", "variants": {"moe": entry}}, ["moe"])
+    new = table_rows({"measure": "fact_loss", "variants": {"moe": {**entry, "fact_loss": ci}}}, ["moe"])
+    assert old[0]["fact loss"] == "-" and new[0]["fact loss"] != "-"

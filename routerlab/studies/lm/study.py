@@ -156,7 +156,9 @@ def table_rows(summary: dict[str, Any], order: Sequence[str]) -> list[dict[str, 
             "train FLOPs": f"{entry['train_flops']:.3g}",
             "val loss": fmt_ci(MeanCI(**entry["final_val_loss"])),
             "test loss": fmt_ci(MeanCI(**entry["test_loss"])),
-            **({measure.replace("_", " "): fmt_ci(MeanCI(**entry[measure]))} if measure != "test_loss" else {}),
+            # a summary written before variants carried the measure (moe_vs_dense before 0420ff8): "-"
+            **({measure.replace("_", " "): fmt_ci(MeanCI(**entry[measure])) if measure in entry else "-"}
+               if measure != "test_loss" else {}),
             "MaxVio": cell("max_vio", 2),
             "dead": cell("dead", 2),
             "dropped": cell("dropped_frac", 3),
