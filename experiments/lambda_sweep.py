@@ -18,15 +18,13 @@ Not a deployable router: the replay draws the test log's few hundred queries tho
 times, so LinUCB can memorise them; fleet_routing reports the one-pass LinUCB with lam fixed
 on validation. At smoke scale the report opens with a plumbing-check line.
 
-Expected result: NOT re-measured on the recalibrated quick fleet (2026-11-30: 4,000 steps,
-learning rates per size). The numbers below are from the previous quick fleet (1,500 steps,
-one shared learning rate). Previously (quick, measured 2026-11-28 on the fleet with the
-capacity-bound knowledge family, 3 fleet seeds x 4 bandit seeds, 4000 rounds, 24 lams): at lam = 0 LinUCB reaches
-quality 0.532 +- 0.089 at $0.106 per 1k queries, above gen-m's 0.489 and gen-l's 0.458 (it
-learns per query which model answers, on the replayed test queries); raising lam walks down
-to 0.495 +- 0.125 at $0.0045 per 1k queries (the small models' price). The curve is flat
-within its intervals: quality changes by ~0.04 over a ~24x range of cost. AIQ is undefined
-because the bandit's cheapest point costs slightly more than the cheapest single model.
+Expected result (quick, measured 2026-12-01 on the 8-seed quick fleet 93102884f721, 96 CPU s,
+1:14 wall at load ~5): LinUCB replayed online over 24 cost penalties reaches quality 0.691 +-
+0.028 at $0.153 +- 0.037 per 1k queries at lam = 0 and walks down to 0.643 +- 0.024 at $0.0047
+per 1k queries at lam = 20 (the small models' price): ~0.05 of quality over a ~33x range of cost.
+The fleet's size control fails (specialists_vs_generalists), so read this as a curve over this
+fleet, not over well-trained sizes. Superseded: the 2026-11-28 fleet (1,500 steps, one shared
+rate): 0.532 +- 0.089 at $0.106 down to 0.495 +- 0.125 at $0.0045.
 
 Feeds: paper figure lambda_sweep and its findings.
 """
