@@ -56,7 +56,8 @@ def check_paper_hook(tmp_path):
 # marked slow, so that the default suite stays within CI's budget: their studies run at smoke
 # scale in tests/studies and tests/fleet, and `make test-all` runs the notebooks themselves.
 # (Not a notebooks/conftest.py: every .py there is one half of a jupytext pair.)
-SLOW_NOTEBOOKS = ("02_balancing_and_routers.ipynb", "03_scaling_laws.ipynb", "06_fleet_routing.ipynb")
+SLOW_NOTEBOOKS = ("02_balancing_and_routers.ipynb", "03_scaling_laws.ipynb", "05_specialists_vs_generalists.ipynb",
+                  "06_fleet_routing.ipynb")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,6 +13,7 @@ from routerlab.config import ConfigError
 from routerlab.models import flops_per_token
 
 
+@pytest.mark.slow  # default-suite budget (2026-12-01): the bench end to end runs in make test-all
 def test_bench_lm_rows_are_well_formed():
     rows = bench_lm(d_models=16, ffns=("dense", "moe_top1"), n_layers=1, seq_len=8, batch_size=2, head_dim=8,
                     num_experts=2, num_seeds=2, scan_steps=3, repeats=1, warmup=0, peak_size=64)

@@ -3,12 +3,15 @@
 Timings themselves are never asserted: the machine may be shared.
 """
 
+import pytest
+
 import json
 import math
 
 from routerlab.bench.moe import bench_moe
 
 
+@pytest.mark.slow  # default-suite budget (2026-12-01): the bench end to end runs in make test-all
 def test_bench_moe_records_are_well_formed():
     records = bench_moe(repeats=1, warmup=0, num_tokens=256, d_model=32, d_ff=64)
     assert [r["case"] for r in records] == [

@@ -287,6 +287,7 @@ def test_a_user_router_trains_on_planted_experts_and_routes_by_its_rule(user_rou
 # -- a registered router is trained by a study, by name ----------------------------------------
 
 
+@pytest.mark.slow  # default-suite budget (2026-12-01): covered at smoke by a notebook or a faster test
 def test_a_registered_router_runs_in_the_planted_study_by_name(tmp_path, capsys, user_routers):
     """`routerlab run planted_experts --set variants=[..., "switch_again"]` trains the user's
     router (top-1 over K experts, dropless) like any built-in and reports its routing AMI."""

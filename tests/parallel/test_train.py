@@ -96,6 +96,7 @@ def test_checkpoint_restores_onto_another_mesh(state, tmp_path, target):
     assert jax.tree.structure(restored) == jax.tree.structure(state)
 
 
+@pytest.mark.slow  # default-suite budget (2026-12-01): covered at smoke by a notebook or a faster test
 def test_train_loop_on_a_mesh_from_the_config_matches_one_device(tmp_path):
     """`mesh: {data: 2, expert: 4}` in the run config: the loop shards state and batch, and the
     logged losses equal the single-device run's up to float reduction order."""

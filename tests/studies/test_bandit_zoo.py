@@ -9,6 +9,7 @@ from routerlab.config import ConfigError
 from routerlab.rundir import RunDir
 
 
+@pytest.mark.slow  # default-suite budget (2026-12-01): covered at smoke by a notebook or a faster test
 def test_zoo_smoke_runs_and_reports(tmp_path, check_paper_hook):
     cfg = BanditZooConfig.smoke()
     rundir = RunDir.create(tmp_path, "bandit_zoo", cfg, scale="smoke")

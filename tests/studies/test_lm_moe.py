@@ -94,6 +94,7 @@ def smoke_run(tmp_path_factory):
     return exp, execute(exp, exp.config("smoke"), out, scale="smoke")
 
 
+@pytest.mark.slow  # default-suite budget (2026-12-01): covered at smoke by a notebook or a faster test
 def test_moe_vs_dense_smoke_end_to_end(smoke_run, check_paper_hook):
     exp, run = smoke_run
     records = list(run.records())
