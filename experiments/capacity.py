@@ -30,15 +30,17 @@ Expected result (quick, measured 2026-12-01 at 0470d40, 3 seeds, fact loss in na
 both controls resolve, with moe_vs_dense's numbers bit for bit (capacity +1.715 [+0.825, +2.606],
 Switch E=8 over dense +0.816 [+0.046, +1.586]). Every tuned arm chose 1e-2, the grid's top edge,
 and the sentinel cf=0.5 agrees with the transferred 1e-2 (so the transferred arms sit at the edge
-too). Dropped fraction of assignments (validation, mixed-domain batches): 0.50 at cf 0.5, 0.033 at
+too). Dropped fraction of assignments (validation batches; one domain here): 0.50 at cf 0.5, 0.033 at
 cf 1.0, 0 at cf 1.25 and 2.0 (this regime's top-1 router is balanced enough). Fact loss: dropless
 1.02, cf 0.5 2.56, cf 1.0 1.68, cf 1.25 1.65, cf 2.0 0.56; minus dropless, paired by seed:
 cf 0.5 +1.54 [+0.01, +3.07] (p 0.049, Holm p 0.20), cf 1.0 +0.66 [-0.77, +2.10], cf 1.25 +0.63
 [-0.86, +2.12], cf 2.0 -0.46 [-1.91, +0.99]: none resolved after Holm. Verdict: "No capacity
 factor is resolved worse than dropless." The MoE's fact loss varies from seed to seed by more
 than 1 nat (memorisation is all-or-nothing per seed here), so 3 seeds cannot resolve differences
-below ~1.5 nats: this study is calibrated (its controls pass) but underpowered for its own
-question; more seeds, not a different regime, is what it needs.
+below ~1.5 nats: its controls pass (the Switch one narrowly, on an unadjusted interval) but it
+is underpowered for its own question. What it needs is not established: every tuned arm chose the
+grid's top rate, so the optimum may lie above the grid (and the sentinel's agreement at the edge
+says little), and seeds that memorise the table or not may be a symptom of that.
 The superseded text-domain record (2026-11-30, 300 steps of 16 x 32 bytes, per-arm rates, test
 loss): underpowered (neither control resolved); loss minus dropless +0.045 +- 0.062 (cf 0.5),
 +0.018 +- 0.027 (cf 1.0), +0.002 (cf 2.0), none resolved.

@@ -230,15 +230,14 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
                                           if "task_accuracy_val" in r2] or [float("nan")])._asdict()}
 
 
-SIZE_FAMILIES = 3  # families whose size ladder must resolve (specialists_vs_generalists' size_families)
-
-
-def fleet_size_control(meta: dict[str, Any], needed: int = SIZE_FAMILIES) -> dict[str, Any]:
+def fleet_size_control(meta: dict[str, Any], needed: int | None = None) -> dict[str, Any]:
     """The fleet's size control (:func:`routerlab.studies.fleet_specialists.study.size_control`:
     each larger generalist beats the next smaller one on test exact match, paired over seeds, on
     at least ``needed`` families), read from a built fleet's ``fleet.json``; the shape the
-    shipped log's manifest records it in."""
-    from routerlab.studies.fleet_specialists.study import size_control
+    shipped log's manifest records it in. ``needed`` defaults to specialists_vs_generalists' own."""
+    from routerlab.studies.fleet_specialists.study import SpecialistsConfig, size_control
+
+    needed = SpecialistsConfig.size_families if needed is None else needed
 
     gens = [m for m in meta["models"] if m["role"] == "generalist"]
     families = meta["families"]
