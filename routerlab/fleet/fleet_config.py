@@ -145,14 +145,14 @@ def scaled_fleet(scale: str) -> FleetConfig:
 
     ``smoke``: a few seconds of training, one seed (plumbing only; models are near chance).
 
-    ``quick``: 8 seeds, 400 val and 400 test queries per family; specialists 7,104 parameters,
+    ``quick``: 8 seeds, 8,000 steps, 400 val and 400 test queries per family; specialists 7,104 parameters,
     generalists 26,496 / 102,144 / 337,728 (small / medium / large price class): the largest is
     48x a specialist. Knowledge: 300 facts of 3 random digits (~3,000 bits). Two controls
     separate capacity from exposure: ``ctl-gen-xs`` (the specialist's architecture on the mixture) and ``ctl-know-m`` (gen-m's
     architecture on knowledge only).
 
     Training design: **equal tokens**. Every model, whatever its size, trains on the same
-    4,000 steps x 32 sequences (the setting of the known result "a wider model beats a
+    8,000 steps x 32 sequences (4,000 until the second design below; the setting of the known result "a wider model beats a
     narrower one at equal tokens"); equal compute would give gen-l 1/13 of gen-s's data and
     tokens in proportion to parameters 13x the CPU time of this scale for gen-l. The peak
     learning rate is tuned per size on validation (``ModelSpec.lr``). Pilot (2026-11-30, GPU,
@@ -228,6 +228,17 @@ def scaled_fleet(scale: str) -> FleetConfig:
     queries, do not hold at 8 with 400: gen-l's lead on them shrank with seeds 5-7, the sign of a
     larger model under-trained at its one rate (5e-4, chosen on the mean over families). Next: tune
     gen-l's rate per family's validation, or give it more steps (equal tokens is the design).
+    *Second design, declared in the commit that set it, before its build (2026-12-01 evening):
+    8,000 steps* for every model (equal tokens kept; nothing else changed). Why steps rather than
+    rates: a generalist sees each family on 1/5 of its batch, so at 4,000 steps it has had 25.6k
+    sequences of math, a fifth of a specialist's, and it is exposure-bound there (the 7k-parameter
+    spec-math reached 0.46 val exact match on math in the second GPU pilot, gen-l 0.23-0.31). In
+    the first GPU pilot (3 seeds, val, each size at its chosen rate) gen-l - gen-m grew with
+    steps: math -0.00 at 1,500 steps to +0.04 at 4,000, logic -0.08 to +0.04, code +0.01 to
+    +0.11. Per family the per-size rate is a single number (a generalist is one model on the
+    mixture), so "gen-l's rate per family" is not a design; doubling the tokens is. The rates
+    stay those tuned at 4,000 steps (a longer cosine schedule usually moves the best peak rate
+    down, not up, and gen-l's is already the grid's lowest). Cost: ~2x the fleet's CPU time.
 
     ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000
     steps x 64 sequences on larger pools (3x the quick tokens; the learning rates were tuned
@@ -250,7 +261,7 @@ def scaled_fleet(scale: str) -> FleetConfig:
                            seeds=(0,), steps=30, batch_size=16, warmup_steps=5, train_size=500, eval_size=20)
     if scale == "quick":
         return FleetConfig(tasks=tasks, specialist=spec, generalists=gens, controls=controls, seeds=tuple(range(8)),
-                           steps=4000, batch_size=32, warmup_steps=100, train_size=20_000, eval_size=400)
+                           steps=8000, batch_size=32, warmup_steps=100, train_size=20_000, eval_size=400)
     if scale == "paper":
         return FleetConfig(tasks=tasks, specialist=spec, generalists=gens, controls=controls,
                            seeds=(0, 1, 2, 3, 4), steps=6000, batch_size=64, warmup_steps=200,
