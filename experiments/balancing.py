@@ -11,6 +11,13 @@ Command:
     routerlab run balancing --scale quick
     routerlab run balancing --scale smoke
 
+Quick regime (since 2026-12-01 evening): the calibrated knowledge regime of moe_vs_dense
+(routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
+fact loss (nats per fact), lr_policy="transfer": the three control arms are tuned over {3e-3,
+6e-3, 1e-2}, every other arm trains at its control's chosen rate, and the sentinels (loss_free and alpha=0.1) are
+tuned over the grid as a check. Smoke and paper keep the text domains. The records below under
+"Runtime" and "Expected result" are the text regime's until this regime's run is recorded.
+
 Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
 plus the positive controls' arms, shared with the other LM studies through the unit cache).
 Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 92 s
@@ -32,6 +39,7 @@ Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
 
 from routerlab.config import ConfigError
 from routerlab.studies.lm import STUDIES, BalancingConfig, at_scale
+from routerlab.studies.lm.config import in_knowledge_regime
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["balancing"]
@@ -46,4 +54,6 @@ def check(cfg: BalancingConfig) -> None:
 
 
 def get_config(scale: str) -> BalancingConfig:
+    if scale == "quick":  # the calibrated knowledge regime (moe_vs_dense's), rates transferred from the controls
+        return in_knowledge_regime(BalancingConfig(), lr_policy="transfer")
     return at_scale(BalancingConfig(), scale, smoke=dict(alphas=(0.0, 0.01)))

@@ -43,14 +43,14 @@ def test_every_causal_study_validates_in_the_regime(name):
 
 
 def test_the_cli_sets_put_a_text_quick_in_the_regime():
-    # balancing's quick is the text regime (capacity's and routers' ARE the knowledge regime, where
-    # this would hold trivially): `routerlab run balancing --scale quick --set ...` is the helper's config.
-    quick = load_experiment("balancing").config("quick")
+    # scaling_fit's quick is the text regime (the other causal studies' quick ARE the knowledge regime,
+    # where this would hold trivially): `routerlab run scaling_fit --scale quick --set ...` is the helper's config.
+    quick = load_experiment("scaling_fit").config("quick")
     assert quick.domains != (KNOWLEDGE,) and quick != in_knowledge_regime(quick)
     assert override(quick, knowledge_sets()) == in_knowledge_regime(quick)
 
 
-@pytest.mark.parametrize("name", ["capacity", "routers"])
-def test_capacity_and_routers_quick_are_the_regime_with_transfer(name):
+@pytest.mark.parametrize("name", ["capacity", "routers", "balancing", "expert_count", "granularity"])
+def test_quick_is_the_regime_with_transfer(name):
     base = STUDIES[name].config()
     assert load_experiment(name).config("quick") == in_knowledge_regime(base, lr_policy="transfer")

@@ -36,11 +36,11 @@ PINNED_ARMS = {
     "routers/smoke": "33688f9e719c8d33",
     "routers/quick": "9d0d59b12fe8c7cb",  # moved to the knowledge regime with lr transfer on purpose (was 8b19bcee217f8b60)
     "balancing/smoke": "7d81e7d266c8c9b3",
-    "balancing/quick": "e09f130c2b34a642",
+    "balancing/quick": "b995f381386cd9ee",  # moved to the knowledge regime with lr transfer on purpose (was e09f130c2b34a642)
     "expert_count/smoke": "9c49e323f16008c1",
-    "expert_count/quick": "0afeca150d118ccf",
+    "expert_count/quick": "9b2d50daa4df7f8b",  # moved to the knowledge regime with lr transfer on purpose (was 0afeca150d118ccf)
     "granularity/smoke": "93d4ec063f9f0c31",
-    "granularity/quick": "8d869a5d8668708b",
+    "granularity/quick": "f614585fdaaa9450",  # moved to the knowledge regime with lr transfer on purpose (was 8d869a5d8668708b)
     "scaling_fit/smoke": "f853cc5fdc39c283",
     "scaling_fit/quick": "f48a0ddaebd02ac1",
     "encoder_routers/smoke": "955ec14f06d080f3",
