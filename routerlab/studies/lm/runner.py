@@ -11,8 +11,10 @@ recorded is skipped, so an interrupted run resumes at the variant.
 other arms. A finished ``(config, seeds)`` unit is stored under
 ``<runs root>/_cache/lm_units/<key>.json``, where ``key`` hashes the run config's canonical JSON
 (its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight, the jax version
-and the *code* (the git tree of ``routerlab/`` at HEAD and any uncommitted diff of it), so a
-change to the library never serves stale numbers. A later study (or a variant of the same
+and the *code* that trains a unit: the committed blobs and any uncommitted diff of every module in
+the static import closure of this module (:func:`training_modules`: every ``routerlab`` import,
+function-level ones included, followed from here), so a change to that code never serves stale
+numbers while a change elsewhere (the fleet, the bandits, the CLI) leaves the cache valid. A later study (or a variant of the same
 study with an identical config) copies the stored records into its own ``metrics.jsonl`` with
 ``"cache_key"`` set, so each run directory stays self-contained. On CPU the same config and
 seeds give identical metrics, so reuse changes no number. ``ROUTERLAB_NO_UNIT_CACHE=1``
@@ -33,6 +35,7 @@ with the lowest mean *final validation loss* over seeds; test losses are never r
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -54,8 +57,8 @@ from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig
 from routerlab.train.loop import NonFiniteError
 
-__all__ = ["run_variants", "unit_key", "checkpoint_key", "choose_lr", "by_variant", "seeds_of", "NO_CACHE_ENV",
-           "CHECKPOINTS"]
+__all__ = ["run_variants", "unit_key", "training_modules", "code_version_at", "checkpoint_key", "choose_lr",
+           "by_variant", "seeds_of", "NO_CACHE_ENV", "CHECKPOINTS"]
 
 CHECKPOINTS = "checkpoints"  # <run>/checkpoints/<checkpoint key>/: a unit's mid-unit checkpoints
 
@@ -66,10 +69,69 @@ def seeds_of(cfg: LMStudyConfig) -> list[int]:
     return list(range(cfg.seed, cfg.seed + cfg.num_seeds))
 
 
+def _module_file(root: Path, name: str) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _routerlab_imports(root: Path, name: str, path: Path) -> set[str]:
+    """The ``routerlab`` modules ``path`` imports anywhere in its body (each parent package too:
+    importing ``a.b.c`` runs ``a`` and ``a.b``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    named: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            named |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: up from this module's package
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            named |= {module} | {f"{module}.{alias.name}" for alias in node.names}  # `from pkg import mod`
+    found: set[str] = set()
+    for module in named:
+        parts = module.split(".")
+        if parts[0] != "routerlab":
+            continue
+        for i in range(1, len(parts) + 1):
+            if _module_file(root, ".".join(parts[:i])) is not None:
+                found.add(".".join(parts[:i]))
+    return found
+
+
+def training_modules(start: str = __name__, root: Path | None = None) -> dict[str, Path]:
+    """Every ``routerlab`` module in the static import closure of ``start`` (default: this
+    runner), with its file: the code a unit's numbers can depend on. Static, so an import inside
+    a function counts as much as one at the top; routerlab does not import its own modules by
+    computed name (``tests/studies/test_lm_unit_cache_code.py`` checks the closure covers what
+    training really loads). ``root``: the checkout holding ``routerlab/`` (default: this one)."""
+    root = root or Path(__file__).resolve().parents[3]
+    files: dict[str, Path] = {}
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in files:
+            continue
+        path = _module_file(root, name)
+        if path is None:
+            continue
+        files[name] = path
+        todo += sorted(_routerlab_imports(root, name, path) - files.keys())
+    return files
+
+
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
-    """The git tree of ``routerlab/`` at HEAD plus a hash of its uncommitted diff ("nogit" outside git)."""
-    root = Path(__file__).resolve().parents[3]
+    return code_version_at(Path(__file__).resolve().parents[3])
+
+
+def code_version_at(root: Path) -> str:
+    """The committed blobs of :func:`training_modules` at ``root``'s HEAD plus a hash of their
+    uncommitted diff and any untracked ones among them ("nogit" outside git)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -78,13 +140,14 @@ def _code_version() -> str:
             return None
         return out.stdout if out.returncode == 0 else None
 
-    tree = git("rev-parse", "HEAD:routerlab")
-    if tree is None:
+    paths = sorted(str(p.relative_to(root)) for p in training_modules(root=root).values())
+    if git("rev-parse", "HEAD") is None:
         return "nogit"
-    diff = git("diff", "HEAD", "--", "routerlab") or ""
-    untracked = git("ls-files", "--others", "--exclude-standard", "--", "routerlab") or ""
-    extra = "".join((root / p).read_text(errors="replace") for p in sorted(untracked.split()) if (root / p).is_file())
-    return tree.strip() + ":" + hashlib.sha256((diff + untracked + extra).encode()).hexdigest()[:16]
+    blobs = git("ls-tree", "HEAD", "--", *paths) or ""  # "<mode> blob <sha>\t<path>" per committed file
+    diff = git("diff", "HEAD", "--", *paths) or ""  # staged and unstaged changes, new staged files included
+    tracked = set((git("ls-files", "--", *paths) or "").split())
+    extra = "".join(p + (root / p).read_text(errors="replace") for p in paths if p not in tracked)
+    return hashlib.sha256((blobs + diff + extra).encode()).hexdigest()[:32]
 
 
 def unit_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None) -> str:
