@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from routerlab.config import check, config_hash, to_dict
+from routerlab.config import check, config_hash, from_dict, to_dict
 from routerlab.data.schema import assign_splits, build_log, load_log
 from routerlab.fleet.fleet_config import ControlSpec, FleetConfig, ModelSpec, Prices, lm_config, scaled_fleet
 from routerlab.fleet.fleet_train import decode, train_group
@@ -63,9 +63,12 @@ from routerlab.fleet.tasks import FAMILIES, chance_rates, make_suite
 from routerlab.models.accounting import flops_per_token, param_count
 from routerlab.rng import stream_key
 
+#: Environment variable: how many processes :func:`ensure_fleet` trains a fleet's seeds in.
+WORKERS_ENV = "ROUTERLAB_FLEET_WORKERS"
+
 __all__ = ["ModelSpec", "ControlSpec", "Prices", "FleetConfig", "lm_config", "train_group", "decode", "build_fleet",
            "ensure_fleet", "fleet_key", "FLEET_KEY_SALT", "Fleet", "load_fleet", "scaled_fleet", "clean_stale_builds",
-           "merge_fleets"]
+           "merge_fleets", "WORKERS_ENV"]
 
 
 # -- the fleet -----------------------------------------------------------------------------
@@ -117,8 +120,16 @@ def _save_group(path: Path, **arrays: np.ndarray) -> None:
 
 
 def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
-                bounds: list[int] | None = None) -> dict[str, Any]:
+                bounds: list[int] | None = None, workers: int = 1, finish: bool = True) -> dict[str, Any]:
     """Train and evaluate the fleet for every seed; write ``fleet.json`` and the logs into ``out``.
+
+    ``workers`` > 1 trains the seeds in that many spawned processes first (seeds dealt round
+    robin; each saves its groups into ``out/groups/``, file names per seed, so they never
+    collide), then this process assembles the fleet from the saved groups: the same fleet as
+    ``workers=1``, bit for bit, but for ``timings_s`` (each group's own CPU seconds either way).
+    A seed's training is one program on one core here, so on a CPU machine ``workers`` up to
+    its core count divides the wall time. ``finish=False`` (what a worker runs) stops after
+    the groups and logs, leaving ``fleet.json`` unwritten and ``groups/`` in place.
 
     Resumable: each finished model group's results (answers' correctness, tokens out, losses)
     are kept in ``out/groups/seed<S>-<i>.npz`` and reused by a later call with the same ``out``;
@@ -128,6 +139,9 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
     (but for ``timings_s``)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "groups").mkdir(exist_ok=True)
+    check(isinstance(workers, int) and workers >= 1, "workers", f"must be an integer >= 1; got {workers!r}")
+    if workers > 1 and len(cfg.seeds) > 1:
+        _train_in_workers(cfg, out, bounds, workers)
     families = FAMILIES
     table = _model_table(cfg)
     tc = cfg.train_config
@@ -208,10 +222,36 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
                         cols[c].append(v)
             shutil.rmtree(out / f"log_{unit}_seed{seed}", ignore_errors=True)  # a killed build's partial log
             build_log(cols, f"fleet seed {seed} ({unit})").save_to_disk(str(out / f"log_{unit}_seed{seed}"))
+    if not finish:
+        return meta
     shutil.rmtree(out / "groups", ignore_errors=True)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     (out / "fleet.json").write_text(json.dumps({"config": to_dict(cfg), **meta}, indent=1, sort_keys=True))
     return meta
+
+
+def _worker(cfg_dict: dict[str, Any], out: str, bounds: list[int] | None) -> None:
+    """A spawned worker's body: train and decode its seeds' groups into ``out`` (no fleet.json)."""
+    build_fleet(from_dict(FleetConfig, cfg_dict), Path(out), progress=True, bounds=bounds, finish=False)
+
+
+def _train_in_workers(cfg: FleetConfig, out: Path, bounds: list[int] | None, workers: int) -> None:
+    """Train ``cfg``'s seeds in ``workers`` spawned processes (round robin); a failed worker is a
+    one-line error naming its seeds (its finished groups stay in ``out`` for a resume)."""
+    import multiprocessing
+
+    parts = [cfg.seeds[i::workers] for i in range(min(workers, len(cfg.seeds)))]
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
+    procs = [ctx.Process(target=_worker, args=(to_dict(replace(cfg, seeds=tuple(part))), str(out), bounds))
+             for part in parts]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    failed = [list(part) for part, proc in zip(parts, procs) if proc.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"fleet build: the workers for seeds {failed} failed (see their output above); "
+                           f"their finished groups are kept in {out} and a rerun resumes them")
 
 
 @dataclass(frozen=True)
@@ -327,7 +367,7 @@ def fleet_key(cfg: FleetConfig) -> str:
 
 
 def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
-                 bounds: list[int] | None = None) -> Fleet:
+                 bounds: list[int] | None = None, workers: int | None = None) -> Fleet:
     """The fleet of ``cfg`` under ``root/_fleets/<key>`` (:func:`fleet_key`): reused when
     complete, else built there.
 
@@ -338,8 +378,14 @@ def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
     it (:func:`build_fleet`: finished groups reused, a group's training from its newest
     checkpoint), to the fleet an uninterrupted build writes. A failed build that finished
     nothing removes its folder (and ``_fleets/`` when that leaves it empty). ``bounds``: the
-    segments of a group's training (:func:`build_fleet`).
+    segments of a group's training (:func:`build_fleet`). ``workers``: processes that train the
+    seeds (:func:`build_fleet`); default ``$ROUTERLAB_FLEET_WORKERS``, else 1. Neither enters
+    the fleet's key: they change how it is built, not what.
     """
+    if workers is None:
+        env = os.environ.get(WORKERS_ENV, "1")
+        check(env.isdigit() and int(env) >= 1, WORKERS_ENV, f"must be an integer >= 1; got {env!r}")
+        workers = int(env)
     final = Path(root) / "_fleets" / fleet_key(cfg)
     if (final / "fleet.json").is_file():
         return load_fleet(final)
@@ -352,7 +398,7 @@ def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
             return load_fleet(final)
         build = final.with_name(final.name + ".build")
         try:
-            build_fleet(cfg, build, progress, bounds)
+            build_fleet(cfg, build, progress, bounds, workers=workers)
         except BaseException:
             if not any(build.glob("groups/*.npz")) and not any(build.glob("checkpoints/*/*")):
                 shutil.rmtree(build, ignore_errors=True)  # nothing to resume

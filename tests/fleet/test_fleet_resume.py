@@ -305,3 +305,26 @@ def test_seed_parts_built_apart_merge_into_the_whole_fleet(tmp_path):
         merge_fleets(replace(cfg, steps=cfg.steps + 1), [tmp_path / "part0", tmp_path / "part1"], tmp_path / "m4")
     with pytest.raises(ConfigError, match="exists"):
         merge_fleets(cfg, [tmp_path / "part0", tmp_path / "part1"], tmp_path / "merged")
+
+
+@pytest.mark.slow  # two builds of the small fleet, one in two spawned processes (~40 s wall idle)
+def test_a_fleet_built_by_two_worker_processes_is_the_fleet_one_process_builds(tmp_path, monkeypatch):
+    cfg = replace(small_fleet(), seeds=(0, 1, 2))
+    whole = ensure_fleet(cfg, tmp_path / "whole", progress=False)
+    monkeypatch.setenv("ROUTERLAB_FLEET_WORKERS", "2")  # seeds (0, 2) and (1,) in two processes
+    par = ensure_fleet(cfg, tmp_path / "par", progress=False)
+    a, b = fleet_files(whole.path), fleet_files(par.path)
+    assert a["meta"] == b["meta"] and list(a["logs"]) == list(b["logs"])
+    for name in a["logs"]:
+        assert a["logs"][name].equals(b["logs"][name])
+    assert sorted(p.name for p in par.path.iterdir()) == sorted(p.name for p in whole.path.iterdir())  # no groups/ left
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_worker_count_is_one_line_naming_the_variable_before_anything_is_built(tmp_path, monkeypatch, value):
+    from routerlab.config import ConfigError
+
+    monkeypatch.setenv("ROUTERLAB_FLEET_WORKERS", value)
+    with pytest.raises(ConfigError, match=f"^ROUTERLAB_FLEET_WORKERS: must be an integer >= 1; got '{value}'$"):
+        ensure_fleet(small_fleet(), tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
