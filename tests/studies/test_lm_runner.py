@@ -108,3 +108,33 @@ def test_by_variant_groups_at_the_chosen_rate(tmp_path):
     groups, tuning = by_variant(run)
     assert tuning["v"] == {"lr": 1e-2, "val_loss_by_lr": {"0.001": 1.5, "0.01": 1.2}, "at_grid_edge": True}
     assert [r["seed"] for r in groups["v"]] == [0, 1] and all(r["lr"] == 1e-2 for r in groups["v"])
+
+
+def test_two_processes_needing_one_unit_train_it_once(tmp_path, monkeypatch, capsys):
+    # Two studies run in parallel under one runs root (two threads here: flock is per open file,
+    # so they exclude each other as two processes do). The first holds the unit's lock while it
+    # trains; the second waits, saying so, then reads the cached unit instead of training it.
+    import threading
+    import time
+
+    calls, started = [], threading.Event()
+    fake = _fake_train(calls)
+
+    def slow(run_cfg, seeds, pg, checkpoint_dir=None):
+        started.set()
+        time.sleep(0.5)
+        return fake(run_cfg, seeds, pg, checkpoint_dir)
+
+    monkeypatch.setattr(runner_mod, "_train", slow)
+    cfg = replace(STUDIES["routers"].config(), d_model=16, d_ff=32, num_seeds=2, lr_grid=(1e-3,))
+    arms = cfg.control_variants()[:1]
+    first, second = (RunDir.create(tmp_path, name, cfg) for name in ("routers", "capacity"))
+    worker = threading.Thread(target=run_variants, args=(cfg, first, arms, "first"))
+    worker.start()
+    started.wait(10)
+    run_variants(cfg, second, arms, "second")
+    worker.join()
+    assert len(calls) == 1  # trained once
+    assert [r["test_loss"] for r in first.records()] == [r["test_loss"] for r in second.records()]
+    assert "waiting for another process training unit control:dense lr=0.001" in capsys.readouterr().err
+    assert not list((tmp_path / "_cache" / "lm_units").glob("*.lock"))  # no lock file left

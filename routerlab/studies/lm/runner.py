@@ -36,13 +36,16 @@ with the lowest mean *final validation loss* over seeds; test losses are never r
 from __future__ import annotations
 
 import ast
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -201,6 +204,36 @@ def _train(run_cfg: LMRunConfig, seeds: list[int], pg_weight: float | None,
     } for i, seed in enumerate(seeds)]
 
 
+@contextlib.contextmanager
+def _unit_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<unit>.lock`` beside the unit's cache file, so that two
+    studies run in parallel (two processes, one runs root) train a shared unit once: the second
+    waits, saying so, then finds it cached. The kernel drops the lock if its holder dies; the
+    holder removes the file while holding it, and a waiter that then holds a removed file opens
+    the path again."""
+    lock = path.with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"routerlab: waiting for another process training unit {what}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def _cache_dir(rundir: RunDir) -> Path | None:
     if os.environ.get(NO_CACHE_ENV) == "1":
         return None
@@ -254,13 +287,18 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
         elif path is not None and path.is_file():
             rows = json.loads(path.read_text())
         else:
-            ckpt_dir = rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg)
-            try:
-                rows = train_unit(cfg_lr, seeds, pg, checkpoint_dir=ckpt_dir)
-            except NonFiniteError as err:
-                raise NonFiniteError(f"{name} lr={lr:g}: {err}", err.step) from None
-            if path is not None:
-                atomic_write_text(path, json.dumps(rows, sort_keys=True) + "\n")
+            # One process trains a unit; another that needs it meanwhile waits, then reads the cache.
+            with contextlib.nullcontext() if path is None else _unit_lock(path, f"{name} lr={lr:g}"):
+                if path is not None and path.is_file():
+                    rows = json.loads(path.read_text())  # trained by the process we waited for
+                else:
+                    ckpt_dir = rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg)
+                    try:
+                        rows = train_unit(cfg_lr, seeds, pg, checkpoint_dir=ckpt_dir)
+                    except NonFiniteError as err:
+                        raise NonFiniteError(f"{name} lr={lr:g}: {err}", err.step) from None
+                    if path is not None:
+                        atomic_write_text(path, json.dumps(rows, sort_keys=True) + "\n")
         in_run[key] = rows
         for unit, row in zip(units, rows):
             if unit not in done:
