@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # pytest-xdist workers; the default suite is sized for 2 cores.
 JOBS   ?= 2
 
-.PHONY: demo test test-all install dev paper paper-quick clean notebooks
+.PHONY: demo test test-all install dev paper paper-quick clean notebooks lm-quick
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ paper: $(VENV)/.installed
 paper-quick: $(VENV)/.installed
 	$(VENV)/bin/routerlab paper --runs runs --out paper --scale quick --run-missing
 	$(MAKE) -C paper
+
+# Every in-model (LM) study at quick scale, LM_JOBS at a time (shared units are trained once, under
+# a lock); each study's wall and CPU seconds and the whole's go to runs/reproduce-quick-timing.json.
+LM_STUDIES := moe_vs_dense capacity routers balancing expert_count granularity scaling_fit encoder_routers knowledge
+LM_JOBS ?= 2
+lm-quick: $(VENV)/.installed
+	$(VENV)/bin/routerlab reproduce --scale quick --jobs $(LM_JOBS) $(addprefix --only ,$(LM_STUDIES))
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

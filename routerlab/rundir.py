@@ -53,7 +53,8 @@ from typing import Any
 from routerlab.config import canonical_json, config_hash, to_dict
 from routerlab.tracking import TensorBoardMirror
 
-__all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs"]
+__all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs",
+           "git_sha"]
 
 DONE = "DONE"
 LOCK = ".lock"
@@ -118,6 +119,11 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def git_sha() -> str | None:
+    """The checkout's HEAD commit (None outside git)."""
+    return _git("rev-parse", "HEAD")
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -129,7 +135,7 @@ def environment(seed: int | None = None) -> dict[str, Any]:
     """What a reader needs to rerun this: code version, library versions, devices, flags."""
     import jax
 
-    sha = _git("rev-parse", "HEAD")
+    sha = git_sha()
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "git_sha": sha,
