@@ -90,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="runs", type=Path)
     rep.add_argument("--only", action="append", default=[], metavar="EXPERIMENT", help="restrict to these experiments")
     rep.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="run up to N experiments at once, each in its own process (LM studies share "
-                          "trained units through the unit cache, each trained once); the wall and CPU "
+                     help="N > 1: run up to N experiments at once, each in its own process (LM studies "
+                          "share trained units through the unit cache, each trained once); the wall and CPU "
                           "time of each and of the whole go to OUT/reproduce-SCALE-timing.json")
 
     rp = sub.add_parser("report", help="(re)write a run's Markdown report and figures")
@@ -225,65 +225,76 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     for name in names:
         load_experiment(name)  # fail on a bad name before running anything
     plan = [(name, args.scale) for name in names]
-    _run_in_processes(plan, args.out, args.jobs, args.out / f"reproduce-{args.scale}-timing.json")
+    if args.jobs > 1:  # else in this process, as before (routers registered before main() stay visible)
+        _run_in_processes(plan, args.out, args.jobs, args.out / f"reproduce-{args.scale}-timing.json")
     return _run_many(plan, args.out, f"routerlab reproduce --scale {args.scale}", f"reproduce-{args.scale}.md")
 
 
 def _child_command(name: str, scale: str, out: Path) -> list[str]:
-    """``routerlab run NAME --scale SCALE --out OUT`` with this interpreter."""
-    return [sys.executable, "-c", "import sys; from routerlab.cli import main; sys.exit(main())",
+    """``routerlab run NAME --scale SCALE --out OUT`` with this interpreter (``-P``: the working
+    directory does not shadow the installed routerlab)."""
+    return [sys.executable, "-P", "-c", "import sys; from routerlab.cli import main; sys.exit(main())",
             "run", name, "--scale", scale, "--out", str(out)]
 
 
 def _run_in_processes(plan: Sequence[tuple[str, str]], out: Path, jobs: int, timing_path: Path) -> None:
     """Run each experiment of ``plan`` that has no complete run of its current config as
     ``routerlab run NAME --scale S`` in a child process, up to ``jobs`` at once (in plan order),
-    and write each one's wall and CPU seconds (its process tree's, from ``wait4``) and the
-    whole's wall time to ``timing_path``. A failed child stops the rest from starting and is a
-    one-line error naming it (its run directory resumes)."""
+    and write each one's wall and CPU seconds (the child's and its reaped descendants', from
+    ``wait4``) and the whole's wall time to ``timing_path``. Children get an equal share of an
+    accelerator's memory (``XLA_PYTHON_CLIENT_MEM_FRACTION``, unless set). A failed child stops
+    the rest from starting and is a one-line error naming it."""
     import datetime
     import json
     import subprocess
 
     from routerlab.rundir import git_sha
 
-    todo = []
+    todo, reused = [], []
     for name, scale in plan:
         exp = load_experiment(name)
-        if scale in exp.scales and recorded_run(name, exp.config(scale), out) is None:
-            todo.append((name, scale))
+        if scale not in exp.scales:
+            continue
+        (reused if recorded_run(name, exp.config(scale), out) is not None else todo).append((name, scale))
+    env = {**os.environ}
+    env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / jobs:.2f}")
     start = time.perf_counter()
     timing: dict[str, dict[str, float | int]] = {}
-    running: dict[int, tuple[str, float]] = {}
+    running: dict[int, tuple[subprocess.Popen, str, float]] = {}
     failed: list[str] = []
     queue = list(todo)
     while queue or running:
         while queue and len(running) < jobs and not failed:
             name, scale = queue.pop(0)
-            running[subprocess.Popen(_child_command(name, scale, out)).pid] = (name, time.perf_counter())
+            child = subprocess.Popen(_child_command(name, scale, out), env=env)
+            running[child.pid] = (child, name, time.perf_counter())
             print(f"{name} ({scale}): started", flush=True)
         if not running:
             break
-        pid, status, usage = os.wait4(-1, 0)
-        if pid not in running:
-            continue
-        name, began = running.pop(pid)
-        code = os.waitstatus_to_exitcode(status)
-        timing[name] = {"wall_s": round(time.perf_counter() - began, 1),
-                        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "exit": code}
-        print(f"{name}: exit {code}, {timing[name]['wall_s']:.0f} s wall, {timing[name]['cpu_s']:.0f} CPU s", flush=True)
-        if code != 0:
-            failed.append(name)
+        for pid in list(running):  # only our own children, each reaped once, here
+            got, status, usage = os.wait4(pid, os.WNOHANG)
+            if got == 0:
+                continue
+            child, name, began = running.pop(pid)
+            code = child.returncode = os.waitstatus_to_exitcode(status)
+            timing[name] = {"wall_s": round(time.perf_counter() - began, 1),
+                            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "exit": code}
+            print(f"{name}: exit {code}, {timing[name]['wall_s']:.0f} s wall, {timing[name]['cpu_s']:.0f} CPU s",
+                  flush=True)
+            if code != 0:
+                failed.append(name)
+        time.sleep(0.05)
     record = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "git": git_sha(), "jobs": jobs, "cpu_count": os.cpu_count(),
               "wall_s": round(time.perf_counter() - start, 1),
               "cpu_s": round(sum(t["cpu_s"] for t in timing.values()), 1),
-              "ran": timing, "reused": [name for name, _ in plan if (name, _) not in todo]}
+              "ran": timing, "reused": [name for name, _ in reused]}
     if todo:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(timing_path, json.dumps(record, indent=1) + "\n")
     if failed:
-        raise RunDirError(f"reproduce: {', '.join(failed)} failed (see above); rerun to resume")
+        raise RunDirError(f"reproduce: {', '.join(failed)} failed (see above); its finished units and fleet "
+                          f"groups are cached, so a rerun does not train them again")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

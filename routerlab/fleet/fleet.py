@@ -141,7 +141,7 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
     (out / "groups").mkdir(exist_ok=True)
     check(isinstance(workers, int) and workers >= 1, "workers", f"must be an integer >= 1; got {workers!r}")
     if workers > 1 and len(cfg.seeds) > 1:
-        _train_in_workers(cfg, out, bounds, workers)
+        _train_in_workers(cfg, out, bounds, workers, progress)
     families = FAMILIES
     table = _model_table(cfg)
     tc = cfg.train_config
@@ -230,24 +230,38 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
     return meta
 
 
-def _worker(cfg_dict: dict[str, Any], out: str, bounds: list[int] | None) -> None:
+_WORKER_OF = "ROUTERLAB_FLEET_WORKER_OF"  # set while workers start: the builder's pid
+
+
+def _worker(cfg_dict: dict[str, Any], out: str, bounds: list[int] | None, progress: bool) -> None:
     """A spawned worker's body: train and decode its seeds' groups into ``out`` (no fleet.json)."""
-    build_fleet(from_dict(FleetConfig, cfg_dict), Path(out), progress=True, bounds=bounds, finish=False)
+    build_fleet(from_dict(FleetConfig, cfg_dict), Path(out), progress=progress, bounds=bounds, finish=False)
 
 
-def _train_in_workers(cfg: FleetConfig, out: Path, bounds: list[int] | None, workers: int) -> None:
+def _train_in_workers(cfg: FleetConfig, out: Path, bounds: list[int] | None, workers: int, progress: bool) -> None:
     """Train ``cfg``'s seeds in ``workers`` spawned processes (round robin); a failed worker is a
-    one-line error naming its seeds (its finished groups stay in ``out`` for a resume)."""
+    one-line error naming its seeds (its finished groups stay in ``out`` for a resume). CPU only:
+    on a GPU, one process already uses the device and several would each preallocate it."""
     import multiprocessing
 
+    check(jax.default_backend() == "cpu", "workers",
+          f"more than 1 needs the CPU backend (one process per seed); this one is {jax.default_backend()}")
     parts = [cfg.seeds[i::workers] for i in range(min(workers, len(cfg.seeds)))]
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
-    procs = [ctx.Process(target=_worker, args=(to_dict(replace(cfg, seeds=tuple(part))), str(out), bounds))
+    procs = [ctx.Process(target=_worker, args=(to_dict(replace(cfg, seeds=tuple(part))), str(out), bounds, progress))
              for part in parts]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join()
+    os.environ[_WORKER_OF] = str(os.getpid())  # a worker re-running an unguarded script fails fast (ensure_fleet)
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    finally:
+        os.environ.pop(_WORKER_OF, None)
+        for proc in procs:  # interrupted: no worker may outlive its builder and write on
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
     failed = [list(part) for part, proc in zip(parts, procs) if proc.exitcode != 0]
     if failed:
         raise RuntimeError(f"fleet build: the workers for seeds {failed} failed (see their output above); "
@@ -382,6 +396,9 @@ def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
     seeds (:func:`build_fleet`); default ``$ROUTERLAB_FLEET_WORKERS``, else 1. Neither enters
     the fleet's key: they change how it is built, not what.
     """
+    if os.environ.get(_WORKER_OF) == str(os.getppid()):
+        raise RuntimeError("ensure_fleet was called while a fleet worker process started: a script that builds "
+                           "a fleet with workers must call it under `if __name__ == \"__main__\":`")
     if workers is None:
         env = os.environ.get(WORKERS_ENV, "1")
         check(env.isdigit() and int(env) >= 1, WORKERS_ENV, f"must be an integer >= 1; got {env!r}")

@@ -64,6 +64,7 @@ __all__ = [
     "unregister_router",
     "router_spec",
     "router_names",
+    "is_built_in",
     "moe_router_flops",
     "moe_expert_flops",
 ]
@@ -205,6 +206,11 @@ def unregister_router(name: str) -> None:
     if name in _BUILT_IN:
         raise ValueError(f"router {name!r} is built in and cannot be removed")
     _REGISTRY.pop(name, None)
+
+
+def is_built_in(name: str) -> bool:
+    """Whether ``name`` is one of routerlab's own routers (not one registered by a user)."""
+    return name in _BUILT_IN
 
 
 def router_names() -> tuple[str, ...]:

@@ -328,3 +328,21 @@ def test_a_bad_worker_count_is_one_line_naming_the_variable_before_anything_is_b
     with pytest.raises(ConfigError, match=f"^ROUTERLAB_FLEET_WORKERS: must be an integer >= 1; got '{value}'$"):
         ensure_fleet(small_fleet(), tmp_path, progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_worker_rerunning_an_unguarded_script_fails_fast_instead_of_waiting_on_the_lock(tmp_path, monkeypatch):
+    # A spawned worker re-imports its parent's __main__; an unguarded ensure_fleet there would wait
+    # forever on the lock its parent holds. The builder marks its workers' environment with its pid.
+    import os
+
+    monkeypatch.setenv("ROUTERLAB_FLEET_WORKER_OF", str(os.getppid()))
+    with pytest.raises(RuntimeError, match='under `if __name__ == "__main__":`'):
+        ensure_fleet(small_fleet(), tmp_path, progress=False)
+
+
+def test_workers_are_refused_off_the_cpu_backend(tmp_path, monkeypatch):
+    from routerlab.config import ConfigError
+
+    monkeypatch.setattr(fleet_mod.jax, "default_backend", lambda: "gpu")
+    with pytest.raises(ConfigError, match="^workers: more than 1 needs the CPU backend"):
+        fleet_mod._train_in_workers(replace(small_fleet(), seeds=(0, 1)), tmp_path, None, 2, False)

@@ -1,5 +1,6 @@
 """The unit cache keys a unit by the code that trains it (the runner's static import closure), not
-by the whole library: a change there gives a new key, a change elsewhere (the fleet) keeps it."""
+by the whole library: a change there gives a new key, a change elsewhere (the fleet) keeps it; the
+numerics environment is keyed too, and units routed by user routers are never cached."""
 
 import ast
 import shutil
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 
 from routerlab.studies.lm import runner
-from routerlab.studies.lm.runner import code_version_at, training_modules
+from routerlab.studies.lm.runner import cacheable, code_version_at, training_modules, unit_key
 
 ROOT = Path(runner.__file__).resolve().parents[3]
 
@@ -32,35 +33,45 @@ def test_no_module_of_the_closure_imports_by_computed_name():
             if isinstance(node, ast.Call):
                 f = node.func
                 called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
-                assert called not in ("import_module", "__import__"), f"{name} imports by computed name"
+                assert called not in ("import_module", "__import__", "spec_from_file_location", "run_module", "run_path",
+                                      "exec"), f"{name} loads code by computed name ({called})"
 
 
-def _repo(tmp_path):
-    repo = tmp_path / "repo"
-    shutil.copytree(ROOT / "routerlab", repo / "routerlab", ignore=shutil.ignore_patterns("__pycache__", "data"))
-    for args in (["init", "-q"], ["add", "-A"],
-                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-    return repo
+def _copy(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "routerlab", root / "routerlab", ignore=shutil.ignore_patterns("__pycache__", "data"))
+    return root
 
 
 def test_a_change_to_training_code_changes_the_key_and_a_fleet_change_does_not(tmp_path):
-    repo = _repo(tmp_path)
-    base = code_version_at(repo)
-    assert base != "nogit" and code_version_at(repo) == base
-    fleet = repo / "routerlab" / "fleet" / "fleet_config.py"
+    root = _copy(tmp_path)
+    base = code_version_at(root)
+    assert code_version_at(root) == base and base == code_version_at(ROOT)  # the bytes, not where they are
+    fleet = root / "routerlab" / "fleet" / "fleet_config.py"
     fleet.write_text(fleet.read_text() + "\n# a docstring's worth of change\n")
-    assert code_version_at(repo) == base  # uncommitted, outside the closure
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "fleet"], cwd=repo, check=True)
-    assert code_version_at(repo) == base  # committed, outside the closure
-    layer = repo / "routerlab" / "moe" / "layer.py"
+    assert code_version_at(root) == base  # outside the closure
+    layer = root / "routerlab" / "moe" / "layer.py"
     layer.write_text(layer.read_text() + "\n# changed\n")
-    dirty = code_version_at(repo)
-    assert dirty != base  # uncommitted change inside the closure
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "moe"], cwd=repo, check=True)
-    assert code_version_at(repo) not in (base, dirty)  # committed: the blob, no diff
+    assert code_version_at(root) != base  # inside it
 
 
-def test_outside_git_the_key_says_so(tmp_path):
-    shutil.copytree(ROOT / "routerlab", tmp_path / "routerlab", ignore=shutil.ignore_patterns("__pycache__", "data"))
-    assert code_version_at(tmp_path) == "nogit"
+def test_the_key_holds_the_numerics_environment(monkeypatch):
+    from routerlab.studies.lm.config import LMStudyConfig
+
+    cfg = LMStudyConfig().run_config()
+    base = unit_key(cfg, [0, 1], None)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
+    assert unit_key(cfg, [0, 1], None) != base
+
+
+def test_a_unit_routed_by_a_user_router_is_never_cached():
+    from routerlab.moe.registry import ROUTERS, register_router, unregister_router
+    from routerlab.studies.lm.config import LMStudyConfig
+
+    study = LMStudyConfig()
+    assert cacheable(study.run_config()) and cacheable(study.run_config(study.moe()))
+    register_router("my_test_router", ROUTERS["top_k"])
+    try:
+        assert not cacheable(study.run_config(study.moe(router="my_test_router")))
+    finally:
+        unregister_router("my_test_router")

@@ -11,10 +11,13 @@ recorded is skipped, so an interrupted run resumes at the variant.
 other arms. A finished ``(config, seeds)`` unit is stored under
 ``<runs root>/_cache/lm_units/<key>.json``, where ``key`` hashes the run config's canonical JSON
 (its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight, the jax version
-and the *code* that trains a unit: the committed blobs and any uncommitted diff of every module in
-the static import closure of this module (:func:`training_modules`: every ``routerlab`` import,
-function-level ones included, followed from here), so a change to that code never serves stale
-numbers while a change elsewhere (the fleet, the bandits, the CLI) leaves the cache valid. A later study (or a variant of the same
+the versions of jax, jaxlib, flax, optax and numpy, the backend, the numerics flags of
+:data:`KEYED_ENV`, and the *code* that trains a unit: the bytes, when the runner is imported, of
+every module in the static import closure of this module (:func:`training_modules`: every
+``routerlab`` import, function-level ones included, followed from here), so a change to that
+code never serves stale numbers while a change elsewhere (the fleet, the bandits, the CLI) leaves
+the cache valid. A unit whose MoE routes with a router registered from outside routerlab
+(``register_router``) is never cached: its code is not in the key. A later study (or a variant of the same
 study with an identical config) copies the stored records into its own ``metrics.jsonl`` with
 ``"cache_key"`` set, so each run directory stays self-contained. On CPU the same config and
 seeds give identical metrics, so reuse changes no number. ``ROUTERLAB_NO_UNIT_CACHE=1``
@@ -38,15 +41,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import fcntl
-import functools
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,7 @@ from routerlab.studies.lm_sweep import train_seeds
 from routerlab.train.config import LMRunConfig
 from routerlab.train.loop import NonFiniteError
 
-__all__ = ["run_variants", "unit_key", "training_modules", "code_version_at", "checkpoint_key", "choose_lr",
+__all__ = ["run_variants", "unit_key", "training_modules", "code_version_at", "cacheable", "KEYED_ENV", "checkpoint_key", "choose_lr",
            "by_variant", "seeds_of", "NO_CACHE_ENV", "CHECKPOINTS"]
 
 CHECKPOINTS = "checkpoints"  # <run>/checkpoints/<checkpoint key>/: a unit's mid-unit checkpoints
@@ -127,38 +129,51 @@ def training_modules(start: str = __name__, root: Path | None = None) -> dict[st
     return files
 
 
-@functools.lru_cache(maxsize=1)
-def _code_version() -> str:
-    return code_version_at(Path(__file__).resolve().parents[3])
-
-
 def code_version_at(root: Path) -> str:
-    """The committed blobs of :func:`training_modules` at ``root``'s HEAD plus a hash of their
-    uncommitted diff and any untracked ones among them ("nogit" outside git)."""
+    """A hash of the bytes of every file of :func:`training_modules` under ``root`` (committed,
+    edited or untracked alike; no git needed)."""
+    digest = hashlib.sha256()
+    for name, path in sorted(training_modules(root=root).items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
 
-    def git(*args: str) -> str | None:
+
+# Hashed once, when the runner is imported: the code this process trains with (an edit made
+# later, before the first unit, must not be stored under the new code's key).
+_CODE_VERSION = code_version_at(Path(__file__).resolve().parents[3])
+
+#: Environment variables that change a unit's numbers without changing its config.
+KEYED_ENV = ("JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "XLA_FLAGS")
+
+
+def _environment_key() -> dict[str, Any]:
+    import jax
+
+    versions = {}
+    for dist in ("jax", "jaxlib", "flax", "optax", "numpy"):
         try:
-            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout if out.returncode == 0 else None
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {"versions": versions, "backend": jax.default_backend(),
+            "env": {k: os.environ.get(k) for k in KEYED_ENV}}
 
-    paths = sorted(str(p.relative_to(root)) for p in training_modules(root=root).values())
-    if git("rev-parse", "HEAD") is None:
-        return "nogit"
-    blobs = git("ls-tree", "HEAD", "--", *paths) or ""  # "<mode> blob <sha>\t<path>" per committed file
-    diff = git("diff", "HEAD", "--", *paths) or ""  # staged and unstaged changes, new staged files included
-    tracked = set((git("ls-files", "--", *paths) or "").split())
-    extra = "".join(p + (root / p).read_text(errors="replace") for p in paths if p not in tracked)
-    return hashlib.sha256((blobs + diff + extra).encode()).hexdigest()[:32]
+
+def cacheable(run_cfg: LMRunConfig) -> bool:
+    """Whether a unit may be served from the cache: not when a block routes with a router
+    registered from outside routerlab (its code is not in the key; the config names it only)."""
+    from routerlab.moe.registry import is_built_in
+
+    moe = run_cfg.model.moe
+    return moe is None or is_built_in(moe.router)
 
 
 def unit_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None) -> str:
-    """The cache key of one trained unit: config (seed field aside), seeds, RL-R weight, jax and code version."""
-    import jax
-
+    """The cache key of one trained unit: config (seed field aside), seeds, RL-R weight, the code
+    that trains it (:func:`code_version_at`), the numerical libraries' versions, the backend and
+    :data:`KEYED_ENV`."""
     payload = json.dumps({"config": json.loads(canonical_json(replace(run_cfg, seed=0))), "seeds": list(seeds),
-                          "pg_weight": pg_weight, "jax": jax.__version__, "code": _code_version()}, sort_keys=True)
+                          "pg_weight": pg_weight, "code": _CODE_VERSION, **_environment_key()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -216,15 +231,18 @@ def _unit_lock(path: Path, what: str) -> Iterator[None]:
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"routerlab: waiting for another process training unit {what}", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"routerlab: waiting for another process training unit {what}", file=sys.stderr, flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_ino == os.stat(lock).st_ino:
                 break
         except FileNotFoundError:
             pass
+        except BaseException:  # interrupted while waiting: no descriptor left open
+            os.close(fd)
+            raise
         os.close(fd)
     try:
         yield
@@ -279,7 +297,7 @@ def run_variants(cfg: LMStudyConfig, rundir: RunDir, variants: Sequence[tuple], 
             shutil.rmtree(rundir.path / CHECKPOINTS / checkpoint_key(cfg_lr, seeds, pg), ignore_errors=True)
             continue
         key = unit_key(cfg_lr, seeds, pg) + key_suffix
-        path = None if cache is None else cache / f"{key}.json"
+        path = None if cache is None or not cacheable(cfg_lr) else cache / f"{key}.json"
         if key in in_run:
             rows = in_run[key]
         elif all(s in recorded.get(key, {}) for s in seeds):
