@@ -53,7 +53,8 @@ paper-quick: $(VENV)/.installed
 
 # Every in-model (LM) study at quick scale, LM_JOBS at a time (shared units are trained once, under
 # a lock); each study's wall and CPU seconds and the whole's go to runs/reproduce-quick-timing.json.
-LM_STUDIES := moe_vs_dense capacity routers balancing expert_count granularity scaling_fit encoder_routers knowledge
+# moe_vs_dense first (it trains the control units the others share), knowledge beside it (no shared units).
+LM_STUDIES := moe_vs_dense knowledge capacity routers balancing expert_count granularity scaling_fit encoder_routers
 LM_JOBS ?= 2
 lm-quick: $(VENV)/.installed
 	$(VENV)/bin/routerlab reproduce --scale quick --jobs $(LM_JOBS) $(addprefix --only ,$(LM_STUDIES))
