@@ -5,7 +5,7 @@ The seed's claim: specialised small models beat much larger generalists on their
 a fleet of toy decoders (routerlab.fleet.fleet) over a procedurally generated task suite
 (routerlab.fleet.tasks): one specialist per family (7,104 parameters at quick) and
 generalists of 26k / 102k / 338k parameters on the uniform mixture. Design: equal tokens
-(every model 8,000 steps x 32 sequences at quick), peak learning rate tuned per size on
+(every model 4,000 steps x 32 sequences at quick), peak learning rate tuned per size on
 validation (routerlab.fleet.fleet.scaled_fleet holds the pilot's numbers). Two controls
 outside the fleet separate capacity from exposure on knowledge: ctl-gen-xs (the
 specialist's architecture on the mixture) and ctl-know-m (gen-m's architecture on
