@@ -15,24 +15,22 @@ Quick regime (since 2026-12-01 evening): the calibrated knowledge regime of moe_
 (routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
 fact loss (nats per fact), lr_policy="transfer": the three control arms are tuned over {3e-3,
 6e-3, 1e-2}, every other arm trains at its control's chosen rate, and the sentinels (loss_free and alpha=0.1) are
-tuned over the grid as a check. Smoke and paper keep the text domains. The records below under
-"Runtime" and "Expected result" are the text regime's until this regime's run is recorded.
+tuned over the grid as a check. Smoke and paper keep the text domains.
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
-plus the positive controls' arms, shared with the other LM studies through the unit cache).
-Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 92 s
-(179 s wall under contention); quick 179 s (524 s wall under contention); paper not yet run.
+Runtime (measured 2026-12-01 in `make lm-quick`'s command, beside the knowledge study on the 2
+cores, after moe_vs_dense had cached the control units): quick 757 s wall, 754 CPU s (10 new units).
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen on
-validation, test-loss comparisons with Holm's correction, positive controls). The superseded
-measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
-alpha trades balance for loss monotonically but weakly. MaxVio falls from 4.96 +- 1.75
-(alpha=0) to 2.76 +- 0.59 (0.01) and 1.56 +- 0.62 (0.1); dead experts per 8 from 4.2 +- 1.6
-to 0.9 +- 0.6; validation loss rises from 2.100 +- 0.111 to 2.139 +- 0.180 (differences not
-resolved). alpha = 0 does not collapse onto one expert here: 4.2 of 8 experts idle per
-batch, lower bound below half. z-loss off changes nothing resolvable; loss-free bias
-(gamma=1e-3, 300 updates) balances about as well as alpha=0.01 (MaxVio 2.86 +- 0.24) at loss
-2.153 +- 0.086.
+Expected result (quick, measured 2026-12-01 at 3ca79c7, 3 seeds, fact loss in nats per fact):
+both controls resolve (capacity +1.715 [+0.825, +2.606], Switch E=8 over dense +0.816 [+0.046,
++1.586]); every tuned arm chose 1e-2 (the grid's top edge), and both sentinels agree with the
+transferred rate. Balance follows alpha: MaxVio 1.99 +- 1.06 (alpha=0), 2.46 (1e-4), 0.93
+(1e-3), 0.26 +- 0.21 (1e-2), 0.18 (1e-1); loss-free bias 0.12 +- 0.09, the most balanced;
+without a balance loss 1.0 +- 2.5 of 8 experts get no validation token in a batch (no
+collapse). No fact-loss difference resolves (alpha=0 minus alpha=0.01 +0.086 +- 1.347, Holm p
+1; z-loss off -0.046 +- 0.559): the MoE's fact loss spreads by > 1 nat between seeds (Switch
+1.02 +- 1.62), as in capacity and routers, so 3 seeds cannot see the loss side of the trade.
+The text-regime record (2026-11-28, one rate 3e-3, 300 steps): MaxVio 4.96 +- 1.75 (alpha=0)
+to 2.76 +- 0.59 (0.01) and 1.56 +- 0.62 (0.1); loss differences not resolved.
 
 Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
 """

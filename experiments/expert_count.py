@@ -15,25 +15,22 @@ Quick regime (since 2026-12-01 evening): the calibrated knowledge regime of moe_
 (routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
 fact loss (nats per fact), lr_policy="transfer": the three control arms are tuned over {3e-3,
 6e-3, 1e-2}, every other arm trains at its control's chosen rate, and the sentinel (E=64) is
-tuned over the grid as a check. Smoke and paper keep the text domains. The records below under
-"Runtime" and "Expected result" are the text regime's until this regime's run is recorded.
+tuned over the grid as a check. Smoke and paper keep the text domains.
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
-plus the positive controls' arms, shared with the other LM studies through the unit cache).
-Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 39 s
-(134 s wall under contention); quick 170 s (526 s wall under contention); paper not yet run.
+Runtime (measured 2026-12-01 in `make lm-quick`'s command, beside the knowledge study on the 2
+cores, after moe_vs_dense had cached the control units): quick 561 s wall, 555 CPU s (7 new units).
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen on
-validation, test-loss comparisons with Holm's correction, positive controls). The superseded
-measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
-no expert count helps at this scale. Final validation loss is 2.08 +- 0.12 for dense (E=1)
-and 2.11-2.15 for E=2..64: E=64 is resolved worse than dense (+0.076, 95% [+0.015, +0.137]
-nats, paired), the other differences' intervals contain 0. No MoE reaches the dense model's
-final loss earlier than the dense model does: speed-up <= 1 for E=4, 32, 64 (all seeds
-censored) and 1.00-1.08 for E=2, 8, 16 (2 of 3 seeds censored). Routing degrades with E:
-MaxVio 0.5 (E=2) to 19 (E=64); 51 of 64 experts receive no token of a 512-token validation
-batch at E=64. The Switch Transformer's speed-up with E is not reproduced at 300 steps of a
-20k-parameter model.
+Expected result (quick, measured 2026-12-01 at 3ca79c7, 3 seeds, fact loss in nats per fact):
+both controls resolve (capacity +1.715 [+0.825, +2.606], Switch E=8 over dense +0.816 [+0.046,
++1.586]); every tuned arm chose 1e-2 (the grid's top edge) and the sentinel E=64 agrees. Every
+E from 2 to 64 has a lower mean fact loss than dense (1.836): E=2 0.980, 4 1.209, 8 1.020, 16
+0.788, 32 0.774, 64 1.207; minus dense -0.63 to -1.06, **none resolved after Holm** (best Holm p
+0.125, E=2), because the MoE's fact loss spreads by > 1 nat between seeds. Step speed-up to
+dense's final validation loss 1.41-1.72 for E = 2..32 (E=8 1.49 +- 0.09), E=64 1.00-1.75 (1 of
+3 seeds censored): the Switch Transformer's direction, without the monotone gain in E. Balance
+worsens with E (MaxVio 0.05 at E=2 to 1.88 at E=64), no dead experts, nothing dropped
+(dropless). The text-regime record (2026-11-28, one rate, 300 steps): no E helped; E=64 was
+resolved worse than dense (+0.076 nats).
 
 Feeds: paper Table (tab:expert_count) and Figure expert_count.pdf.
 """

@@ -15,22 +15,19 @@ Quick regime (since 2026-12-01 evening): the calibrated knowledge regime of moe_
 (routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
 fact loss (nats per fact), lr_policy="transfer": the three control arms are tuned over {3e-3,
 6e-3, 1e-2}, every other arm trains at its control's chosen rate, and the sentinel (fine+shared) is
-tuned over the grid as a check. Smoke and paper keep the text domains. The records below under
-"Runtime" and "Expected result" are the text regime's until this regime's run is recorded.
+tuned over the grid as a check. Smoke and paper keep the text domains.
 
-Runtime: not yet measured at the current settings (every arm at each of 3 learning rates,
-plus the positive controls' arms, shared with the other LM studies through the unit cache).
-Superseded (one rate, no controls; CPU seconds on the shared 2-core machine): smoke 82 s
-(222 s wall under contention); quick 104 s (291 s wall under contention); paper not yet run.
+Runtime (measured 2026-12-01 in `make lm-quick`'s command, beside other studies on the 2 cores,
+after moe_vs_dense had cached the control units): quick 446 s wall, 447 CPU s (4 new units).
 
-Expected result: not yet measured at the current settings (per-arm learning rates chosen on
-validation, test-loss comparisons with Holm's correction, positive controls). The superseded
-measurement, 2026-11-28 (one rate 3e-3, validation loss, no controls), 3 seeds, 300 steps:
-no difference is resolved. Validation loss: coarse 2.118 +- 0.167, fine 2.080 +- 0.109,
-fine+shared 2.068 +- 0.134, dense 2.076 +- 0.123; differences to coarse -0.038 +- 0.065
-(fine) and -0.049 +- 0.126 (fine+shared). Fine-grained routing is less balanced (MaxVio
-5.0-5.6; about 9 of 32 experts idle per batch). DeepSeekMoE's gains are not visible at this
-scale and length.
+Expected result (quick, measured 2026-12-01 at 3ca79c7, 3 seeds, fact loss in nats per fact):
+both controls resolve (as in moe_vs_dense: the same arms); every tuned arm chose 1e-2 (the grid's
+top edge) and the sentinel fine+shared agrees. Fact loss: coarse top-1 1.020, fine (E=32, k=4)
+0.316 +- 0.726, fine+shared 0.648 +- 2.421, dense 1.836; minus coarse: fine -0.704 +- 0.949
+(Holm p 0.17), fine+shared -0.372 +- 3.899 (Holm p 0.72): **none resolved**. DeepSeekMoE's
+direction (fine-grained below coarse) in the means, but 3 seeds with > 1 nat of spread cannot
+resolve it. The text-regime record (2026-11-28, one rate, 300 steps): fine -0.038 +- 0.065,
+fine+shared -0.049 +- 0.126, not resolved.
 
 Feeds: paper Table (tab:granularity) and Figure granularity.pdf.
 """
