@@ -21,16 +21,21 @@ Runtime (measured 2026-12-01 in `make lm-quick`'s command, beside the knowledge 
 cores, after moe_vs_dense had cached the control units): quick 757 s wall, 754 CPU s (10 new units).
 
 Expected result (quick, measured 2026-12-01 at 3ca79c7, 3 seeds, fact loss in nats per fact):
-both controls resolve (capacity +1.715 [+0.825, +2.606], Switch E=8 over dense +0.816 [+0.046,
-+1.586]); every tuned arm chose 1e-2 (the grid's top edge), and both sentinels agree with the
-transferred rate. Balance follows alpha: MaxVio 1.99 +- 1.06 (alpha=0), 2.46 (1e-4), 0.93
-(1e-3), 0.26 +- 0.21 (1e-2), 0.18 (1e-1); loss-free bias 0.12 +- 0.09, the most balanced;
-without a balance loss 1.0 +- 2.5 of 8 experts get no validation token in a batch (no
-collapse). No fact-loss difference resolves (alpha=0 minus alpha=0.01 +0.086 +- 1.347, Holm p
-1; z-loss off -0.046 +- 0.559): the MoE's fact loss spreads by > 1 nat between seeds (Switch
-1.02 +- 1.62), as in capacity and routers, so 3 seeds cannot see the loss side of the trade.
-The text-regime record (2026-11-28, one rate 3e-3, 300 steps): MaxVio 4.96 +- 1.75 (alpha=0)
-to 2.76 +- 0.59 (0.01) and 1.56 +- 0.62 (0.1); loss differences not resolved.
+both controls resolve on their own unadjusted intervals (capacity +1.715 [+0.825, +2.606],
+Switch E=8 over dense +0.816 [+0.046, +1.586], narrowly; see expert_count.py); every arm tried at
+more than one rate chose 1e-2, the grid's top edge, so the sentinels' agreement is
+uninformative. Balance: MaxVio ~2-2.5 for alpha <= 1e-4 (alpha=0 1.99 +- 1.06, 1e-4 2.46) and
+0.2-0.3 for alpha >= 1e-2 (alpha=0 minus 0.01: +1.73 [+0.53, +2.93], unadjusted; 1e-3 0.93);
+loss-free bias (sigmoid scores, no z-loss: three changes at once) 0.12 +- 0.09, not
+distinguishable from alpha >= 1e-2. Collapse (>= 4 of 8 experts dead, lower bound) is not seen
+(alpha=0: 1.0 [-1.5, +3.5] dead). The loss side: the study's tested comparisons (alpha=0 minus
+0.01 +0.086 +- 1.347, z-loss off -0.046 +- 0.559) resolve nothing (Holm p 1), but two untested
+ones point at the literature's trade-off: alpha=0.1 minus 0.01 is +0.47 nats with all 3 seeds
+worse (paired SD 0.34), and loss-free minus alpha=0.01 is +0.47 (seeds -0.49, +0.33, +1.58),
+against DeepSeek-V3's claim of no loss cost. Neither was declared, so neither is a result; the
+first would need ~5 seeds, the second ~40. The text-regime record (2026-11-28, one rate 3e-3,
+300 steps): MaxVio 4.96 +- 1.75 (alpha=0) to 2.76 +- 0.59 (0.01) and 1.56 +- 0.62 (0.1); loss
+differences not resolved.
 
 Feeds: paper Table (tab:balancing) and Figure balancing.pdf.
 """

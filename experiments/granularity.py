@@ -21,13 +21,18 @@ Runtime (measured 2026-12-01 in `make lm-quick`'s command, beside other studies 
 after moe_vs_dense had cached the control units): quick 446 s wall, 447 CPU s (4 new units).
 
 Expected result (quick, measured 2026-12-01 at 3ca79c7, 3 seeds, fact loss in nats per fact):
-both controls resolve (as in moe_vs_dense: the same arms); every tuned arm chose 1e-2 (the grid's
-top edge) and the sentinel fine+shared agrees. Fact loss: coarse top-1 1.020, fine (E=32, k=4)
-0.316 +- 0.726, fine+shared 0.648 +- 2.421, dense 1.836; minus coarse: fine -0.704 +- 0.949
-(Holm p 0.17), fine+shared -0.372 +- 3.899 (Holm p 0.72): **none resolved**. DeepSeekMoE's
-direction (fine-grained below coarse) in the means, but 3 seeds with > 1 nat of spread cannot
-resolve it. The text-regime record (2026-11-28, one rate, 300 steps): fine -0.038 +- 0.065,
-fine+shared -0.049 +- 0.126, not resolved.
+both controls resolve on their own unadjusted intervals (as in moe_vs_dense, the same arms;
+Switch narrowly: see expert_count.py); every arm tried at more than one rate chose 1e-2, the
+grid's top edge, and fine (E=32, k=4), the best arm, was transferred, not tuned. Fact loss:
+coarse top-1 1.020, fine 0.316, fine+shared 0.08 / 0.09 / 1.77 by seed (two seeds memorise the
+table, one stalls: a t interval does not describe it), dense 1.836. Fine is below coarse in all
+3 seeds (-1.03, -0.80, -0.28; Holm p 0.17: with 3 seeds t is 4.30; ~3-6 seeds would resolve a
+difference of this size at its paired SD of 0.38); fine+shared minus coarse -0.37 (paired SD
+1.57), not resolved. Read it with its confound: fine is top-4, so granularity is not separated
+from k > 1 here (in the routers study top-2 also removes Switch's stalls), and the fine arms
+cost ~5% more active FLOPs (the router's). A granularity sweep (E=16, k=2; E=64, k=8) and more
+seeds would tell the two apart. The text-regime record (2026-11-28, one rate, 300 steps): fine
+-0.038 +- 0.065, fine+shared -0.049 +- 0.126, not resolved.
 
 Feeds: paper Table (tab:granularity) and Figure granularity.pdf.
 """
