@@ -245,8 +245,12 @@ def scaled_fleet(scale: str) -> FleetConfig:
     planning and knowledge at ceiling for every generalist and for ctl-gen-xs. So twice the
     tokens lifts math off its floor (gen-l 0.30 -> 0.67) and widens code's steps, but it puts
     knowledge further at ceiling and leaves logic stalled: the suite's instances, not the
-    training, now bound the control. This is not the declared 8-seed test: seeds 4-7 can be
-    built apart and joined with ``merge_fleets`` (~57 CPU-min). The quick config stays at
+    training, now bound the control. *The declared 8-seed test was then completed*: seeds 4-7
+    built apart in 2 worker processes (``ROUTERLAB_FLEET_WORKERS``, ~46 min wall) and joined by
+    ``merge_fleets`` into fleet af3d7874c7a4 (``--set fleet.steps=8000``). **Result: the size
+    control FAILS, 2 of 5 (math, code).** math +0.230 [+0.095, +0.365], +0.196 [+0.022, +0.370];
+    code +0.162 [+0.095, +0.230], +0.061 [+0.031, +0.092]; logic +0.057 [+0.025, +0.089] but gen-l
+    > gen-m +0.018 [-0.004, +0.040]; planning and knowledge at ceiling. The quick config stays at
     4,000 steps, the fleet every recorded run and the shipped log come from. Next levers: a
     planning instance and a knowledge base the generalists do not all solve at this length, and
     deeper models for logic.
