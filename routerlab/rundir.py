@@ -54,7 +54,7 @@ from routerlab.config import canonical_json, config_hash, to_dict
 from routerlab.tracking import TensorBoardMirror
 
 __all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs",
-           "git_sha"]
+           "git_sha", "take_file_lock"]
 
 DONE = "DONE"
 LOCK = ".lock"
@@ -117,6 +117,29 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def take_file_lock(lock: Path, waiting: str) -> int:
+    """An open descriptor of ``lock`` holding its exclusive ``flock``; while another process holds
+    it, waits and prints ``routerlab: waiting for <waiting>`` once. If the holder removed the file
+    meanwhile (holders unlink it while holding it), opens the path again, so a waiter never ends up
+    holding a removed file. The caller unlocks and closes the descriptor."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"routerlab: waiting for {waiting}", file=sys.stderr, flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        except BaseException:  # interrupted while waiting: no descriptor left open
+            os.close(fd)
+            raise
+        os.close(fd)
 
 
 def git_sha() -> str | None:

@@ -62,6 +62,7 @@ from routerlab.fleet.fleet_train import pools as _pools
 from routerlab.fleet.tasks import FAMILIES, chance_rates, make_suite
 from routerlab.models.accounting import flops_per_token, param_count
 from routerlab.rng import stream_key
+from routerlab.rundir import take_file_lock
 
 #: Environment variable: how many processes :func:`ensure_fleet` trains a fleet's seeds in.
 WORKERS_ENV = "ROUTERLAB_FLEET_WORKERS"
@@ -409,7 +410,7 @@ def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
     final.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_builds(final.parent)  # folders of the former per-pid builds
     lock = final.with_name(final.name + ".lock")
-    fd = _take_lock(lock, final)
+    fd = take_file_lock(lock, f"another process building {final}")
     try:
         if (final / "fleet.json").is_file():  # built by the process we waited for
             return load_fleet(final)
@@ -424,7 +425,7 @@ def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
         build.rename(final)
     finally:
         if final.exists() or not any(final.parent.glob(final.name + ".build")):
-            lock.unlink(missing_ok=True)  # while held: a waiter on the unlinked file opens it anew (_take_lock)
+            lock.unlink(missing_ok=True)  # while held: a waiter on the unlinked file opens it anew (take_file_lock)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         try:
@@ -432,21 +433,3 @@ def ensure_fleet(cfg: FleetConfig, root: Path | str, progress: bool = True,
         except OSError:
             pass
     return load_fleet(final)
-
-
-def _take_lock(lock: Path, final: Path) -> int:
-    """An open descriptor of ``lock`` holding its exclusive ``flock``; waits (saying so) while
-    another process holds it, and opens it again if its holder removed it meanwhile."""
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"routerlab: waiting for another process building {final}", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)

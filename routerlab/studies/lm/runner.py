@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from routerlab.config import canonical_json
-from routerlab.rundir import RunDir, atomic_write_text
+from routerlab.rundir import RunDir, atomic_write_text, take_file_lock
 from routerlab.runtime import progress
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm_sweep import train_seeds
@@ -228,22 +228,7 @@ def _unit_lock(path: Path, what: str) -> Iterator[None]:
     the path again."""
     lock = path.with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"routerlab: waiting for another process training unit {what}", file=sys.stderr, flush=True)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        except BaseException:  # interrupted while waiting: no descriptor left open
-            os.close(fd)
-            raise
-        os.close(fd)
+    fd = take_file_lock(lock, f"another process training unit {what}")
     try:
         yield
     finally:
