@@ -9,7 +9,11 @@ the warmup-cosine schedule, the finiteness check), on random tokens, for one mod
   the same active matmul FLOPs per token up to the router's ``2 d E``.
 * ``mode``: ``single`` is one run, one compiled step call per optimiser step (the path of
   :func:`routerlab.train.train`); ``vmap`` trains ``num_seeds`` seeds together for
-  ``scan_steps`` steps per call (the path of :func:`~routerlab.studies.lm_sweep.train_seeds`).
+  ``scan_steps`` steps per call (the accelerator path of
+  :func:`~routerlab.studies.lm_sweep.train_seeds`); ``loop`` trains the same seeds and steps
+  with the unbatched program called once per seed (its CPU path). ``loop_over_vmap`` is a
+  ``loop`` row's call time over the ``vmap`` row's of the same case (same seeds, steps and
+  tokens): below 1 where the seed loop is the faster path.
 
 FLOPs. ``model_flops_per_s`` counts *useful* training FLOPs: ``3 x`` the forward FLOPs per
 token of :func:`routerlab.models.flops_per_token` (``active``: matmuls only, attention at the
@@ -48,7 +52,7 @@ from routerlab.moe.config import MoEConfig
 __all__ = ["bench_lm", "lm_case_config", "FFNS", "MODES"]
 
 FFNS = ("dense", "moe_top1", "moe_top2")
-MODES = ("single", "vmap")
+MODES = ("single", "vmap", "loop")
 
 
 def lm_case_config(
@@ -90,11 +94,11 @@ def _single_thunk(run_cfg, tokens: jax.Array) -> Callable[[], Any]:
     return call
 
 
-def _vmap_thunk(run_cfg, tokens: jax.Array, num_seeds: int) -> Callable[[], Any]:
+def _seeds_thunk(run_cfg, tokens: jax.Array, num_seeds: int, batching: str) -> Callable[[], Any]:
     from routerlab.studies.lm_sweep import _segment_fn, _stack
     from routerlab.train.loop import init_state
 
-    segment = _segment_fn(run_cfg.model, run_cfg.train, False)
+    segment = _segment_fn(run_cfg.model, run_cfg.train, False, None, batching)
     box = [_stack([init_state(replace(run_cfg, seed=s)) for s in range(num_seeds)])]
     steps = tokens.shape[1]
     keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), steps))(jnp.arange(num_seeds))
@@ -144,10 +148,10 @@ def bench_lm(
     Args:
       d_models: residual widths (each also sets the FFN ``4 d`` and ``d / head_dim`` heads).
       ffns: some of ``dense``, ``moe_top1``, ``moe_top2`` (module doc).
-      modes: some of ``single``, ``vmap`` (module doc).
+      modes: some of ``single``, ``vmap``, ``loop`` (module doc).
       n_layers, seq_len, batch_size, head_dim: the model and batch shape.
       num_experts, capacity_factor: the MoE layers (``capacity_factor=None``: dropless).
-      num_seeds, scan_steps: seeds and steps per call in ``vmap`` mode.
+      num_seeds, scan_steps: seeds and steps per call in ``vmap`` and ``loop`` modes.
       dtype: activation/matmul dtype of the model (``float32`` or ``bfloat16``).
       repeats, warmup: timed and untimed rounds per group.
       peak_size, peak_dtype: the peak matmul (defaults: 2048/float32 on CPU, 8192/bfloat16
@@ -159,7 +163,8 @@ def bench_lm(
       ``call_ms_max``, ``steps_per_call``, ``tokens_per_call``, ``tokens_per_s``,
       ``model_flops_per_token`` (training, ``3 x`` forward active), ``model_flops_per_s``,
       ``peak_flops_per_s``, ``mfu``, ``moe_over_dense`` (``None`` for dense rows or without
-      a dense row in the group), ``date`` and :func:`environment`.
+      a dense row in the group), ``loop_over_vmap`` (``loop`` rows with a ``vmap`` row of the
+      same case; else ``None``), ``date`` and :func:`environment`.
     """
     from routerlab.train.config import LMRunConfig, TrainConfig
 
@@ -203,7 +208,7 @@ def bench_lm(
                 run_cfg = LMRunConfig(model=model, train=train_cfg)
                 configs[ffn] = model
                 thunks[ffn] = (_single_thunk(run_cfg, tokens) if mode == "single"
-                               else _vmap_thunk(run_cfg, tokens, num_seeds))
+                               else _seeds_thunk(run_cfg, tokens, num_seeds, mode))
             times = interleaved_times_ms(thunks, repeats=repeats, warmup=warmup)
             peak_per_s = peak_flops / (statistics.median(times["peak"]) / 1e3)
             median = {name: statistics.median(ts) for name, ts in times.items()}
@@ -245,4 +250,8 @@ def bench_lm(
                     "warmup": warmup,
                     **env,
                 })
+    vmap_ms = {(r["d_model"], r["ffn"]): r["call_ms"] for r in rows if r["mode"] == "vmap"}
+    for r in rows:
+        base = vmap_ms.get((r["d_model"], r["ffn"])) if r["mode"] == "loop" else None
+        r["loop_over_vmap"] = None if base is None else r["call_ms"] / base
     return rows

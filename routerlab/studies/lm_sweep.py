@@ -12,8 +12,28 @@ fixed ones of :func:`routerlab.train.objective.eval_mask_key`, batch by batch as
 :func:`routerlab.train.loop.evaluate`.
 
 Steps run in segments of ``eval_every`` (the last one possibly shorter): one compiled program
-``vmap(scan_steps(step))`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config with
-:data:`routerlab.runtime.FAST_COMPILE`. After each segment every seed is evaluated on the same
+``scan_steps(step)`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config with
+:data:`routerlab.runtime.FAST_COMPILE`, and run over the seeds as ``batching`` says:
+
+* ``vmap`` (the default): one ``vmap``-ed program trains every seed at once; every recorded
+  LM run was made this way.
+* ``loop``: the *unbatched* program runs once per seed and the results are stacked, so a
+  seed's numbers do not depend on which other seeds share its call (seed ``s`` of a loop is
+  bit for bit ``train_seeds(cfg, [s], batching="loop")``).
+
+The two agree to float tolerance, not bit for bit (XLA fuses a batched program differently).
+Neither is clearly faster on CPU. A hand-timed pilot (2026-12-01, the quick studies' arms:
+one block, d_model 32, FFN 32, 3 seeds of 32 x 64 bytes, each process pinned to one core as
+two studies on two cores run) had the loop ~34% (dense) and ~36% (Switch E=8) faster per
+seed-step, but ``routerlab bench lm`` (one block, d_model 32, FFN 128, 3 seeds x 50 steps per
+call, medians of 7) measured ``loop_over_vmap`` 1.00 (dense) and 0.92 (top-1 MoE) pinned to
+one core and 1.26 / 1.03 unpinned on the loaded machine: the pilot's gain did not replicate.
+So the default stays ``vmap``; :data:`BATCHING_ENV` (``ROUTERLAB_SEED_BATCHING=loop``)
+switches every LM study to the loop, and the LM unit cache keys on it. A run records its
+``seed_batching``; mid-unit checkpoints of the other path are not resumed. Evaluations and
+the knowledge readout run per seed the same way.
+
+After each segment every seed is evaluated on the same
 fixed validation batches as :func:`routerlab.train.loop.evaluate`; after the last, on every
 full test batch. Evaluation batches mix the domains as training batches do
 (:meth:`routerlab.models.corpus.Corpus.eval_batches` with ``mixed``), so that routing metrics,
@@ -37,7 +57,8 @@ plus the last good checkpoint, which is kept.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -58,7 +79,43 @@ from routerlab.train.objective import check_mask_id, eval_mask_keys
 from routerlab.train.step import scan_steps
 from routerlab.train.unit_checkpoint import UnitCheckpoints
 
-__all__ = ["train_seeds", "eval_points"]
+__all__ = ["train_seeds", "eval_points", "SEED_BATCHING", "BATCHING_ENV", "seed_batching", "over_seeds"]
+
+#: ``batching`` values of :func:`train_seeds` (module docstring).
+SEED_BATCHING = ("vmap", "loop")
+#: The environment variable that sets :func:`train_seeds`'s default ``batching`` (unset: ``vmap``).
+BATCHING_ENV = "ROUTERLAB_SEED_BATCHING"
+
+
+def seed_batching(mode: str | None = None) -> str:
+    """``mode``, or where it is ``None`` the value of :data:`BATCHING_ENV` (unset: ``vmap``);
+    anything but ``vmap`` or ``loop`` is a ValueError naming where it came from."""
+    where = "batching"
+    if mode is None:
+        mode, where = os.environ.get(BATCHING_ENV) or "vmap", BATCHING_ENV
+    if mode not in SEED_BATCHING:
+        raise ValueError(f"{where} must be one of {', '.join(SEED_BATCHING)}; got {mode!r}")
+    return mode
+
+
+def over_seeds(fn: Callable, mode: str, in_axes: tuple[int | None, ...] | int = 0, **jit_kw: Any) -> Callable:
+    """``fn`` (one seed's computation) jitted over a leading seed axis of the ``in_axes == 0``
+    arguments: ``jit(vmap(fn, in_axes))``, or with ``mode="loop"`` ``jit(fn)`` called once per
+    seed on that seed's slices and the outputs stacked (``mode`` as :func:`seed_batching` resolves it)."""
+    if mode == "vmap":
+        return jax.jit(jax.vmap(fn, in_axes=in_axes), **jit_kw)
+    if mode != "loop":
+        raise ValueError(f"over_seeds needs a resolved mode, vmap or loop; got {mode!r}")
+    one = jax.jit(fn, **jit_kw)
+
+    def call(*args: Any) -> Any:
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        n = next(len(jax.tree.leaves(a)[0]) for a, ax in zip(args, axes) if ax == 0)
+        outs = [one(*(a if ax is None else jax.tree.map(lambda x, i=i: x[i], a) for a, ax in zip(args, axes)))
+                for i in range(n)]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+    return call
 
 
 def eval_points(tc: TrainConfig) -> list[int]:
@@ -70,25 +127,27 @@ def eval_points(tc: TrainConfig) -> list[int]:
 
 
 @functools.lru_cache(maxsize=16)
-def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None):
-    """``vmap`` over seeds of :func:`~routerlab.train.step.scan_steps` of the engine's step."""
+def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None,
+                batching: str = "vmap"):
+    """:func:`~routerlab.train.step.scan_steps` of the engine's step over seeds (:func:`over_seeds`)."""
     step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
     run = scan_steps(step, noise=noise, masked=train_cfg.objective == "masked")
-    return jax.jit(jax.vmap(run), compiler_options=FAST_COMPILE)
+    return over_seeds(run, batching, compiler_options=FAST_COMPILE)
 
 
 @functools.lru_cache(maxsize=4)
-def _diagnose_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None):
+def _diagnose_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None,
+                 batching: str = "vmap"):
     """:func:`_segment_fn` returning every step's health, to name a failure's quantity."""
     step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
     run = scan_with_health(step, noise=noise, masked=train_cfg.objective == "masked")
-    return jax.jit(jax.vmap(run), compiler_options=FAST_COMPILE)
+    return over_seeds(run, batching, compiler_options=FAST_COMPILE)
 
 
 def _nonfinite(cfg: LMRunConfig, pg_weight: float | None, seeds: list[int], start: int, segment_start_state: Any,
-               inputs: tuple, bad: np.ndarray, saved: list[int]) -> NonFiniteError:
+               inputs: tuple, bad: np.ndarray, saved: list[int], batching: str = "vmap") -> NonFiniteError:
     """The error for a segment from step ``start + 1`` whose per-step ``ok`` is false at ``bad``."""
-    diagnose = _diagnose_fn(cfg.model, cfg.train, cfg.train.router_noise, pg_weight)
+    diagnose = _diagnose_fn(cfg.model, cfg.train, cfg.train.router_noise, pg_weight, batching)
     _, (metrics, health) = jax.device_get(diagnose(segment_start_state, *inputs))
     named = name_nonfinite(metrics, health, seeds, start)
     if named is None:  # the replay stayed finite: report what the segment itself saw
@@ -101,14 +160,14 @@ def _nonfinite(cfg: LMRunConfig, pg_weight: float | None, seeds: list[int], star
 
 
 @functools.lru_cache(maxsize=16)
-def _eval_fn(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None):
+def _eval_fn(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None, batching: str = "vmap"):
     _, eval_step = engine_steps(model_cfg, train_cfg, pg_weight)
     masked = train_cfg.objective == "masked"
 
     def one_seed(params, rest, batches, mask_keys):
         return jax.lax.map(lambda b: eval_step(params, rest, b[0], b[1] if masked else None), (batches, mask_keys))
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None)), compiler_options=FAST_COMPILE)
+    return over_seeds(one_seed, batching, in_axes=(0, 0, None, None), compiler_options=FAST_COMPILE)
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -151,7 +210,8 @@ def _split_batches(corpus, split: str, batch_size: int, max_batches: int | None,
 
 
 def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: float | None = None,
-                keep_params: bool = False, checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
+                keep_params: bool = False, checkpoint_dir: str | Path | None = None,
+                batching: str | None = None) -> dict[str, Any]:
     """Train ``cfg`` once per seed in ``seeds`` (``cfg.seed`` is ignored), all seeds in one program.
 
     ``reinforce_pg_weight``: train the MoE layers as RL-R routers (:mod:`routerlab.moe.reinforce`)
@@ -175,8 +235,12 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
       numpy arrays with the leading seed axis), for evaluations a study defines itself, and
       ``final_rest``: the rest of the state alike (router biases of the loss-free balancer).
 
+    * ``seed_batching``: ``vmap`` or ``loop``, how the seeds ran (``batching``, default
+      :func:`seed_batching`'s: module docstring).
+
     ``checkpoint_dir``: save mid-unit checkpoints there and resume from them (module docstring).
     """
+    batching = seed_batching(batching)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("train_seeds needs at least one seed")
@@ -200,12 +264,12 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
                            for s in seeds])  # [S, steps], key ("mask", i); unused by next_token
     if reinforce_pg_weight is not None and not tc.router_noise:
         raise ValueError("RL-R samples experts with the router_noise key; set train.router_noise=true")
-    segment = _segment_fn(cfg.model, tc, tc.router_noise, reinforce_pg_weight)
-    evaluate = _eval_fn(cfg.model, tc, reinforce_pg_weight)
+    segment = _segment_fn(cfg.model, tc, tc.router_noise, reinforce_pg_weight, batching)
+    evaluate = _eval_fn(cfg.model, tc, reinforce_pg_weight, batching)
     val_batches, val_domains = _split_batches(corpus, "val", tc.batch_size, tc.eval_batches)
 
     points = eval_points(tc)
-    fingerprint = {"seeds": seeds, "eval_steps": points}
+    fingerprint = {"seeds": seeds, "eval_steps": points, "seed_batching": batching}
     with UnitCheckpoints(checkpoint_dir) as ckpts:
         done, state, saved_logs = ckpts.resume(state, fingerprint)
         logs = [{k: np.asarray(v, np.float32) for k, v in seg.items()} for seg in saved_logs.get("train", [])]
@@ -219,7 +283,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
             out = jax.device_get(out)
             bad = ~np.asarray(out["ok"])
             if bad.any():
-                raise _nonfinite(cfg, reinforce_pg_weight, seeds, start, state, inputs, bad, saved)
+                raise _nonfinite(cfg, reinforce_pg_weight, seeds, start, state, inputs, bad, saved, batching)
             state = new_state
             logs.append({k: np.asarray(out[k], np.float32) for k in ("loss", "ce", "aux_loss")})
             val = _eval_split(evaluate, state, val_batches, val_domains)
@@ -245,6 +309,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
         "params": param_count(cfg.model),
         "flops_per_token": flops_per_token(cfg.model),
         "tokens_per_step": tc.batch_size * cfg.model.seq_len,
+        "seed_batching": batching,
     }
     if keep_params:
         out["final_params"] = jax.device_get(state.params)

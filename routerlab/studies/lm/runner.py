@@ -58,7 +58,7 @@ from routerlab.config import canonical_json
 from routerlab.rundir import RunDir, atomic_write_text, take_file_lock
 from routerlab.runtime import progress
 from routerlab.studies.lm.config import LMStudyConfig
-from routerlab.studies.lm_sweep import train_seeds
+from routerlab.studies.lm_sweep import BATCHING_ENV, train_seeds
 from routerlab.train.config import LMRunConfig
 from routerlab.train.loop import NonFiniteError
 
@@ -143,7 +143,7 @@ def code_version_at(root: Path) -> str:
 _CODE_VERSION = code_version_at(Path(__file__).resolve().parents[3])
 
 #: Environment variables that change a unit's numbers without changing its config.
-KEYED_ENV = ("JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "XLA_FLAGS")
+KEYED_ENV = ("JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "XLA_FLAGS", BATCHING_ENV)
 
 
 def _environment_key() -> dict[str, Any]:
@@ -205,6 +205,7 @@ def _train(run_cfg: LMRunConfig, seeds: list[int], pg_weight: float | None,
         "tokens": run_cfg.train.steps * out["tokens_per_step"],
         "params": out["params"],
         "flops_per_token": out["flops_per_token"],
+        "seed_batching": out["seed_batching"],
         "train_flops_per_step": flops_step,
         "eval_steps": out["eval_steps"].tolist(),
         "val_loss": out["val_loss"][i].tolist(),
