@@ -66,11 +66,18 @@ Feeds: the README's reproduction table (bits/param per arm); not yet a paper tab
 """
 
 from routerlab.studies.lm import STUDIES, KnowledgeStudyConfig, at_scale
+from routerlab.studies.lm.config import KNOWLEDGE_QUICK
 
 SCALES = ("smoke", "quick", "paper")
 STUDY = STUDIES["knowledge"]
 run, report = STUDY.run, STUDY.report  # no paper hook: the paper has no knowledge table yet (README's table)
 
+# quick (since 2026-12-01, evening): the calibrated knowledge regime every causal study shares
+# (KNOWLEDGE_QUICK: 64 entities x 64 renderings, 2,000 steps = 1000 exposures, rates {3e-3, 6e-3,
+# 1e-2}), so its three arms are config-equal to the positive controls' arms of moe_vs_dense and the
+# other knowledge-regime studies and the suite trains them once (the unit cache); this study reads
+# them as bits stored. The knowledge study's own measure is bits stored, not the fact loss.
+QUICK = {**{k: v for k, v in KNOWLEDGE_QUICK.items() if k != "measure"}, "exposures": (1000,)}
 # smoke: a plumbing check (the shared smoke sizes' seq_len 16 cannot hold a biography).
 SMOKE = dict(seq_len=64, n_layers=1, entities=16, renderings=2, exposures=(4,), steps=8, batch_size=8, eval_every=8, num_seeds=2,
              moe_experts=(4,))
@@ -80,4 +87,6 @@ PAPER = dict(d_model=32, n_layers=1, d_ff=32, seq_len=64, entities=512, renderin
 
 
 def get_config(scale: str) -> KnowledgeStudyConfig:
+    if scale == "quick":
+        return KnowledgeStudyConfig(**QUICK)
     return at_scale(KnowledgeStudyConfig(), scale, smoke=SMOKE, paper=PAPER)

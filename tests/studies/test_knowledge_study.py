@@ -11,6 +11,7 @@ import pytest
 from flax import nnx
 
 from routerlab.config import ConfigError
+from routerlab.studies.lm import STUDIES
 from routerlab.models import knowledge as kn
 from routerlab.models.config import LMConfig
 from routerlab.models.lm import LM
@@ -173,3 +174,17 @@ def test_run_knowledge_variants_trains_rl_r_with_its_pg_weight(tmp_path, monkeyp
             knowledge_mod.run_knowledge_variants(cfg, RunDir.create(tmp_path / str(i), "routers", cfg), [arms[name]],
                                                  "test")
     assert seen == [0.37, None]
+
+
+def test_quick_arms_are_moe_vs_dense_quick_control_arms():
+    """The knowledge study's quick arms (dense, dense 4x, MoE E=8) are config-equal to moe_vs_dense
+    quick's positive-control arms, so their cache keys agree and the quick LM suite trains them once."""
+    from routerlab.registry import load_experiment
+
+    know, mvd = load_experiment("knowledge").config("quick"), load_experiment("moe_vs_dense").config("quick")
+    controls = {c: n for n, c in mvd.control_variants()}
+    own = STUDIES["knowledge"].variants(know)
+    assert [controls.get(c) for _, c in own] == ["control:dense", "control:dense(ffn x4)", "control:switch(E=8)"]
+    assert know.steps == 2000 and know.exposures == (1000,) and know.lr_grid == mvd.lr_grid
+    # both read them with the knowledge readout of the same table (one cached record per unit)
+    assert know.knowledge() == mvd.knowledge() and mvd.measure == "fact_loss"

@@ -45,7 +45,6 @@ from routerlab.config import check
 from routerlab.models import knowledge as kn
 from routerlab.models.accounting import param_count
 from routerlab.models.config import LMConfig
-from routerlab.models.corpus import CorpusConfig
 from routerlab.models.lm import LM
 from routerlab.report import MeanCI, fmt_ci
 from routerlab.report.controls import gate, paired_control
@@ -53,7 +52,7 @@ from routerlab.rundir import RunDir
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm.runner import _routing_summary, by_variant, run_variants
 from routerlab.studies.lm.study import Study, ci, paired_diff, sign_verdict, fmt_diff
-from routerlab.studies.lm_sweep import train_seeds
+from routerlab.studies.lm_sweep import over_seeds, seed_batching, train_seeds
 from routerlab.train.config import LMRunConfig
 from routerlab.train.loop import init_state
 from routerlab.train.step import split_model, uses_router_bias
@@ -68,7 +67,11 @@ class KnowledgeStudyConfig(LMStudyConfig):
     Attributes:
       entities, renderings: the fact table (:class:`routerlab.models.knowledge.KnowledgeConfig`).
       exposures: exposure levels; each trains every arm for ``exposures x entities /
-        batch_size`` steps (``steps`` must equal that of the first level).
+        batch_size`` steps (``steps`` must equal that of the first level). Training reads the
+        ``entities x renderings`` windows in shuffled epochs, so a level that is a multiple of
+        ``renderings`` shows every fact exactly that often; otherwise the last epoch is partial
+        and a fact's count is the level on average, off by a hypergeometric draw (quick's 1000
+        with 64 renderings: 960 + 40 +- ~2.4, i.e. within ~0.5%).
       moe_experts: expert counts of the top-1 MoE arms (must hold ``control_experts``).
       weight_decay: AdamW weight decay of every arm.
     """
@@ -98,9 +101,8 @@ class KnowledgeStudyConfig(LMStudyConfig):
         check(len(self.exposures) >= 1 and len(set(self.exposures)) == len(self.exposures), "exposures",
               f"must hold one or more distinct levels; got {list(self.exposures)}")
         for x in self.exposures:
-            check(x >= 1 and x % self.renderings == 0 and x * self.entities % self.batch_size == 0, "exposures",
-                  f"each level must be a multiple of renderings ({self.renderings}) with exposures x entities "
-                  f"divisible by batch_size ({self.batch_size}); got {x}")
+            check(x >= 1 and x * self.entities % self.batch_size == 0, "exposures",
+                  f"each level must make exposures x entities divisible by batch_size ({self.batch_size}); got {x}")
         check(self.steps == self.steps_for(self.exposures[0]), "steps",
               f"must be exposures[0] x entities / batch_size = {self.steps_for(self.exposures[0])}; got {self.steps}")
         check(self.control_experts in self.moe_experts, "moe_experts",
@@ -116,8 +118,9 @@ class KnowledgeStudyConfig(LMStudyConfig):
     def run_config(self, moe=None, *, d_ff=None, steps=None, lr=None) -> LMRunConfig:
         base = super().run_config(moe, d_ff=d_ff, steps=steps, lr=lr)
         eval_every = min(self.eval_every, base.train.steps)
-        return replace(base, data=CorpusConfig(domains=self.domains, knowledge=self.knowledge()),
-                       train=replace(base.train, weight_decay=self.weight_decay, eval_every=eval_every))
+        # The base's corpus (the table, and the unused bytes_per_domain): config-equal to a causal
+        # study's arm in the knowledge regime, so the two share trained units (the unit cache).
+        return replace(base, train=replace(base.train, weight_decay=self.weight_decay, eval_every=eval_every))
 
 
 def arm_name(arm: str, exposures: int, cfg: KnowledgeStudyConfig) -> str:
@@ -145,7 +148,7 @@ def embedding_params(model: LMConfig) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _fact_ce_fn(model_cfg: LMConfig, num_facts: int, reinforce: bool = False):
+def _fact_ce_fn(model_cfg: LMConfig, num_facts: int, reinforce: bool = False, batching: str = "vmap"):
     def build():
         model = LM(model_cfg, rngs=nnx.Rngs(0))
         if reinforce:  # RL-R layers: the module the arm was trained and evaluated as
@@ -162,21 +165,22 @@ def _fact_ce_fn(model_cfg: LMConfig, num_facts: int, reinforce: bool = False):
         return jax.ops.segment_sum(jnp.where(fact >= 0, ce, 0.0).ravel(), jnp.maximum(fact, 0).ravel(),
                                    num_segments=num_facts)
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None)))
+    return over_seeds(one_seed, batching, in_axes=(0, 0, None, None))
 
 
 def fact_cross_entropy(model_cfg: LMConfig, params: Any, rest: Any, read: kn.Readout, chunk: int = 256, *,
-                       reinforce: bool = False) -> np.ndarray:
+                       reinforce: bool = False, batching: str | None = None) -> np.ndarray:
     """``[S, F]``: per seed (leading axis of ``params``/``rest``) and fact, the cross-entropy of the
     fact's value bytes in nats, summed over its bytes and averaged over its prompts.
 
     Prompts run in chunks of ``chunk`` rows, the last one padded with rows that score nothing,
-    so every readout of a model compiles one program."""
+    so every readout of a model compiles one program; seeds run as ``batching`` says
+    (:func:`routerlab.studies.lm_sweep.seed_batching`)."""
     num_facts = len(read.renderings)
     pad = -len(read.tokens) % chunk
     tokens = np.concatenate([read.tokens, np.full((pad, read.tokens.shape[1]), ord("\n"), read.tokens.dtype)])
     fact = np.concatenate([read.fact, np.full((pad, read.fact.shape[1]), -1, read.fact.dtype)])
-    fn = _fact_ce_fn(model_cfg, num_facts, reinforce)
+    fn = _fact_ce_fn(model_cfg, num_facts, reinforce, seed_batching(batching))
     total = 0.0
     for start in range(0, len(tokens), chunk):
         total = total + np.asarray(fn(params, rest, jnp.asarray(tokens[start:start + chunk]),
@@ -199,7 +203,8 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], 
     log2c = table.log2_choices()
     ce = {kind: fact_cross_entropy(run_cfg.model, out["final_params"], rest,
                                    kn.readout(run_cfg.data.seed, knowledge, kind, width),
-                                   reinforce=pg_weight is not None) for kind in ("test", "val")}
+                                   reinforce=pg_weight is not None, batching=out["seed_batching"])
+          for kind in ("test", "val")}
     total = param_count(run_cfg.model)["total"]
     non_emb = total - embedding_params(run_cfg.model)
     flops_step = 3.0 * float(out["flops_per_token"]["active"]) * out["tokens_per_step"]
@@ -211,6 +216,7 @@ def _records(cfg: KnowledgeStudyConfig, run_cfg: LMRunConfig, seeds: list[int], 
             "seed": seed, "steps": run_cfg.train.steps, "tokens": run_cfg.train.steps * out["tokens_per_step"],
             "exposures": run_cfg.train.steps * run_cfg.train.batch_size // knowledge.entities,  # one bio per window
             "params": out["params"], "non_embedding_params": non_emb, "flops_per_token": out["flops_per_token"],
+            "seed_batching": out["seed_batching"],
             "train_flops_per_step": flops_step, "eval_steps": out["eval_steps"].tolist(),
             "val_loss": out["val_loss"][i].tolist(), "final_val_loss": float(out["val_loss"][i, -1]),
             "final_train_ce": float(out["train_ce"][i, -1]), "test_loss": float(out["test"]["loss"][i]),
