@@ -188,3 +188,13 @@ def test_quick_arms_are_moe_vs_dense_quick_control_arms():
     assert know.steps == 2000 and know.exposures == (1000,) and know.lr_grid == mvd.lr_grid
     # both read them with the knowledge readout of the same table (one cached record per unit)
     assert know.knowledge() == mvd.knowledge() and mvd.measure == "fact_loss"
+
+
+def test_capacity_law_is_testable_only_where_the_table_outgrows_an_arm():
+    from routerlab.studies.lm.knowledge import capacity_law_testable
+
+    # quick: 1,487 bits against 2 x 6,240 = 12,480 bits that dense 1x could hold: not testable
+    assert not capacity_law_testable(1487.0, [6240, 12384, 20832])
+    # the earlier 256-entity quick: 5,947 < 12,480, not testable either; a 20,000-bit table is
+    assert not capacity_law_testable(5947.0, [6240])
+    assert capacity_law_testable(20_000.0, [6240, 12384])

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,7 +58,8 @@ from routerlab.train.config import LMRunConfig
 from routerlab.train.loop import init_state
 from routerlab.train.step import split_model, uses_router_bias
 
-__all__ = ["KnowledgeStudyConfig", "STUDY", "fact_cross_entropy", "embedding_params", "arm_name"]
+__all__ = ["KnowledgeStudyConfig", "STUDY", "fact_cross_entropy", "embedding_params", "arm_name",
+           "capacity_law_testable", "CAPACITY_BITS_PER_PARAM"]
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,17 @@ def _analysis(cfg: KnowledgeStudyConfig, groups: dict[str, list[dict]]) -> dict[
     return out
 
 
+#: Allen-Zhu & Li's capacity at 1000 exposures, in bits per parameter.
+CAPACITY_BITS_PER_PARAM = 2.0
+
+
+def capacity_law_testable(table_bits: float, non_embedding_params: Sequence[int]) -> bool:
+    """Whether a table can show a capacity bound: it holds more bits than the smallest arm could
+    store at :data:`CAPACITY_BITS_PER_PARAM` per non-embedding parameter. Otherwise every arm can
+    hold it all, and bits per parameter are bounded by optimisation and by the table's size."""
+    return table_bits > CAPACITY_BITS_PER_PARAM * min(non_embedding_params)
+
+
 def _verdict(cfg: KnowledgeStudyConfig, summary: dict[str, Any]) -> str:
     x = cfg.exposures[0]
     moe = arm_name(f"moe(E={cfg.control_experts})", x, cfg)
@@ -280,15 +293,25 @@ def _verdict(cfg: KnowledgeStudyConfig, summary: dict[str, Any]) -> str:
     r = summary["analysis"]["bits_per_total_param_over_dense"][f"{moe} / dense"]
     word = {"better": "stores more than", "worse": "stores less than"}.get(sign_verdict(_as_loss(d)),
                                                                       "is not resolved against")
-    most = max(e["fraction_stored"]["mean"] for e in summary["analysis"]["bits_per_param"].values())
+    arms = summary["analysis"]["bits_per_param"].values()
+    most = max(e["fraction_stored"]["mean"] for e in arms)
+    table = next(iter(arms))["table_bits"]
+    smallest = min(e["non_embedding_params"] for e in arms)
     # Far from saturation the arms differ in how fast they memorise, not in how much they can
-    # hold: the capacity law (~2 bits/param) and MoE's ~1.3x per total parameter are not tested.
+    # hold; and a table smaller than the smallest arm's capacity cannot show capacity at all.
     regime = ("learning-speed-bound" if most < 0.5 else "near saturation")
+    caveat = ""
+    if not capacity_law_testable(table, [smallest]):
+        caveat = (f"The table ({table:,.0f} bits) is smaller than what every arm could hold at Allen-Zhu & Li's "
+                  f"~{CAPACITY_BITS_PER_PARAM:g} bits/param (the smallest, {smallest:,} non-embedding parameters: "
+                  f"{CAPACITY_BITS_PER_PARAM * smallest:,.0f} bits), so bits per parameter are set by optimisation "
+                  "and the table's size, not capacity: their law and MoE's ~1.3x per total parameter are not tested.")
+    elif most < 0.5:
+        caveat = ("Bits per parameter here are lower bounds set by optimisation, not capacity: Allen-Zhu & Li's "
+                  "~2 bits/param and MoE's ~1.3x per total parameter are not tested.")
     return (f"{regime} (the best arm stores {most:.0%} of the table): at {x} exposures, MoE "
             f"E={cfg.control_experts} {word} dense at equal active FLOPs ({fmt_diff(d, 0)} bits) and stores "
-            f"{fmt_ci(MeanCI(**r), 2)} of dense's bits per total parameter. "
-            + ("Bits per parameter here are lower bounds set by optimisation, not capacity: Allen-Zhu & Li's "
-               "~2 bits/param and MoE's ~1.3x per total parameter are not tested." if most < 0.5 else ""))
+            f"{fmt_ci(MeanCI(**r), 2)} of dense's bits per total parameter. " + caveat)
 
 
 def _as_loss(entry: dict[str, Any]) -> dict[str, Any]:
