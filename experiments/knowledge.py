@@ -4,8 +4,8 @@ Allen-Zhu & Li (ICLR 2025, "Physics of Language Models: Part 3.3, Knowledge Capa
 Laws") find ~2 bits of knowledge per parameter after 1000 exposures per fact (~1 after 100),
 and MoE with 32 experts within ~1.3x of dense per *total* parameter. Here in miniature: the
 knowledge domain alone (routerlab.models.knowledge: a fixed table of synthetic facts, 3-byte
-names, 4 attributes, biographies with varied templates, every fact seen exactly `exposures`
-times), arms dense, dense with a 4x FFN (capacity control) and top-1 MoE E=8 at dense's active
+names, 4 attributes, biographies with varied templates, every fact seen `exposures` times:
+exactly when it is a multiple of the renderings, else within a partial last epoch), arms dense, dense with a 4x FFN (capacity control) and top-1 MoE E=8 at dense's active
 FLOPs (Switch control), each at its own learning rate chosen on validation (held-out
 renderings) from lr_grid, weight decay 0. Bits stored (routerlab.models.knowledge.bits_stored:
 sum over facts of log2|choices| - CE of the value bytes in bits, not clipped per fact) are read
@@ -17,22 +17,38 @@ Command:
     routerlab run knowledge --scale smoke
 
 Runtime: smoke ~38 CPU-seconds (3 arms to compile; 156 s wall under a load of ~12 from other
-jobs on the shared 2-core machine). quick 1,841 s wall (30.7 min; 9 trainings of 3 seeds x
-8,000 steps of 32 x 64 bytes, the control arms reused) under a load of 4-6 from other jobs,
-measured 2026-11-30; not timed on idle cores (estimated 12-15 min there). paper not run (sized
-for one GPU: 24 (arm, rate) trainings of 5 seeds, at most 16,000 steps each).
+jobs on the shared 2-core machine). quick (since 2026-12-01, evening: the shared knowledge
+regime, QUICK below) 8:15 wall, 731 CPU s alone from a cold unit cache (9 trainings of 3 seeds x
+2,000 steps of 32 x 64 bytes; the other 9 arms are the same units); after moe_vs_dense (whose
+control arms these are) only the readout is left. paper not run (sized for one GPU: 24 (arm,
+rate) trainings of 5 seeds, at most 16,000 steps each).
 
-Expected result (quick, measured 2026-11-30, 3 seeds, rates chosen per arm on validation:
-dense 1e-2, dense 4x 3e-3, MoE E=8 1e-2; dense's and MoE's at the grid's top edge): both
-controls resolve on bits stored (capacity +928 [+631, +1,225], Switch E=8 over dense +993
-[+634, +1,352] bits, n=3). Of the 5,947-bit table, dense stores 386 +- 105 bits (0.062 +-
-0.017 bits per non-embedding parameter, 0.037 per parameter), dense 4x 1,314 +- 194 (0.106;
-0.080), MoE E=8 1,379 +- 416 (0.066; 0.055). A name-blind model that knows only the value
-frequencies scores 191 bits, so dense's entity-specific store is 195 [91, 300]. Verdict:
-"learning-speed-bound (the best arm stores 23% of the table)": MoE E=8 stores more than dense
-at equal active FLOPs (+993 +- 359 bits, Holm p 0.011), 1.48 +- 0.36x dense's bits per total
-parameter. Every arm could hold the table at Allen-Zhu & Li's ~2 bits/param, so this measures
-how fast facts are memorised, not capacity; their law and the ~1.3x MoE ratio are not tested.
+Expected result (quick, measured 2026-12-01 at d4ce5d1, run 20261201T110458Z-30705ec7, 3 seeds;
+every arm's rate 1e-2, the grid's top edge; the same units as moe_vs_dense quick's controls: its
+recorded corpus test losses 0.277 / 0.166 / 0.221 recur exactly): both controls resolve on bits
+stored (capacity +632 [+242, +1,021], Switch E=8 over dense +323 [+35, +612] bits, Holm p 0.04).
+Of the 1,487-bit table (64 entities x 4 attributes), dense stores 811 [446, 1,177] bits (0.130
++- 0.059 bits per non-embedding parameter, 6,240 of them), dense 4x 1,443 [1,411, 1,475] (97%;
+0.117 +- 0.003), MoE E=8 1,135 [611, 1,659] (0.054 +- 0.025); a name-blind model scores 201.
+MoE stores 0.58 +- 0.16x dense's bits per total parameter. Verdict: "near saturation (the best
+arm stores 97% of the table)", and since the table is smaller than even dense 1x could hold at
+~2 bits/param (12,480 bits), no capacity law is tested: bits per parameter are set by
+optimisation and, for the 4x arm, by the table.
+
+The earlier quick design (2026-11-30 to the evening of 2026-12-01; 256 entities x 4 renderings =
+5,947 bits, 8,000 steps, rates {1e-3, 3e-3, 1e-2}): 1,841 s wall (30.7 min) under a load of 4-6,
+1,912 CPU s in the timed suite. Result (3 seeds, rates dense 1e-2, dense 4x 3e-3, MoE E=8 1e-2):
+both controls resolve on bits stored (capacity +928 [+631, +1,225], Switch E=8 over dense +993
+[+634, +1,352] bits, n=3). Dense stores 386 +- 105 bits (0.062 +- 0.017 bits per non-embedding
+parameter, 0.037 per parameter), dense 4x 1,314 +- 194 (0.106; 0.080), MoE E=8 1,379 +- 416
+(0.066; 0.055). A name-blind model that knows only the value frequencies scores 191 bits, so
+dense's entity-specific store is 195 [91, 300]. Verdict: "learning-speed-bound (the best arm
+stores 23% of the table)": MoE E=8 stores more than dense at equal active FLOPs (+993 +- 359
+bits, Holm p 0.011), 1.48 +- 0.36x dense's bits per total parameter. Every arm could hold the
+table at Allen-Zhu & Li's ~2 bits/param, so this measured how fast facts are memorised, not
+capacity. It was replaced because it cost a third of the quick LM suite's CPU time on arms no
+other study shares; what it had that quick lacks now is a table the best arm holds only 23% of
+(the new table saturates the 4x arm, so the 4x arm's bits per parameter are table-bound).
 
 Calibration (2026-11-30, shared 2-core machine under a load of 9-13, weight
 decay 0, 4 renderings per entity, table bits = sum of log2|choices| = 23.2 per entity; "bits"
