@@ -198,3 +198,26 @@ def test_capacity_law_is_testable_only_where_the_table_outgrows_an_arm():
     # the earlier 256-entity quick: 5,947 < 12,480, not testable either; a 20,000-bit table is
     assert not capacity_law_testable(5947.0, [6240])
     assert capacity_law_testable(20_000.0, [6240, 12384])
+
+
+def test_verdict_names_the_table_bound_arm_and_caps_the_ratio():
+    """A synthetic summary shaped like quick's run: the 4x arm holds 97% of a 1,487-bit table.
+    The MoE's bits per total parameter are at most 1487 / 24928 = 0.05965, and dense's mean is
+    811 / 10336 = 0.07846, so the ratio is capped at 0.05965 / 0.07846 = 0.76."""
+    from routerlab.studies.lm.knowledge import _verdict
+    from routerlab.studies.lm import KnowledgeStudyConfig
+
+    cfg = KnowledgeStudyConfig(entities=64, renderings=64, exposures=(1000,), steps=2000)
+    ci = lambda m: {"mean": m, "lo": m - 0.1, "hi": m + 0.1, "n": 3}  # noqa: E731
+    entry = lambda bits, non_emb, total: {  # noqa: E731
+        "fraction_stored": ci(bits / 1487), "table_bits": 1487.0, "non_embedding_params": non_emb,
+        "total_params": total, "total": ci(bits / total)}
+    summary = {"analysis": {
+        "bits_per_param": {"dense": entry(811, 6240, 10336), "dense(ffn x4)": entry(1443, 12384, 16480),
+                           "moe(E=8)": entry(1135, 20832, 24928)},
+        "bits_stored_minus_dense": {"moe(E=8) - dense": {"mean": 323.0, "lo": 35.0, "hi": 612.0, "n": 3}},
+        "bits_per_total_param_over_dense": {"moe(E=8) / dense": {"mean": 0.58, "lo": 0.42, "hi": 0.74, "n": 3}}}}
+    v = _verdict(cfg, summary)
+    assert v.startswith("table-bound for dense(ffn x4) (it stores 97% of the table; dense 55%, MoE 76%)")
+    assert "capped at ~0.76x by the table's size" in v
+    assert "12,480 bits" in v and "are not tested" in v

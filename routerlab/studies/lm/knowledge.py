@@ -289,29 +289,44 @@ def capacity_law_testable(table_bits: float, non_embedding_params: Sequence[int]
 def _verdict(cfg: KnowledgeStudyConfig, summary: dict[str, Any]) -> str:
     x = cfg.exposures[0]
     moe = arm_name(f"moe(E={cfg.control_experts})", x, cfg)
+    dense = arm_name("dense", x, cfg)
     d = summary["analysis"]["bits_stored_minus_dense"][f"{moe} - dense"]
     r = summary["analysis"]["bits_per_total_param_over_dense"][f"{moe} / dense"]
     word = {"better": "stores more than", "worse": "stores less than"}.get(sign_verdict(_as_loss(d)),
                                                                       "is not resolved against")
-    arms = summary["analysis"]["bits_per_param"].values()
-    most = max(e["fraction_stored"]["mean"] for e in arms)
-    table = next(iter(arms))["table_bits"]
-    smallest = min(e["non_embedding_params"] for e in arms)
+    bits = summary["analysis"]["bits_per_param"]
+    frac = {name: e["fraction_stored"]["mean"] for name, e in bits.items()}
+    fullest = max(frac, key=frac.get)
+    table = bits[dense]["table_bits"]
+    smallest = min(e["non_embedding_params"] for e in bits.values())
     # Far from saturation the arms differ in how fast they memorise, not in how much they can
-    # hold; and a table smaller than the smallest arm's capacity cannot show capacity at all.
-    regime = ("learning-speed-bound" if most < 0.5 else "near saturation")
+    # hold; an arm that holds (nearly) the whole table is bounded by the table, and a table
+    # smaller than the smallest arm's capacity cannot show capacity at all.
+    stored = f"dense {frac[dense]:.0%}, MoE {frac[moe]:.0%}"
+    if frac[fullest] >= 0.9:
+        regime = f"table-bound for {fullest} (it stores {frac[fullest]:.0%} of the table; {stored})"
+    elif frac[fullest] < 0.5:
+        regime = f"learning-speed-bound (the best arm stores {frac[fullest]:.0%} of the table; {stored})"
+    else:
+        regime = f"partly stored (the best arm stores {frac[fullest]:.0%} of the table; {stored})"
+    ratio = f"stores {fmt_ci(MeanCI(**r), 2)} of dense's bits per total parameter"
     caveat = ""
     if not capacity_law_testable(table, [smallest]):
+        # MoE cannot store more than the table: its bits per total parameter are at most
+        # table / its parameters, which caps the ratio to dense's mean.
+        cap = (table / bits[moe]["total_params"]) / bits[dense]["total"]["mean"] if bits[dense]["total"]["mean"] > 0 \
+            else math.inf
+        ratio += f" (capped at ~{cap:.2f}x by the table's size: not a capacity ratio)"
         caveat = (f"The table ({table:,.0f} bits) is smaller than what every arm could hold at Allen-Zhu & Li's "
                   f"~{CAPACITY_BITS_PER_PARAM:g} bits/param (the smallest, {smallest:,} non-embedding parameters: "
                   f"{CAPACITY_BITS_PER_PARAM * smallest:,.0f} bits), so bits per parameter are set by optimisation "
-                  "and the table's size, not capacity: their law and MoE's ~1.3x per total parameter are not tested.")
-    elif most < 0.5:
+                  "and the table's size, not capacity: their law and their MoE finding (within ~1.3x of dense per "
+                  "total parameter) are not tested.")
+    elif frac[fullest] < 0.5:
         caveat = ("Bits per parameter here are lower bounds set by optimisation, not capacity: Allen-Zhu & Li's "
-                  "~2 bits/param and MoE's ~1.3x per total parameter are not tested.")
-    return (f"{regime} (the best arm stores {most:.0%} of the table): at {x} exposures, MoE "
-            f"E={cfg.control_experts} {word} dense at equal active FLOPs ({fmt_diff(d, 0)} bits) and stores "
-            f"{fmt_ci(MeanCI(**r), 2)} of dense's bits per total parameter. " + caveat)
+                  "~2 bits/param and their MoE finding (within ~1.3x of dense per total parameter) are not tested.")
+    return (f"{regime}: at {x} exposures, MoE E={cfg.control_experts} {word} dense at equal active FLOPs "
+            f"({fmt_diff(d, 0)} bits) and {ratio}. " + caveat)
 
 
 def _as_loss(entry: dict[str, Any]) -> dict[str, Any]:
