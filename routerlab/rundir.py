@@ -4,7 +4,7 @@ Layout (see CONVENTIONS.md)::
 
     runs/<experiment>/<UTC time>-<config hash>/
         config.json     the resolved config (with the experiment name and scale)
-        env.json        git SHA and dirty flag, library versions, devices, XLA_FLAGS, seed
+        env.json        git SHA and dirty flag, library versions, devices, CPU count, XLA_FLAGS, seed
         metrics.jsonl   one JSON object per logged record, deterministic (no timings)
         tb/             TensorBoard event files mirroring metrics.jsonl (routerlab.tracking)
         summary.json    the run's headline numbers
@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from routerlab.config import canonical_json, config_hash, to_dict
+from routerlab.runtime import cpu_threads
 from routerlab.tracking import TensorBoardMirror
 
 __all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs",
@@ -168,6 +169,7 @@ def environment(seed: int | None = None) -> dict[str, Any]:
         "versions": {d: _version(d) for d in ("routerlab", "jax", "jaxlib", "flax", "optax", "numpy", "datasets")},
         "devices": [str(d) for d in jax.devices()],
         "backend": jax.default_backend(),
+        "cpu_threads": cpu_threads(),  # XLA:CPU's results depend on it (routerlab.runtime.cpu_threads)
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         "argv": sys.argv,
         "seed": seed,

@@ -254,6 +254,17 @@ def scaled_fleet(scale: str) -> FleetConfig:
     4,000 steps, the fleet every recorded run and the shipped log come from. Next levers: a
     planning instance and a knowledge base the generalists do not all solve at this length, and
     deeper models for logic.
+    *Third design, declared in the commit that set this paragraph, before its build
+    (2026-12-02): 8,000 steps and 1,200 facts* (``--set fleet.steps=8000 --set
+    fleet.tasks.num_facts=1200``; ~43 training queries per fact for a generalist, the exposure
+    at which the 600-fact pilot above took knowledge off its ceiling at 4,000 steps; rates,
+    sizes, seeds 0-7 and everything else unchanged). Pilot on seeds disjoint from the
+    evaluation seeds (100 and 101, so no evaluation query or fact was seen; 958 CPU s, 9:37
+    wall with 2 workers; test exact match gen-s / gen-m / gen-l): knowledge 0.05 / 0.30 / 0.93,
+    math 0.22 / 0.32 / 0.57, code 0.33 / 0.45 / 0.53, logic 0.70 / 0.71 / 0.75, planning 1.00
+    for all. From the pilot's per-seed spreads, at 8 seeds knowledge's and math's two steps
+    should resolve and code's gen-l > gen-m may not (half-width ~0.12 against +0.09), so 3 of
+    5 is likely, not assured; the result is recorded whichever way it comes.
 
     ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000
     steps x 64 sequences on larger pools (3x the quick tokens; the learning rates were tuned

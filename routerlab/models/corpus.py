@@ -377,15 +377,24 @@ class Corpus:
             cache[tag] = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), self.num_windows("train")))
         return cache[tag]
 
-    def batch(self, key: jax.Array, step: int, batch_size: int) -> Batch:
-        """The ``step``-th training batch under ``key``: a pure function of ``(key, step)``."""
+    def _train_rows(self, key: jax.Array, positions: np.ndarray) -> Batch:
+        """The training windows at ``positions`` of the stream under ``key`` (epoch after epoch,
+        each a fresh permutation of the training windows); any shape of ``positions``."""
         n = self.num_windows("train")
-        positions = step * batch_size + np.arange(batch_size)
-        index = np.empty(batch_size, dtype=np.int64)
+        index = np.empty(positions.shape, dtype=np.int64)
         for epoch in np.unique(positions // n):
             mask = positions // n == epoch
             index[mask] = self._epoch_order(key, int(epoch))[positions[mask] % n]
         return Batch(self.windows["train"][index], self.domains["train"][index])
+
+    def batch(self, key: jax.Array, step: int, batch_size: int) -> Batch:
+        """The ``step``-th training batch under ``key``: a pure function of ``(key, step)``."""
+        return self._train_rows(key, step * batch_size + np.arange(batch_size))
+
+    def batches(self, key: jax.Array, steps: int, batch_size: int) -> Batch:
+        """Training batches ``0 .. steps - 1`` under ``key`` at once (``tokens [steps, B, T + 1]``):
+        ``batch(key, i, batch_size)`` for each ``i``, stacked, without a call per step."""
+        return self._train_rows(key, np.arange(steps * batch_size).reshape(steps, batch_size))
 
     def eval_batches(self, split: str, batch_size: int, max_batches: int | None = None, *,
                      mixed: bool = False) -> Iterator[Batch]:

@@ -159,8 +159,16 @@ def _nonfinite(cfg: LMRunConfig, pg_weight: float | None, seeds: list[int], star
     return NonFiniteError(message + kept, step)
 
 
+def _eval_config(tc: TrainConfig) -> TrainConfig:
+    """What the evaluation program depends on of ``tc``: the objective (and its mask rate), not
+    the rate, schedule or length, so that a variant's units at every rate of a grid share one
+    compiled evaluation (``TrainConfig``'s defaults elsewhere)."""
+    return TrainConfig(objective=tc.objective, mask_rate=tc.mask_rate)
+
+
 @functools.lru_cache(maxsize=16)
 def _eval_fn(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None, batching: str = "vmap"):
+    """The evaluation step over seeds; callers pass :func:`_eval_config` of their train config."""
     _, eval_step = engine_steps(model_cfg, train_cfg, pg_weight)
     masked = train_cfg.objective == "masked"
 
@@ -254,9 +262,8 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     states = [init_state(replace(cfg, seed=s)) for s in seeds]
     state = _stack(states)
     del states
-    tokens = np.stack([
-        np.stack([corpus.batch(stream_key(s, "data"), i, tc.batch_size).tokens for i in range(tc.steps)]) for s in seeds
-    ])  # [S, steps, B, T + 1]
+    tokens = np.stack([corpus.batches(stream_key(s, "data"), tc.steps, tc.batch_size).tokens
+                       for s in seeds])  # [S, steps, B, T + 1]: batch i of seed s is corpus.batch(..., i, ...)
     steps = jnp.arange(tc.steps)
     keys = jnp.stack([jax.vmap(lambda i, base=stream_key(s, "router_noise"): jax.random.fold_in(base, i))(steps)
                       for s in seeds])  # [S, steps], key ("router_noise", i) of each seed
@@ -265,7 +272,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
     if reinforce_pg_weight is not None and not tc.router_noise:
         raise ValueError("RL-R samples experts with the router_noise key; set train.router_noise=true")
     segment = _segment_fn(cfg.model, tc, tc.router_noise, reinforce_pg_weight, batching)
-    evaluate = _eval_fn(cfg.model, tc, reinforce_pg_weight, batching)
+    evaluate = _eval_fn(cfg.model, _eval_config(tc), reinforce_pg_weight, batching)
     val_batches, val_domains = _split_batches(corpus, "val", tc.batch_size, tc.eval_batches)
 
     points = eval_points(tc)

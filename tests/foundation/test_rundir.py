@@ -1,6 +1,7 @@
 """Run directories: layout, atomicity, torn-line repair, determinism of metrics.jsonl."""
 
 import json
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -20,8 +21,9 @@ def test_layout_and_done_last(tmp_path):
     assert run.path.name.endswith("-" + run.header["config_hash"])
     assert run.config == {"seed": 3, "lr": 0.1} and run.header["scale"] == "smoke"
     env = json.loads((run.path / "env.json").read_text())
-    assert {"git_sha", "git_dirty", "versions", "devices", "XLA_FLAGS", "seed"} <= env.keys()
+    assert {"git_sha", "git_dirty", "versions", "devices", "cpu_threads", "XLA_FLAGS", "seed"} <= env.keys()
     assert env["seed"] == 3 and env["versions"]["jax"]
+    assert env["cpu_threads"] == len(os.sched_getaffinity(0))  # XLA:CPU's results depend on it
     assert not run.done and find_runs(tmp_path) == [] and len(find_runs(tmp_path, done_only=False)) == 1
     with pytest.raises(RunDirError, match="incomplete run"):
         run.require_done()

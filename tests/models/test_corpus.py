@@ -135,6 +135,17 @@ def test_batches_are_a_pure_function_of_key_and_step(corpus):
     np.testing.assert_array_equal(a.targets, a.tokens[:, 1:])
 
 
+def test_batches_at_once_are_the_per_step_batches_stacked(corpus):
+    """The sweep's fast path (one call for every step) against the obviously right reference
+    (one ``batch`` call per step), across more than two epoch boundaries."""
+    key, size = jax.random.key(3), 48
+    steps = 2 * -(-corpus.num_windows("train") // size) + 3
+    fast = corpus.batches(key, steps, size)
+    assert fast.tokens.shape == (steps, size, corpus.windows["train"].shape[1])
+    np.testing.assert_array_equal(fast.tokens, np.stack([corpus.batch(key, i, size).tokens for i in range(steps)]))
+    np.testing.assert_array_equal(fast.domain, np.stack([corpus.batch(key, i, size).domain for i in range(steps)]))
+
+
 def test_an_epoch_visits_every_training_window_once(corpus):
     n, size = corpus.num_windows("train"), 64
     key = jax.random.key(0)

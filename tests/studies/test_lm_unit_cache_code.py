@@ -64,6 +64,19 @@ def test_the_key_holds_the_numerics_environment(monkeypatch):
     assert unit_key(cfg, [0, 1], None) != base
 
 
+def test_the_key_holds_the_cpu_count(monkeypatch):
+    """XLA:CPU splits work by its thread pool's size, so a unit trained with 2 CPUs and one
+    pinned to 1 end at different losses (routerlab.runtime.cpu_threads): never serve one for the other."""
+    import routerlab.studies.lm.runner as runner
+    from routerlab.studies.lm.config import LMStudyConfig
+
+    cfg = LMStudyConfig().run_config()
+    monkeypatch.setattr(runner, "cpu_threads", lambda: 2)
+    two = unit_key(cfg, [0, 1], None)
+    monkeypatch.setattr(runner, "cpu_threads", lambda: 1)
+    assert unit_key(cfg, [0, 1], None) != two
+
+
 def test_a_unit_routed_by_a_user_router_is_never_cached():
     from routerlab.moe.registry import ROUTERS, register_router, unregister_router
     from routerlab.studies.lm.config import LMStudyConfig

@@ -10,9 +10,10 @@ recorded is skipped, so an interrupted run resumes at the variant.
 4x-wider dense, Switch E = 8) are the same configs in most studies, and several studies share
 other arms. A finished ``(config, seeds)`` unit is stored under
 ``<runs root>/_cache/lm_units/<key>.json``, where ``key`` hashes the run config's canonical JSON
-(its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight, the jax version
+(its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight,
 the versions of jax, jaxlib, flax, optax and numpy, the backend, the numerics flags of
-:data:`KEYED_ENV`, and the *code* that trains a unit: the bytes, when the runner is imported, of
+:data:`KEYED_ENV`, on CPU the number of CPUs the process may use (XLA:CPU's results depend on
+it: :func:`routerlab.runtime.cpu_threads`), and the *code* that trains a unit: the bytes, when the runner is imported, of
 every module in the static import closure of this module (:func:`training_modules`: every
 ``routerlab`` import, function-level ones included, followed from here), so a change to that
 code never serves stale numbers while a change elsewhere (the fleet, the bandits, the CLI) leaves
@@ -56,7 +57,7 @@ import numpy as np
 
 from routerlab.config import canonical_json
 from routerlab.rundir import RunDir, atomic_write_text, take_file_lock
-from routerlab.runtime import progress
+from routerlab.runtime import cpu_threads, progress
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm_sweep import BATCHING_ENV, train_seeds
 from routerlab.train.config import LMRunConfig
@@ -156,7 +157,9 @@ def _environment_key() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[dist] = None
     return {"versions": versions, "backend": jax.default_backend(),
-            "env": {k: os.environ.get(k) for k in KEYED_ENV}}
+            "env": {k: os.environ.get(k) for k in KEYED_ENV},
+            # XLA:CPU's thread pool follows the CPU count, and its results with it (runtime.cpu_threads)
+            "cpu_threads": cpu_threads() if jax.default_backend() == "cpu" else None}
 
 
 def cacheable(run_cfg: LMRunConfig) -> bool:
@@ -171,7 +174,7 @@ def cacheable(run_cfg: LMRunConfig) -> bool:
 def unit_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None) -> str:
     """The cache key of one trained unit: config (seed field aside), seeds, RL-R weight, the code
     that trains it (:func:`code_version_at`), the numerical libraries' versions, the backend and
-    :data:`KEYED_ENV`."""
+    :data:`KEYED_ENV` (and on CPU the CPU count)."""
     payload = json.dumps({"config": json.loads(canonical_json(replace(run_cfg, seed=0))), "seeds": list(seeds),
                           "pg_weight": pg_weight, "code": _CODE_VERSION, **_environment_key()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
