@@ -72,7 +72,7 @@ def cpu_threads() -> int:
     reproducible, while the Switch E=8 unit agreed to the last bit (``XLA_FLAGS=
     --xla_cpu_multi_thread_eigen=false`` gives a third result, 0.30240). "Same config and seed,
     identical metrics" therefore holds for the same CPU count: ``env.json`` records it and the
-    LM unit cache keys on it (:data:`routerlab.studies.lm.runner.KEYED_ENV`'s companion).
+    LM unit cache keys on it (:func:`routerlab.studies.lm.runner.unit_key`).
     """
     try:
         return len(os.sched_getaffinity(0))

@@ -152,7 +152,7 @@ def scaled_fleet(scale: str) -> FleetConfig:
     architecture on knowledge only).
 
     Training design: **equal tokens**. Every model, whatever its size, trains on the same
-    4,000 steps x 32 sequences (the second design below, 8,000, was stopped at 4 seeds; the setting of the known result "a wider model beats a
+    4,000 steps x 32 sequences (the second and third designs below train 8,000; the setting of the known result "a wider model beats a
     narrower one at equal tokens"); equal compute would give gen-l 1/13 of gen-s's data and
     tokens in proportion to parameters 13x the CPU time of this scale for gen-l. The peak
     learning rate is tuned per size on validation (``ModelSpec.lr``). Pilot (2026-11-30, GPU,
@@ -259,12 +259,15 @@ def scaled_fleet(scale: str) -> FleetConfig:
     fleet.tasks.num_facts=1200``; ~43 training queries per fact for a generalist, the exposure
     at which the 600-fact pilot above took knowledge off its ceiling at 4,000 steps; rates,
     sizes, seeds 0-7 and everything else unchanged). Pilot on seeds disjoint from the
-    evaluation seeds (100 and 101, so no evaluation query or fact was seen; 958 CPU s, 9:37
-    wall with 2 workers; test exact match gen-s / gen-m / gen-l): knowledge 0.05 / 0.30 / 0.93,
+    evaluation seeds (100 and 101: other procedural queries and other initialisations; the
+    1,200 facts are the same at every seed, as the knowledge base is, by ``fact_seed``), the
+    whole fleet with its controls (~480 CPU s a seed by the builder's count, on the otherwise
+    idle machine; 958 CPU s and 9:37 wall for both with 2 workers; test exact match gen-s /
+    gen-m / gen-l): knowledge 0.05 / 0.30 / 0.93,
     math 0.22 / 0.32 / 0.57, code 0.33 / 0.45 / 0.53, logic 0.70 / 0.71 / 0.75, planning 1.00
     for all. From the pilot's per-seed spreads, at 8 seeds knowledge's and math's two steps
-    should resolve and code's gen-l > gen-m may not (half-width ~0.12 against +0.09), so 3 of
-    5 is likely, not assured; the result is recorded whichever way it comes.
+    should resolve, and the third family hinges on code's gen-l > gen-m (half-width ~0.12
+    against +0.09): about even odds; the result is recorded whichever way it comes.
 
     ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000
     steps x 64 sequences on larger pools (3x the quick tokens; the learning rates were tuned

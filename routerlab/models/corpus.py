@@ -320,18 +320,19 @@ def _domain_streams(domain: str, seed: int, nbytes: int, val_fraction: float, te
 
 @dataclass(frozen=True)
 class Batch:
-    """A batch of windows: ``tokens[B, seq_len + 1]`` int32 and their ``domain[B]`` labels."""
+    """A batch of windows: ``tokens[B, seq_len + 1]`` int32 and their ``domain[B]`` labels (with
+    leading axes before ``B`` for :meth:`Corpus.batches`: ``tokens[steps, B, seq_len + 1]``)."""
 
     tokens: np.ndarray
     domain: np.ndarray
 
     @property
     def inputs(self) -> np.ndarray:
-        return self.tokens[:, :-1]
+        return self.tokens[..., :-1]
 
     @property
     def targets(self) -> np.ndarray:
-        return self.tokens[:, 1:]
+        return self.tokens[..., 1:]
 
 
 class Corpus:
@@ -382,8 +383,9 @@ class Corpus:
         each a fresh permutation of the training windows); any shape of ``positions``."""
         n = self.num_windows("train")
         index = np.empty(positions.shape, dtype=np.int64)
-        for epoch in np.unique(positions // n):
-            mask = positions // n == epoch
+        epochs = positions // n
+        for epoch in np.unique(epochs):
+            mask = epochs == epoch
             index[mask] = self._epoch_order(key, int(epoch))[positions[mask] % n]
         return Batch(self.windows["train"][index], self.domains["train"][index])
 

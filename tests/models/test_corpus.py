@@ -136,14 +136,21 @@ def test_batches_are_a_pure_function_of_key_and_step(corpus):
 
 
 def test_batches_at_once_are_the_per_step_batches_stacked(corpus):
-    """The sweep's fast path (one call for every step) against the obviously right reference
-    (one ``batch`` call per step), across more than two epoch boundaries."""
-    key, size = jax.random.key(3), 48
-    steps = 2 * -(-corpus.num_windows("train") // size) + 3
+    """The sweep's fast path (one call for every step) against the per-step batches and against
+    the stream written out by hand (position p of the stream is window ``order_e[p mod n]`` of
+    epoch ``e = p // n``'s permutation), across two epoch boundaries, each inside a batch."""
+    key, size = jax.random.key(3), 47
+    n = corpus.num_windows("train")
+    assert n % size and (2 * n) % size  # both boundaries fall inside a batch, not between two
+    steps = 2 * -(-n // size) + 3
     fast = corpus.batches(key, steps, size)
     assert fast.tokens.shape == (steps, size, corpus.windows["train"].shape[1])
     np.testing.assert_array_equal(fast.tokens, np.stack([corpus.batch(key, i, size).tokens for i in range(steps)]))
     np.testing.assert_array_equal(fast.domain, np.stack([corpus.batch(key, i, size).domain for i in range(steps)]))
+    orders = [np.asarray(jax.random.permutation(jax.random.fold_in(key, e), n)) for e in range(3)]
+    by_hand = [corpus.windows["train"][orders[p // n][p % n]] for p in range(steps * size)]
+    np.testing.assert_array_equal(fast.tokens.reshape(steps * size, -1), np.stack(by_hand))
+    np.testing.assert_array_equal(fast.inputs, fast.tokens[:, :, :-1])
 
 
 def test_an_epoch_visits_every_training_window_once(corpus):

@@ -107,3 +107,17 @@ def test_a_checkpoint_of_the_other_batching_is_not_resumed(tmp_path, capsys, mon
     fresh = train_seeds(CFG, [0], batching="loop")
     np.testing.assert_array_equal(resumed["train_loss"], fresh["train_loss"])
     assert "restarting the unit from step 0" in capsys.readouterr().err
+
+
+def test_units_at_other_rates_share_one_evaluation_program():
+    """The evaluation program depends on the objective alone: the rate, schedule and length of
+    a unit do not enter its cache key, while the objective and mask rate do."""
+    from dataclasses import replace
+
+    from routerlab.studies.lm_sweep import _eval_config
+    from routerlab.train.config import TrainConfig
+
+    tc = TrainConfig(steps=300, lr=3e-3, warmup_steps=30)
+    assert _eval_config(replace(tc, lr=1e-2, steps=2000, warmup_steps=200, weight_decay=0.0)) == _eval_config(tc)
+    assert _eval_config(replace(tc, objective="masked")) != _eval_config(tc)
+    assert _eval_config(replace(tc, objective="masked", mask_rate=0.3)) != _eval_config(replace(tc, objective="masked"))
