@@ -268,6 +268,18 @@ def scaled_fleet(scale: str) -> FleetConfig:
     for all. From the pilot's per-seed spreads, at 8 seeds knowledge's and math's two steps
     should resolve, and the third family hinges on code's gen-l > gen-m (half-width ~0.12
     against +0.09): about even odds; the result is recorded whichever way it comes.
+    *Result (built 2026-12-02, fleet d55d616eaf79, 8 seeds, 4,110 CPU s and 36:16 wall with 2
+    workers): the size control FAILS, 2 of 5 (code, knowledge).* Test exact match gen-s / gen-m /
+    gen-l and the two steps: knowledge 0.03 / 0.25 / 0.97, +0.213 [+0.159, +0.266], +0.724
+    [+0.670, +0.778]; code 0.37 / 0.45 / 0.54, +0.084 [+0.018, +0.150], +0.092 [+0.063, +0.120];
+    math 0.36 / 0.53 / 0.61, +0.173 [+0.037, +0.310], +0.080 [-0.048, +0.207]; logic 0.69 / 0.75
+    / 0.77, +0.058 [+0.029, +0.086], +0.014 [-0.020, +0.049]; planning 1.00 for all. The guess was
+    wrong on math: with 1,200 facts gen-l's math fell from 0.67 (300 facts) to 0.61 while gen-m's
+    rose, so its gen-l > gen-m step no longer resolves. Across the three designs each lever
+    trades one family for another (1 of 5, 2 of 5, 2 of 5): the families compete for the same
+    generalists, and gen-l's one rate (5e-4, tuned at 4,000 steps and 300 facts) was not
+    re-tuned for 8,000 steps. Untested levers: gen-l's rate re-tuned on validation at this
+    design, and a logic or planning instance that is off its plateau for every size.
 
     ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000
     steps x 64 sequences on larger pools (3x the quick tokens; the learning rates were tuned
