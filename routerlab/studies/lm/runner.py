@@ -14,15 +14,16 @@ other arms. A finished ``(config, seeds)`` unit is stored under
 the versions of jax, jaxlib, flax, optax and numpy, the backend, the numerics flags of
 :data:`KEYED_ENV`, on CPU the number of CPUs the process may use (XLA:CPU's results depend on
 it: :func:`routerlab.runtime.cpu_threads`), and the *code* that trains a unit: the bytes, when
-the runner is imported, of every module in the static import closure of this module (:func:`training_modules`: every
-``routerlab`` import, function-level ones included, followed from here), so a change to that
+the runner is imported, of every module in the static import closure of this module
+(:func:`training_modules`: every ``routerlab`` import, function-level ones included, followed
+from here), so a change to that
 code never serves stale numbers while a change elsewhere (the fleet, the bandits, the CLI) leaves
 the cache valid. A unit whose MoE routes with a router registered from outside routerlab
 (``register_router``) is never cached: its code is not in the key. A later study (or a variant of the same
 study with an identical config) copies the stored records into its own ``metrics.jsonl`` with
 ``"cache_key"`` set, so each run directory stays self-contained. On CPU the same config and
-seeds give identical metrics for the same CPU count (which the key holds), so reuse changes no number. ``ROUTERLAB_NO_UNIT_CACHE=1``
-turns the cache off.
+seeds give identical metrics for the same CPU count (which the key holds), so reuse changes no
+number. ``ROUTERLAB_NO_UNIT_CACHE=1`` turns the cache off.
 
 **Mid-unit checkpoints.** A unit in training saves its seeds' state after every evaluation
 segment under ``<run>/checkpoints/<checkpoint key>/`` (:func:`checkpoint_key`: the config, seeds
