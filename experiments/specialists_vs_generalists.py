@@ -6,7 +6,7 @@ a fleet of toy decoders (routerlab.fleet.fleet) over a procedurally generated ta
 (routerlab.fleet.tasks): one specialist per family (7,104 parameters at quick) and
 generalists of 26k / 102k / 338k parameters on the uniform mixture. Design: equal tokens
 (every model 4,000 steps x 32 sequences at quick), peak learning rate tuned per size on
-validation (routerlab.fleet.fleet.scaled_fleet holds the pilot's numbers). Two controls
+validation (docs/fleet_calibration.md holds the pilots' numbers). Two controls
 outside the fleet separate capacity from exposure on knowledge: ctl-gen-xs (the
 specialist's architecture on the mixture) and ctl-know-m (gen-m's architecture on
 knowledge only). Reported: exact-match test accuracy per family and model beside the chance
@@ -33,7 +33,7 @@ routerlab.fleet.fleet.merge_fleets (one process: ~70 min); the study itself 6 CP
 fleet is cached. Smoke ~25 CPU s.
 
 Expected result (quick, measured 2026-12-01, 8 fleet seeds, 400 test queries per family, fleet
-93102884f721; the design was declared in routerlab.fleet.fleet_config.scaled_fleet before the
+93102884f721; the design was declared in docs/fleet_calibration.md (then scaled_fleet's docstring) before the
 build): the size control FAILS, 1 of 5 families (code), so the verdict is "underpowered". Test
 exact match gen-s / gen-m / gen-l (majority-answer row): math 0.17 / 0.25 / 0.30 (0.16), code
 0.27 / 0.36 / 0.45 (0.27), logic 0.65 / 0.76 / 0.77 (0.49), planning 1.00 / 0.99 / 1.00,
@@ -50,7 +50,7 @@ Claims, for the record only (the verdict withholds them): spec-math beats gen-m 
 +0.349]) and gen-l (+0.181 [+0.055, +0.306]); spec-code beats gen-m (+0.069 [+0.013, +0.126])
 and ties gen-l; spec-logic loses to both (-0.065, -0.076); planning and knowledge uninformative
 (ceiling). Superseded: the 3-seed fleet c7fd1005bd18 (0 of 5) and the 5-seed reading of
-2026-12-01 morning (2 of 5; routerlab.fleet.fleet_config.scaled_fleet's record).
+2026-12-01 morning (2 of 5; docs/fleet_calibration.md).
 
 Feeds: paper table specialists_vs_generalists and its figure.
 """

@@ -49,7 +49,7 @@ def report(rundir: RunDir) -> str:
         "answers, and the ceiling (exact match 1: every answer follows from the prompt or a stated fact). "
         f"Training: {s['training']['design']}, {s['training']['steps']:,} steps x {s['training']['batch_size']} "
         "sequences for every model, at the peak learning rate listed per model (tuned per size on validation at "
-        "quick scale; see routerlab.fleet.fleet.scaled_fleet).",
+        "quick scale; see docs/fleet_calibration.md).",
         "",
         markdown_table(rows),
         _flags_text(s),
