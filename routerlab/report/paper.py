@@ -29,7 +29,8 @@ __all__ = ["assemble", "newest_complete", "missing_inputs", "provenance", "write
 PaperHook = Callable[[RunDir, Path, str], list[Path]]
 
 # The seed's claims, S1-S6, each with the experiment whose summary decides it. The verdict is
-# read from that run's ``summary.json`` (its ``"verdict"`` sentence, which a study gates to
+# read from that run's ``summary.json`` (its ``"claim_verdicts"[label]`` sentence where the
+# study decides more than one claim, else its ``"verdict"``; a study gates either to
 # ``underpowered`` when its positive controls fail), never typed here.
 CLAIMS: tuple[tuple[str, str, str | None], ...] = (
     ("S1", "MoE activates only the relevant experts: tokens are routed to experts specialised for them",
@@ -38,7 +39,8 @@ CLAIMS: tuple[tuple[str, str, str | None], ...] = (
     ("S3", "small specialised models beat large generalists on their specialities", "specialists_vs_generalists"),
     ("S4", "routing to smaller models cuts inference cost by 90% or more (10-100x)", "real_benchmarks"),
     ("S5", "a routed fleet gives better quality per dollar than any single model", "fleet_routing"),
-    ("S6", "large models dominate general knowledge while small specialists win on reasoning", None),
+    ("S6", "large models dominate general knowledge while small specialists win on reasoning",
+     "specialists_vs_generalists"),
 )
 VERDICTS = ("holds", "fails", "depends", "underpowered", "not testable here")
 
@@ -109,17 +111,22 @@ def assemble(runs: Mapping[str, RunDir], hooks: Mapping[str, PaperHook], out: Pa
     return written
 
 
-def claim_verdict(summary: Mapping | None) -> tuple[str, str]:
-    """``(verdict word, the run's verdict sentence)`` for one claim from its run's summary.
+def claim_verdict(summary: Mapping | None, label: str | None = None) -> tuple[str, str]:
+    """``(verdict word, the run's verdict sentence)`` for claim ``label`` from its run's summary
+    (``summary["claim_verdicts"][label]`` when the study states one per claim, else ``summary["verdict"]``).
 
     ``underpowered`` when the sentence starts so (a failed positive control); ``depends``,
     ``fails`` or ``holds`` when the sentence says so (checked in that order, so "does not
     hold" and "holds only when ..." are not read as holds); otherwise ``not testable here``
     (no run, or a run whose summary states no verdict).
     """
-    if not summary or not isinstance(summary.get("verdict"), str):
+    per_claim = (summary or {}).get("claim_verdicts") or {}
+    text = per_claim.get(label) if label is not None else None
+    if text is None and summary:
+        text = summary.get("verdict")
+    if not isinstance(text, str):
         return "not testable here", "the study records no verdict sentence on this claim yet (its table and findings give the numbers)"
-    text = summary["verdict"].strip()
+    text = text.strip()
     low = text.lower()
     if low.startswith("underpowered"):
         return "underpowered", text
@@ -140,7 +147,7 @@ def write_claims(out: Path, runs: Mapping[str, RunDir], command: str, paper_sha:
     rows = []
     for label, claim, experiment in CLAIMS:
         run = runs.get(experiment) if experiment else None
-        word, sentence = claim_verdict(run.summary if run is not None else None)
+        word, sentence = claim_verdict(run.summary if run is not None else None, label)
         if experiment is None:
             sentence = "no experiment in routerlab measures it yet"
         rows.append({"claim": label, "the seed says": claim, "verdict": word,

@@ -220,6 +220,8 @@ def test_fleet_studies_end_to_end(tiny, check_paper_hook):
             size = summary["controls"]["size"]
             assert set(size) >= {"families_resolved", "families", "resolved"}
             assert not size["resolved"] and summary["verdict"].startswith("underpowered")  # one seed: no interval
+            assert set(summary["claim_verdicts"]) == {"S3", "S6"}  # the claims table's two rows, gated alike
+            assert all(v.startswith("underpowered") for v in summary["claim_verdicts"].values())
             assert set(summary["family_flags"]) == set(FAMILIES)
         if name == "lambda_sweep":
             assert len(summary["curve"]) == run_cfg.lams

@@ -6,7 +6,9 @@ import pytest
 
 from routerlab.fleet.routers import SingleModelRouter, Split
 from routerlab.fleet.protocol import one_pass_points, realised_point
-from routerlab.studies.fleet_specialists import informative, model_interval, size_control, wilson_interval
+from routerlab.report.paper import claim_verdict
+from routerlab.studies.fleet_specialists import (family_outcomes, informative, model_interval, s3_verdict, s6_verdict,
+                                                 size_control, wilson_interval)
 
 
 def test_wilson_interval_hand_worked():
@@ -65,6 +67,50 @@ def test_size_control_with_one_seed_never_resolves():
     acc = {g["name"]: {"a": [0.1 * (i + 1)]} for i, g in enumerate(GENS)}
     entry, control = size_control(acc, GENS, ["a"], needed=1)
     assert entry["families_resolved"] == 0 and not control.resolved and control.n == 1
+
+
+def _claim(spec: str, family: str, gen: str, word: str) -> dict:
+    return {"specialist": spec, "family": family, "generalist": gen, "verdict": word, "mean": 0.1, "lo": 0.0, "hi": 0.2}
+
+
+def _summary(words: dict[str, tuple[str, str]], knowledge: str | None = "beats") -> dict:
+    """A specialists_vs_generalists summary with claim 1 per family (vs gen-m, vs gen-l) and claim 2."""
+    claims = [_claim(f"spec-{f}", f, g, w) for f, pair in words.items() for g, w in zip(("gen-m", "gen-l"), pair)]
+    k = None if knowledge is None else {"generalist": "gen-l", "verdict": knowledge, "mean": 0.5, "lo": 0.4, "hi": 0.6}
+    return {"claims": claims, "knowledge_claim": k, "size_ratio": 10.0}
+
+
+@pytest.mark.parametrize("words, outcomes, s3, s6", [
+    # every informative family's specialist beats both generalists; planning at ceiling is left out
+    ({"math": ("beats", "beats"), "code": ("beats", "beats"), "planning": ("uninformative (x)",) * 2},
+     {"math": "wins", "code": "wins", "planning": "uninformative"}, "holds", "holds"),
+    # math wins, logic loses to both: depends on the family (and so does S6, whose knowledge half holds)
+    ({"math": ("beats", "beats"), "logic": ("loses", "loses")}, {"math": "wins", "logic": "loses"}, "depends", "depends"),
+    # a win beside a tie is mixed; with no family winning outright and one losing, S3 fails
+    ({"code": ("beats", "tie"), "logic": ("loses", "tie")}, {"code": "mixed", "logic": "loses"}, "fails", "fails"),
+    # ties only: not resolved (the claims table reads it as underpowered)
+    ({"math": ("tie", "tie")}, {"math": "mixed"}, "underpowered", "underpowered"),
+    # nothing informative: no verdict word, so "not testable here"
+    ({"planning": ("uninformative (x)",) * 2}, {"planning": "uninformative"}, "not testable here", "not testable here"),
+])
+def test_s3_and_s6_verdict_words(words, outcomes, s3, s6):
+    s = _summary(words)
+    assert family_outcomes(s["claims"]) == outcomes
+    assert claim_verdict({"claim_verdicts": {"S3": s3_verdict(s)}}, "S3")[0] == s3
+    assert claim_verdict({"claim_verdicts": {"S6": s6_verdict(s)}}, "S6")[0] == s6
+
+
+def test_s6_fails_when_the_generalist_does_not_lead_on_knowledge():
+    wins = {"math": ("beats", "beats")}
+    assert claim_verdict({"verdict": s6_verdict(_summary(wins, knowledge="loses"))})[0] == "fails"
+    assert claim_verdict({"verdict": s6_verdict(_summary(wins, knowledge="tie"))})[0] == "underpowered"
+    assert claim_verdict({"verdict": s6_verdict(_summary(wins, knowledge=None))})[0] == "not testable here"
+    text = s6_verdict(_summary(wins, knowledge="uninformative (every model at ceiling)"))
+    assert claim_verdict({"verdict": text})[0] == "not testable here" and "cannot be told" in text
+    # the knowledge specialist's own claim-1 row never counts as a reasoning family
+    s = _summary(wins)
+    s["claims"].append(_claim("spec-knowledge", "knowledge", "gen-l", "loses"))
+    assert family_outcomes(s["claims"]) == {"math": "wins"}
 
 
 def _two_model_split(n: int, cheap_quality: np.ndarray) -> Split:

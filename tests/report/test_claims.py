@@ -20,6 +20,14 @@ def test_claim_verdict_reads_the_run_sentence(sentence, word):
     assert claim_verdict({"verdict": sentence}) == (word, sentence)
 
 
+def test_claim_verdict_prefers_the_study_s_sentence_for_that_claim():
+    summary = {"verdict": "claim 1: beats 2 of 4", "claim_verdicts": {"S3": "S3 (...) holds on every informative family",
+                                                                       "S6": "S6 (...) fails (knowledge: ...)"}}
+    assert claim_verdict(summary, "S3")[0] == "holds" and claim_verdict(summary, "S6")[0] == "fails"
+    assert claim_verdict(summary, "S1") == ("not testable here", "claim 1: beats 2 of 4")  # falls back to "verdict"
+    assert claim_verdict(summary)[1] == "claim 1: beats 2 of 4"
+
+
 def test_claim_without_a_verdict_is_not_testable():
     assert claim_verdict(None)[0] == "not testable here"
     assert claim_verdict({"analysis": {}})[0] == "not testable here"

@@ -35,9 +35,12 @@ from routerlab.studies.fleet_specialists.study import (
     PLUMBING,
     SpecialistsConfig,
     baselines,
+    family_outcomes,
     informative,
     model_interval,
     run,
+    s3_verdict,
+    s6_verdict,
     size_control,
     summarize,
     verdict,
@@ -45,4 +48,4 @@ from routerlab.studies.fleet_specialists.study import (
 )
 
 __all__ = ["SpecialistsConfig", "run", "summarize", "report", "paper", "findings", "verdict", "knowledge_text",
-           "size_text", "wilson_interval", "model_interval", "baselines", "informative", "size_control", "PLUMBING"]
+           "size_text", "wilson_interval", "model_interval", "baselines", "informative", "size_control", "family_outcomes", "s3_verdict", "s6_verdict", "PLUMBING"]

@@ -37,7 +37,9 @@ def report(rundir: RunDir) -> str:
                    "accuracy diff (own family)": f"{c['mean']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
                    "verdict": c["verdict"]} for c in s["claims"]]
     lines = [PLUMBING, ""] if rundir.header.get("scale") == "smoke" else []
-    lines += [f"**Verdict**: {s['verdict']}", "", size_text(s), ""]
+    lines += [f"**Verdict**: {s['verdict']}", ""]
+    lines += [f"**{label}** (the paper's claims table): {text}" for label, text in s.get("claim_verdicts", {}).items()]
+    lines += ["", size_text(s), ""]
     lines += [
         f"Exact-match test accuracy per family (mean ± 95% t-interval over fleet seeds {s['seeds']}). "
         "Specialists train on their family only; generalists on the uniform mixture; same steps and batch, so a "
@@ -180,6 +182,7 @@ def findings(s: dict[str, Any]) -> str:
     lines = []
     if "verdict" in s:
         lines += [f"Verdict: {s['verdict']}", size_text(s)]
+        lines += [f"{label}: {text}" for label, text in s.get("claim_verdicts", {}).items()]
     if claims:
         counts = {v: sum(c["verdict"] == v for c in claims) for v in sorted({c["verdict"] for c in claims})}
         beats = [f"{c['specialist']} vs {c['generalist']} ({c['size_ratio']:.0f}x) {_diff(c)}" for c in claims

@@ -16,7 +16,7 @@ from routerlab.report.controls import Control, gate, paired_control
 from routerlab.rundir import RunDir
 
 __all__ = ["SpecialistsConfig", "run", "summarize", "verdict", "wilson_interval", "model_interval", "baselines",
-           "informative", "size_control", "PLUMBING"]
+           "informative", "size_control", "family_outcomes", "s3_verdict", "s6_verdict", "PLUMBING"]
 
 #: The first line of every report written at smoke scale.
 PLUMBING = ("**Plumbing check at smoke scale, not a result**: the models train for seconds and sit near chance; "
@@ -222,8 +222,90 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
                "spec_params": min(m["params"] for m in models), "largest_params": largest["params"],
                "training": _training(fleet.meta["config"])}
     summary["controls"] = {"size": size} if size else {}
-    summary["verdict"] = gate(_claims_verdict(summary), [size_gate] if size_gate else [])
+    gates = [size_gate] if size_gate else []
+    summary["verdict"] = gate(_claims_verdict(summary), gates)
+    # The paper's claims table reads these (routerlab.report.paper.CLAIMS): S3 and S6, each gated
+    # by the size control like the study's own verdict.
+    summary["claim_verdicts"] = {"S3": gate(s3_verdict(summary), gates), "S6": gate(s6_verdict(summary), gates)}
     return summary
+
+
+def family_outcomes(claims: list[dict[str, Any]]) -> dict[str, str]:
+    """Claim 1 per family, from its specialist's comparisons with the >= ``size_ratio`` x generalists:
+    ``wins`` (beats every one), ``loses`` (loses to one, beats none), ``uninformative`` (every
+    comparison at chance or ceiling), else ``mixed`` (ties, or a win beside a tie or a loss).
+    Knowledge's specialist is left out: its claim is the generalists' (claim 2)."""
+    out: dict[str, str] = {}
+    for f in dict.fromkeys(c["family"] for c in claims if c["specialist"] != "spec-knowledge"):
+        words = [c["verdict"].split(" ")[0] for c in claims if c["family"] == f and c["specialist"] != "spec-knowledge"]
+        informative_words = [w for w in words if w != "uninformative"]
+        if not informative_words:
+            out[f] = "uninformative"
+        elif all(w == "beats" for w in informative_words):
+            out[f] = "wins"
+        elif "loses" in informative_words and "beats" not in informative_words:
+            out[f] = "loses"
+        else:
+            out[f] = "mixed"
+    return out
+
+
+def _by_outcome(outcomes: dict[str, str]) -> str:
+    order = ("wins", "mixed", "loses", "uninformative")
+    return "; ".join(f"{w}: {', '.join(f for f, o in outcomes.items() if o == w)}" for w in order
+                     if w in outcomes.values())
+
+
+def s3_verdict(s: dict[str, Any]) -> str:
+    """The seed's S3 (small specialists beat large generalists on their specialities) in one
+    sentence whose verdict word :func:`routerlab.report.paper.claim_verdict` reads: ``holds``
+    when every informative family's specialist beats every >= ``size_ratio`` x generalist,
+    ``fails`` when none does and one loses, ``depends`` when some do, ``is not resolved``
+    when every informative comparison is a tie, and no verdict word (not testable) when no
+    family is informative."""
+    outcomes = family_outcomes(s["claims"])
+    head = f"S3 (a small specialist beats >= {s['size_ratio']:.0f}x larger generalists on its own family)"
+    told = [o for o in outcomes.values() if o != "uninformative"]
+    detail = _by_outcome(outcomes)
+    if not told:
+        return f"{head}: no family separates the models ({detail})"
+    if all(o == "wins" for o in told):
+        return f"{head} holds on every informative family ({detail})"
+    if "wins" in told:
+        return f"{head} depends on the family ({detail})"
+    if "loses" in told:
+        return f"{head} fails: no specialist beats them on its family ({detail})"
+    return f"{head} is not resolved: every comparison is a tie ({detail})"
+
+
+def s6_verdict(s: dict[str, Any]) -> str:
+    """The seed's S6 (large models dominate knowledge while small specialists win on reasoning):
+    claim 2 (the largest generalist beats the knowledge specialist on knowledge) and claim 1 on the
+    reasoning families (:func:`s3_verdict`'s families but knowledge), joined: ``holds`` when both
+    halves hold, ``fails`` when either half is resolved against the claim, ``depends`` when one
+    half holds and the other depends, ``is not resolved`` otherwise (no verdict word when a half
+    cannot be told at all)."""
+    k = s.get("knowledge_claim")
+    head = "S6 (large models dominate knowledge while small specialists win on reasoning)"
+    if not k:
+        return f"{head}: no knowledge specialist in this fleet"
+    word = k["verdict"].split(" ")[0]
+    know = {"beats": "holds", "loses": "fails", "tie": "not resolved"}.get(word, "not told")
+    know_text = f"knowledge: {k['generalist']} minus spec-knowledge {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] ({k['verdict']})"
+    outcomes = family_outcomes(s["claims"])
+    told = [o for o in outcomes.values() if o != "uninformative"]
+    reason = ("not told" if not told else "holds" if all(o == "wins" for o in told) else "depends" if "wins" in told
+              else "fails" if "loses" in told else "not resolved")
+    detail = f"{know_text}; reasoning: {_by_outcome(outcomes) or 'no specialist'}"
+    if "fails" in (know, reason):
+        return f"{head} fails ({detail})"
+    if know == reason == "holds":
+        return f"{head} holds ({detail})"
+    if {know, reason} == {"holds", "depends"}:
+        return f"{head} depends on the family ({detail})"
+    if "not told" in (know, reason):
+        return f"{head}: one half cannot be told here ({detail})"
+    return f"{head} is not resolved ({detail})"
 
 
 def _training(fleet_cfg: dict[str, Any]) -> dict[str, Any]:
