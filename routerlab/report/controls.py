@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routerlab.config import check
 from routerlab.report.stats import mean_ci
 
 __all__ = ["Control", "format_control", "gate", "paired_control"]
@@ -37,11 +38,16 @@ class Control:
     ci: tuple[float, float]
     n: int
     resolved: bool
+    level: float = 0.95
 
     def to_json(self) -> dict:
-        """``{"delta", "ci": [lo, hi], "resolved", "n"}``; an undefined bound (n == 1) is ``None``."""
+        """``{"delta", "ci": [lo, hi], "resolved", "n"}`` (and ``"level"`` when the interval is not
+        95%); an undefined bound (n == 1) is ``None``."""
         lo, hi = (None if not math.isfinite(b) else float(b) for b in self.ci)
-        return {"delta": float(self.delta), "ci": [lo, hi], "resolved": bool(self.resolved), "n": int(self.n)}
+        out = {"delta": float(self.delta), "ci": [lo, hi], "resolved": bool(self.resolved), "n": int(self.n)}
+        if not math.isclose(self.level, 0.95):
+            out["level"] = float(self.level)
+        return out
 
 
 def paired_control(
@@ -57,6 +63,8 @@ def paired_control(
     ``better[i]`` and ``worse[i]`` are the same seed's metric for the two arms. With
     ``lower_is_better`` (a loss) the pair's difference is ``worse[i] - better[i]``; otherwise
     ``better[i] - worse[i]``. Either way ``delta > 0`` means the literature's result holds here.
+    ``alpha``: the two-sided interval's error rate (0.05: a 95% interval; smaller where a
+    design spends its error over several looks, e.g. Pocock's 0.0294 for two).
     """
     b = np.asarray(better, dtype=np.float64)
     w = np.asarray(worse, dtype=np.float64)
@@ -68,17 +76,20 @@ def paired_control(
     if not (np.all(np.isfinite(b)) and np.all(np.isfinite(w))):
         raise ValueError(f"control {name!r}: metrics must be finite; got better={b.tolist()} worse={w.tolist()}")
     diffs = (w - b) if lower_is_better else (b - w)
+    check(0 < alpha < 1, "alpha", f"must be in (0, 1); got {alpha}")
     if diffs.size == 1:
-        return Control(name, float(diffs[0]), (math.nan, math.nan), 1, False)
+        return Control(name, float(diffs[0]), (math.nan, math.nan), 1, False, 1 - alpha)
     m = mean_ci(diffs.tolist(), alpha=alpha)
-    return Control(name, m.mean, (m.lo, m.hi), m.n, bool(m.lo > 0))
+    return Control(name, m.mean, (m.lo, m.hi), m.n, bool(m.lo > 0), 1 - alpha)
 
 
 def format_control(c: Control, digits: int = 3) -> str:
-    """``delta +0.120 (95% CI [+0.040, +0.200], n=3)``; one pair gives ``n/a (1 seed)`` for the interval."""
+    """``delta +0.120 (95% CI [+0.040, +0.200], n=3)`` (the control's level: ``97.06% CI`` at
+    alpha 0.0294); one pair gives ``n/a (1 seed)`` for the interval."""
+    level = f"{100 * c.level:.2f}".rstrip("0").rstrip(".") + "% CI"
     if c.n < 2:
-        return f"delta {c.delta:+.{digits}f} (95% CI n/a (1 seed))"
-    return f"delta {c.delta:+.{digits}f} (95% CI [{c.ci[0]:+.{digits}f}, {c.ci[1]:+.{digits}f}], n={c.n})"
+        return f"delta {c.delta:+.{digits}f} ({level} n/a (1 seed))"
+    return f"delta {c.delta:+.{digits}f} ({level} [{c.ci[0]:+.{digits}f}, {c.ci[1]:+.{digits}f}], n={c.n})"
 
 
 def gate(verdict: str, controls: Iterable[Control]) -> str:

@@ -164,3 +164,23 @@ def test_s5_verdict_holm_corrects_over_the_candidate_routers():
     assert "is not resolved" in s5_verdict(routers, 3)
     below = {n: cell(-0.1, 0.05) for n in ("knn", "mlp")}
     assert claim_verdict({"verdict": s5_verdict(below, 3)})[0] == "fails"
+
+
+def test_size_control_at_a_sequential_level_is_wider():
+    # family a's gen-l > gen-m as in the hand-worked ladder: mean 0.216667, s = 0.0288675, n = 3.
+    # At Pocock's two-look alpha 0.0294: t(2, 1 - 0.0147) = 5.702724 (scipy), half = 5.702724 * 0.0288675 / sqrt 3
+    # = 0.095045 -> [0.121621, 0.311712], still above 0; the 95% interval (half 0.0717109) is narrower.
+    acc = {"gen-s": {"a": [0.1, 0.2, 0.2]}, "gen-m": {"a": [0.3, 0.4, 0.45]}, "gen-l": {"a": [0.5, 0.6, 0.7]}}
+    entry, control = size_control(acc, GENS, ["a"], needed=1, alpha=0.0294)
+    step = entry["per_family"]["a"]["steps"][1]
+    assert step["ci"] == pytest.approx([0.121621, 0.311712], abs=1e-5) and step["level"] == pytest.approx(0.9706)
+    assert entry["level"] == pytest.approx(0.9706) and control.resolved
+    from routerlab.report.controls import format_control
+
+    assert "97.06% CI" in format_control(control)
+    # a step that resolves at 95% but not at 97.06%: gen-l - gen-m = 0.1, 0.2, 0.15, 0.05 (mean 0.125,
+    # s 0.0645497; 95% half = 3.182446 * 0.0645497 / 2 = 0.102713 -> lo +0.022; 97.06% half =
+    # t(3, 0.9853) 3.926408 * 0.0645497 / 2 = 0.126724 -> lo -0.0017); gen-m - gen-s is 0.1 at every seed
+    acc = {"gen-s": {"a": [0.0] * 4}, "gen-m": {"a": [0.1] * 4}, "gen-l": {"a": [0.2, 0.3, 0.25, 0.15]}}
+    assert size_control(acc, GENS, ["a"], needed=1)[1].resolved
+    assert not size_control(acc, GENS, ["a"], needed=1, alpha=0.0294)[1].resolved

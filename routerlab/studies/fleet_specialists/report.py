@@ -131,9 +131,14 @@ def size_text(s: dict[str, Any]) -> str:
         parts.append(f"{f}: {steps} ({'resolved' if e['resolved'] else 'not resolved'})")
     return (f"Size control (known result: at equal tokens a larger model is at least as good; required before a "
             f"specialist-vs-generalist verdict): larger generalist minus the next smaller one, paired over seeds, "
-            f"95% t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
+            f"{_level(c)} t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
             f"({', '.join(c['families']) or 'none'}), {c['needed']} needed: "
             f"{'passes' if c['resolved'] else 'FAILS'}. " + "; ".join(parts) + ".")
+
+
+def _level(c: dict[str, Any]) -> str:
+    """The size control's interval level, ``95%`` unless a sequential design set another."""
+    return f"{100 * c.get('level', 0.95):.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def _diff(v: dict[str, Any]) -> str:

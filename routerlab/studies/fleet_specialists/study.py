@@ -31,15 +31,21 @@ class SpecialistsConfig:
       size_families: families on which the size control (each larger generalist beats the
         next smaller one, paired over seeds, 95% interval above 0) must resolve before the
         study states a specialist-vs-generalist verdict.
+      size_alpha: the size control's two-sided error rate (0.05: 95% intervals). A design
+        that looks at the control more than once (seeds added after a failed look) spends its
+        error over the looks: Pocock's nominal 0.0294 per look for two
+        (docs/fleet_calibration.md, design 4's second look).
     """
 
     fleet: FleetConfig = field(default_factory=FleetConfig)
     size_ratio: float = 10.0
     size_families: int = 3
+    size_alpha: float = 0.05
 
     def __post_init__(self):
         check(self.size_ratio > 0, "size_ratio", f"must be > 0; got {self.size_ratio}")
         check(1 <= self.size_families <= 5, "size_families", f"must be in [1, 5]; got {self.size_families}")
+        check(0 < self.size_alpha < 1, "size_alpha", f"must be in (0, 1); got {self.size_alpha}")
 
 
 def _runs_root(rundir: RunDir) -> Path:
@@ -126,7 +132,7 @@ def informative(intervals: dict[str, tuple[float, float]], chance_hi: float, cei
 
 
 def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[str, Any]], families: list[str],
-                 needed: int) -> tuple[dict[str, Any], Control]:
+                 needed: int, alpha: float = 0.05) -> tuple[dict[str, Any], Control]:
     """Does size buy quality? Per family, each generalist against the next smaller one
     (paired over seeds, :func:`routerlab.report.controls.paired_control`); a family resolves when
     every step of the size ladder resolves (e.g. gen-l > gen-m and gen-m > gen-s).
@@ -140,7 +146,7 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     per_family, weakest = {}, {}
     for f in families:
         steps = [paired_control(f"size {f}: {big['name']} > {small['name']}", acc[big["name"]][f],
-                                acc[small["name"]][f], lower_is_better=False)
+                                acc[small["name"]][f], lower_is_better=False, alpha=alpha)
                  for small, big in zip(ladder, ladder[1:])]
         per_family[f] = {"steps": [{"name": c.name, **c.to_json()} for c in steps],
                          "resolved": all(c.resolved for c in steps)}
@@ -154,7 +160,7 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved, {needed} needed; "
                                      f"deciding: {deciding.name})", resolved=ok)
     return {"families_resolved": len(resolved), "families": resolved, "resolved": ok, "needed": needed,
-            "per_family": per_family}, control
+            "level": 1 - alpha, "per_family": per_family}, control
 
 
 def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str, Any]:
@@ -162,6 +168,7 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
     fleet = load_fleet(_runs_root(rundir) / records[0]["fleet"])  # relative to the runs root (--out)
     ratio = cfg.size_ratio if cfg else rundir.config["size_ratio"]
     needed = cfg.size_families if cfg else rundir.config.get("size_families", 3)
+    alpha = cfg.size_alpha if cfg else rundir.config.get("size_alpha", 0.05)
     models = fleet.models
     controls = fleet.meta.get("controls", [])
     families = fleet.meta["families"]
@@ -215,7 +222,7 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
         elif base is not None and not informative(pair, base["knowledge"]["chance_hi"])[0]:
             why = informative(pair, base["knowledge"]["chance_hi"])[1]
             knowledge["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
-    size, size_gate = size_control(acc, generalists, families, needed) if len(generalists) >= 2 else (None, None)
+    size, size_gate = size_control(acc, generalists, families, needed, alpha) if len(generalists) >= 2 else (None, None)
     summary = {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
                "knowledge_claim": knowledge, "size_ratio": ratio, "baselines": base, "family_flags": family_flags,
                "order": [m["name"] for m in models + controls],
