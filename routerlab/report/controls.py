@@ -4,8 +4,10 @@ A study that asks a new question (does routing beat scale?) first checks that it
 effect the literature reports robustly: a dense model four times wider beats the narrow one
 on the same tokens; Switch top-1 with 8 experts beats dense at equal active FLOPs (Fedus et
 al. 2021). Each control is a *paired* comparison over seeds: seed ``i`` of the arm that should
-win against seed ``i`` of the arm that should lose, so shared data order and initialisation
-noise cancel. The difference is signed so that ``delta > 0`` means the known result holds,
+win against seed ``i`` of the arm that should lose, so what the two share at a seed cancels: in
+the LM studies the data order and the evaluation windows (their key streams are per seed, not
+per arm); in the fleet, only the seed's task suite and test queries (each model draws its own
+initialisation and batches, keyed by its name). The difference is signed so that ``delta > 0`` means the known result holds,
 whichever direction the metric runs.
 
 A control is *resolved* when at least two pairs exist and the lower end of the 95%

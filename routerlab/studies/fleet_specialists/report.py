@@ -132,7 +132,9 @@ def size_text(s: dict[str, Any]) -> str:
     return (f"Size control (known result: at equal tokens a larger model is at least as good; required before a "
             f"specialist-vs-generalist verdict): larger generalist minus the next smaller one, paired over seeds, "
             f"{_level(c)} t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
-            f"({', '.join(c['families']) or 'none'}), {c['needed']} needed: "
+            f"({', '.join(c['families']) or 'none'}), {c['needed']} needed"
+            + (f"; at ceiling for every generalist, so neither counted nor deciding: {', '.join(c['at_ceiling'])}"
+               if c.get("at_ceiling") else "") + ": "
             f"{'passes' if c['resolved'] else 'FAILS'}. " + "; ".join(parts) + ".")
 
 

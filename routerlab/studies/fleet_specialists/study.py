@@ -12,11 +12,17 @@ from routerlab.config import check
 from routerlab.fleet.fleet import FleetConfig, ensure_fleet, load_fleet
 from routerlab.fleet.tasks import CEILING
 from routerlab.report import mean_ci
+from routerlab.report.stats import holm, paired_t_pvalue
 from routerlab.report.controls import Control, gate, paired_control
 from routerlab.rundir import RunDir
 
 __all__ = ["SpecialistsConfig", "run", "summarize", "verdict", "wilson_interval", "model_interval", "baselines",
            "informative", "size_control", "family_outcomes", "s3_verdict", "s6_verdict", "PLUMBING"]
+
+#: How close to the ceiling counts as "at ceiling" (exact match): one point. A model that
+#: misses 6 of 3,200 queries is not evidence that a family separates models; without a
+#: tolerance the informativeness test turned on the fifth decimal of an interval.
+CEILING_TOL = 0.01
 
 #: The first line of every report written at smoke scale.
 PLUMBING = ("**Plumbing check at smoke scale, not a result**: the models train for seconds and sit near chance; "
@@ -118,12 +124,13 @@ def informative(intervals: dict[str, tuple[float, float]], chance_hi: float, cei
     """``(informative, reason)`` of a family from its models' intervals.
 
     A model is *at chance* when its interval reaches down to the chance row's upper end
-    (``lo <= chance_hi``) and *at ceiling* when it reaches the ceiling (``hi >= ceiling``).
+    (``lo <= chance_hi``) and *at ceiling* when it reaches within :data:`CEILING_TOL` of the
+    ceiling (``hi >= ceiling - CEILING_TOL``).
     The family is uninformative when every model is at chance, or every model is at ceiling:
     then any difference between them is a tie by construction, not evidence.
     """
     at_chance = [lo <= chance_hi for lo, _ in intervals.values()]
-    at_ceiling = [hi >= ceiling - 1e-12 for _, hi in intervals.values()]
+    at_ceiling = [hi >= ceiling - CEILING_TOL for _, hi in intervals.values()]
     if all(at_chance):
         return False, "every model at chance"
     if all(at_ceiling):
@@ -137,13 +144,19 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     (paired over seeds, :func:`routerlab.report.controls.paired_control`); a family resolves when
     every step of the size ladder resolves (e.g. gen-l > gen-m and gen-m > gen-s).
 
+    A family where every generalist's mean is within :data:`CEILING_TOL` of the ceiling cannot
+    show a size effect: it is listed under ``at_ceiling`` and neither counts nor decides (its
+    steps are still reported), so "3 of 5" is 3 of the families that can tell.
+
     Returns the summary entry ``{"families_resolved", "families", "resolved", "needed",
-    "per_family"}`` and one :class:`Control` for :func:`gate`: the deciding comparison, i.e. the
-    weakest step of the ``needed``-th best family (ranked by the lower end of its weakest step),
-    so it is resolved exactly when at least ``needed`` families are.
+    "at_ceiling", "level", "per_family"}`` and one :class:`Control` for :func:`gate`: the deciding
+    comparison, i.e. the weakest step of the ``needed``-th best family that is not at ceiling
+    (ranked by the lower end of its weakest step), so it is resolved exactly when at least
+    ``needed`` families are.
     """
     ladder = sorted(generalists, key=lambda g: g["params"])
     per_family, weakest = {}, {}
+    at_ceiling = [f for f in families if all(np.mean(acc[g["name"]][f]) >= CEILING - CEILING_TOL for g in ladder)]
     for f in families:
         steps = [paired_control(f"size {f}: {big['name']} > {small['name']}", acc[big["name"]][f],
                                 acc[small["name"]][f], lower_is_better=False, alpha=alpha)
@@ -151,16 +164,18 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
         per_family[f] = {"steps": [{"name": c.name, **c.to_json()} for c in steps],
                          "resolved": all(c.resolved for c in steps)}
         weakest[f] = min(steps, key=lambda c: c.ci[0] if np.isfinite(c.ci[0]) else -np.inf)
-    resolved = [f for f in families if per_family[f]["resolved"]]
-    rank = sorted(families, key=lambda f: weakest[f].ci[0] if np.isfinite(weakest[f].ci[0]) else -np.inf,
+    telling = [f for f in families if f not in at_ceiling] or list(families)
+    resolved = [f for f in telling if per_family[f]["resolved"]]
+    rank = sorted(telling, key=lambda f: weakest[f].ci[0] if np.isfinite(weakest[f].ci[0]) else -np.inf,
                   reverse=True)
     k = min(needed, len(rank))
     deciding = weakest[rank[k - 1]]
     ok = len(resolved) >= needed
-    control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved, {needed} needed; "
-                                     f"deciding: {deciding.name})", resolved=ok)
+    ceiling_note = f", {', '.join(at_ceiling)} at ceiling" if at_ceiling and telling != list(families) else ""
+    control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved{ceiling_note}, "
+                                     f"{needed} needed; deciding: {deciding.name})", resolved=ok)
     return {"families_resolved": len(resolved), "families": resolved, "resolved": ok, "needed": needed,
-            "level": 1 - alpha, "per_family": per_family}, control
+            "at_ceiling": at_ceiling, "level": 1 - alpha, "per_family": per_family}, control
 
 
 def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str, Any]:
@@ -208,7 +223,11 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
                 if not ok:
                     v["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
             claims.append({"specialist": s["name"], "family": f, "generalist": g["name"],
-                           "size_ratio": g["params"] / s["params"], **v})
+                           "size_ratio": g["params"] / s["params"], **v, "p": paired_t_pvalue(diffs)})
+    # Holm over the informative claim-1 comparisons on the seed's specialities (S3's family of tests)
+    tested = [c for c in claims if c["specialist"] != "spec-knowledge" and not c["verdict"].startswith("uninformative")]
+    for c, p in zip(tested, holm([c["p"] for c in tested])):
+        c["p_holm"] = p
     largest = max(generalists, key=lambda g: g["params"])
     knowledge = None
     if "spec-knowledge" in acc:
@@ -238,51 +257,75 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
 
 
 def family_outcomes(claims: list[dict[str, Any]]) -> dict[str, str]:
-    """Claim 1 per family, from its specialist's comparisons with the >= ``size_ratio`` x generalists:
-    ``wins`` (beats every one), ``loses`` (loses to one, beats none), ``uninformative`` (every
-    comparison at chance or ceiling), else ``mixed`` (ties, or a win beside a tie or a loss).
-    Knowledge's specialist is left out: its claim is the generalists' (claim 2)."""
+    """Claim 1 per family, from its specialist's comparisons with the >= ``size_ratio`` x generalists.
+
+    A comparison counts as a win or a loss when its interval says so *and*, where the summary
+    holds them, its Holm-adjusted p-value (``p_holm``, over every informative claim-1 comparison)
+    is below 0.05; otherwise it is a tie. Per family: ``wins`` (beats every one), ``split`` (beats
+    one, not all), ``loses`` (loses to one, beats none), ``tie`` (ties them all), ``uninformative``
+    (every comparison at chance or ceiling). The knowledge specialist is left out: the seed's
+    specialities are code, math, logic and planning, and knowledge is the generalists' claim."""
     out: dict[str, str] = {}
     for f in dict.fromkeys(c["family"] for c in claims if c["specialist"] != "spec-knowledge"):
-        words = [c["verdict"].split(" ")[0] for c in claims if c["family"] == f and c["specialist"] != "spec-knowledge"]
-        informative_words = [w for w in words if w != "uninformative"]
-        if not informative_words:
+        words = [_effective_word(c) for c in claims if c["family"] == f and c["specialist"] != "spec-knowledge"]
+        told = [w for w in words if w != "uninformative"]
+        if not told:
             out[f] = "uninformative"
-        elif all(w == "beats" for w in informative_words):
+        elif all(w == "beats" for w in told):
             out[f] = "wins"
-        elif "loses" in informative_words and "beats" not in informative_words:
+        elif "beats" in told:
+            out[f] = "split"
+        elif "loses" in told:
             out[f] = "loses"
         else:
-            out[f] = "mixed"
+            out[f] = "tie"
     return out
 
 
+def _effective_word(c: dict[str, Any]) -> str:
+    word = c["verdict"].split(" ")[0]
+    if word in ("beats", "loses") and c.get("p_holm") is not None and not c["p_holm"] < 0.05:
+        return "tie"
+    return word
+
+
 def _by_outcome(outcomes: dict[str, str]) -> str:
-    order = ("wins", "mixed", "loses", "uninformative")
+    order = ("wins", "split", "tie", "loses", "uninformative")
     return "; ".join(f"{w}: {', '.join(f for f, o in outcomes.items() if o == w)}" for w in order
                      if w in outcomes.values())
+
+
+def _reasoning_word(outcomes: dict[str, str]) -> str:
+    """holds / depends / fails / not resolved / not told, from :func:`family_outcomes`."""
+    told = [o for o in outcomes.values() if o != "uninformative"]
+    if not told:
+        return "not told"
+    if all(o == "wins" for o in told):
+        return "holds"
+    if any(o in ("wins", "split") for o in told):
+        return "depends"
+    return "fails" if "loses" in told else "not resolved"
 
 
 def s3_verdict(s: dict[str, Any]) -> str:
     """The seed's S3 (small specialists beat large generalists on their specialities) in one
     sentence whose verdict word :func:`routerlab.report.paper.claim_verdict` reads: ``holds``
     when every informative family's specialist beats every >= ``size_ratio`` x generalist,
-    ``fails`` when none does and one loses, ``depends`` when some do, ``is not resolved``
-    when every informative comparison is a tie, and no verdict word (not testable) when no
-    family is informative."""
+    ``depends`` when some family's specialist beats one, ``fails`` when none does and one loses,
+    ``is not resolved`` when every comparison is a tie, and no verdict word (not testable) when
+    no family is informative (:func:`family_outcomes`: Holm-adjusted where the summary holds
+    ``p_holm``)."""
     outcomes = family_outcomes(s["claims"])
-    head = f"S3 (a small specialist beats >= {s['size_ratio']:.0f}x larger generalists on its own family)"
-    told = [o for o in outcomes.values() if o != "uninformative"]
+    holm_note = ", Holm-adjusted" if any("p_holm" in c for c in s["claims"]) else ""
+    head = (f"S3 (a small specialist beats >= {s['size_ratio']:.0f}x larger generalists on its own family: "
+            f"code, math, logic, planning{holm_note})")
+    word = _reasoning_word(outcomes)
     detail = _by_outcome(outcomes)
-    if not told:
-        return f"{head}: no family separates the models ({detail})"
-    if all(o == "wins" for o in told):
-        return f"{head} holds on every informative family ({detail})"
-    if "wins" in told:
-        return f"{head} depends on the family ({detail})"
-    if "loses" in told:
-        return f"{head} fails: no specialist beats them on its family ({detail})"
-    return f"{head} is not resolved: every comparison is a tie ({detail})"
+    return {"not told": f"{head}: no family separates the models ({detail})",
+            "holds": f"{head} holds on every informative family ({detail})",
+            "depends": f"{head} depends on the family ({detail})",
+            "fails": f"{head} fails: no specialist beats them on its family ({detail})",
+            "not resolved": f"{head} is not resolved: every comparison is a tie ({detail})"}[word]
 
 
 def s6_verdict(s: dict[str, Any]) -> str:
@@ -300,9 +343,7 @@ def s6_verdict(s: dict[str, Any]) -> str:
     know = {"beats": "holds", "loses": "fails", "tie": "not resolved"}.get(word, "not told")
     know_text = f"knowledge: {k['generalist']} minus spec-knowledge {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] ({k['verdict']})"
     outcomes = family_outcomes(s["claims"])
-    told = [o for o in outcomes.values() if o != "uninformative"]
-    reason = ("not told" if not told else "holds" if all(o == "wins" for o in told) else "depends" if "wins" in told
-              else "fails" if "loses" in told else "not resolved")
+    reason = _reasoning_word(outcomes)
     detail = f"{know_text}; reasoning: {_by_outcome(outcomes) or 'no specialist'}"
     if "fails" in (know, reason):
         return f"{head} fails ({detail})"
