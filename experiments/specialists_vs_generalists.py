@@ -16,8 +16,12 @@ uninformative, not ties.
 
 Before any verdict, the size control (routerlab.report.controls): at equal tokens each
 larger generalist must beat the next smaller one (gen-l > gen-m > gen-s, paired over seeds,
-95% interval above 0) on at least 3 of the 5 families; otherwise the verdict reads
-"underpowered: ...".
+95% interval above 0) on at least 3 of the 5 families (a family where every generalist is
+within a point of the ceiling neither counts nor decides); otherwise the verdict reads
+"underpowered: ...". The study also states the seed's S3 and S6 for the paper's claims table
+(summary.json's claim_verdicts; specialists' wins and losses counted after Holm), gated alike.
+Calibration history, every design and the fresh-seed replication that closed the last one:
+docs/fleet_calibration.md.
 
 The fleet is trained once per config and cached under <runs>/_fleets/<hash>/; the
 fleet_routing and lambda_sweep experiments at the same scale reuse it.
