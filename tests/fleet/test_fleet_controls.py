@@ -128,6 +128,21 @@ def test_ceiling_tolerance_in_flags_and_in_the_size_ladder():
     assert "size a:" in control.name and not control.resolved
 
 
+def test_every_family_at_ceiling_resolves_nothing():
+    acc = {g["name"]: {"p": [0.995 + 0.002 * i, 0.996 + 0.002 * i]} for i, g in enumerate(GENS)}
+    entry, control = size_control(acc, GENS, ["p"], needed=1)
+    assert entry["per_family"]["p"]["resolved"]  # +0.002 at both seeds: the steps resolve ...
+    assert entry["at_ceiling"] == ["p"] and entry["families_resolved"] == 0  # ... but a ceiling family counts not
+    assert not entry["resolved"] and not control.resolved and "p at ceiling" in control.name
+
+
+def test_one_seed_wins_tell_nothing():
+    s = _summary({"math": ("beats (1 seed)", "beats (1 seed)")}, knowledge="beats (1 seed)")
+    assert family_outcomes(s["claims"]) == {"math": "tie"}
+    assert claim_verdict({"verdict": s3_verdict(s)})[0] == "underpowered"
+    assert claim_verdict({"verdict": s6_verdict(s)})[0] == "underpowered"
+
+
 def test_s6_fails_when_the_generalist_does_not_lead_on_knowledge():
     wins = {"math": ("beats", "beats")}
     assert claim_verdict({"verdict": s6_verdict(_summary(wins, knowledge="loses"))})[0] == "fails"

@@ -23,7 +23,8 @@ SEEDS = [
 
 def test_size_control_counts_the_families_whose_whole_ladder_resolves():
     one = fleet_size_control(_meta(SEEDS), needed=1)
-    assert one == {"resolved": True, "families_resolved": 1, "families": 2, "needed": 1, "resolved_families": ["a"]}
+    assert one == {"resolved": True, "families_resolved": 1, "families": 2, "needed": 1, "resolved_families": ["a"],
+                   "at_ceiling": []}
     two = fleet_size_control(_meta(SEEDS), needed=2)
     assert not two["resolved"] and two["families_resolved"] == 1
 

@@ -249,7 +249,8 @@ def fleet_size_control(meta: dict[str, Any], needed: int | None = None) -> dict[
                 "note": "one generalist: no size ladder"}
     entry, _ = size_control(acc, gens, families, needed)
     return {"resolved": entry["resolved"], "families_resolved": entry["families_resolved"],
-            "families": len(families), "needed": needed, "resolved_families": entry["families"]}
+            "families": len(families), "needed": needed, "resolved_families": entry["families"],
+            "at_ceiling": entry["at_ceiling"]}
 
 
 def gated_s5(verdict: str, size: dict[str, Any] | None) -> str:

@@ -164,14 +164,14 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
         per_family[f] = {"steps": [{"name": c.name, **c.to_json()} for c in steps],
                          "resolved": all(c.resolved for c in steps)}
         weakest[f] = min(steps, key=lambda c: c.ci[0] if np.isfinite(c.ci[0]) else -np.inf)
-    telling = [f for f in families if f not in at_ceiling] or list(families)
+    telling = [f for f in families if f not in at_ceiling]
     resolved = [f for f in telling if per_family[f]["resolved"]]
-    rank = sorted(telling, key=lambda f: weakest[f].ci[0] if np.isfinite(weakest[f].ci[0]) else -np.inf,
-                  reverse=True)
+    rank = sorted(telling or families, key=lambda f: weakest[f].ci[0] if np.isfinite(weakest[f].ci[0]) else -np.inf,
+                  reverse=True)  # with every family at ceiling, the name still shows the nearest step
     k = min(needed, len(rank))
     deciding = weakest[rank[k - 1]]
     ok = len(resolved) >= needed
-    ceiling_note = f", {', '.join(at_ceiling)} at ceiling" if at_ceiling and telling != list(families) else ""
+    ceiling_note = f", {', '.join(at_ceiling)} at ceiling" if at_ceiling else ""
     control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved{ceiling_note}, "
                                      f"{needed} needed; deciding: {deciding.name})", resolved=ok)
     return {"families_resolved": len(resolved), "families": resolved, "resolved": ok, "needed": needed,
@@ -283,8 +283,11 @@ def family_outcomes(claims: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _effective_word(c: dict[str, Any]) -> str:
+    """A comparison's word for the claims: a one-seed difference (no interval) or one that does
+    not survive Holm is a tie."""
     word = c["verdict"].split(" ")[0]
-    if word in ("beats", "loses") and c.get("p_holm") is not None and not c["p_holm"] < 0.05:
+    if word in ("beats", "loses") and ("(1 seed)" in c["verdict"]
+                                       or (c.get("p_holm") is not None and not c["p_holm"] < 0.05)):
         return "tie"
     return word
 
@@ -339,7 +342,7 @@ def s6_verdict(s: dict[str, Any]) -> str:
     head = "S6 (large models dominate knowledge while small specialists win on reasoning)"
     if not k:
         return f"{head}: no knowledge specialist in this fleet"
-    word = k["verdict"].split(" ")[0]
+    word = "tie" if "(1 seed)" in k["verdict"] else k["verdict"].split(" ")[0]
     know = {"beats": "holds", "loses": "fails", "tie": "not resolved"}.get(word, "not told")
     know_text = f"knowledge: {k['generalist']} minus spec-knowledge {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] ({k['verdict']})"
     outcomes = family_outcomes(s["claims"])
@@ -369,8 +372,8 @@ def _claims_verdict(s: dict[str, Any]) -> str:
     if claims:
         words = [c["verdict"].split(" ")[0] for c in claims]
         counts = ", ".join(f"{w} {words.count(w)}" for w in sorted(set(words)))
-        parts.append(f"claim 1 (specialist beats >= {s['size_ratio']:.0f}x generalists on its family): {counts} "
-                     f"of {len(claims)} comparisons")
+        parts.append(f"claim 1 (specialist beats >= {s['size_ratio']:.0f}x generalists on its family; 95% intervals, "
+                     f"before Holm): {counts} of {len(claims)} comparisons")
     k = s.get("knowledge_claim")
     if k:
         parts.append(f"claim 2 (generalists keep the lead on knowledge): {k['generalist']} vs spec-knowledge "
