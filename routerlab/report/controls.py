@@ -7,10 +7,10 @@ al. 2021). Each control is a *paired* comparison over seeds: seed ``i`` of the a
 win against seed ``i`` of the arm that should lose, so what the two share at a seed cancels: in
 the LM studies the data order and the evaluation windows (their key streams are per seed, not
 per arm); in the fleet, only the seed's task suite and test queries (each model draws its own
-initialisation and batches, keyed by its name). The difference is signed so that ``delta > 0`` means the known result holds,
-whichever direction the metric runs.
+initialisation and batches, keyed by its name). The difference is signed so that ``delta > 0``
+means the known result holds, whichever direction the metric runs.
 
-A control is *resolved* when at least two pairs exist and the lower end of the 95%
+A control is *resolved* when at least two pairs exist and the lower end of the 95% (or ``1 - alpha``)
 Student-t interval over pairs (:func:`routerlab.report.stats.mean_ci`) is above zero. With
 one pair no interval exists: ``ci`` is ``(nan, nan)``, ``to_json`` writes ``null`` bounds,
 and the control is never resolved. :func:`gate` turns a failed control into a verdict that
@@ -28,7 +28,7 @@ import numpy as np
 from routerlab.config import check
 from routerlab.report.stats import mean_ci
 
-__all__ = ["Control", "format_control", "gate", "paired_control"]
+__all__ = ["Control", "format_control", "gate", "level_text", "paired_control"]
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,15 @@ def paired_control(
     return Control(name, m.mean, (m.lo, m.hi), m.n, bool(m.lo > 0), 1 - alpha)
 
 
+def level_text(level: float) -> str:
+    """An interval's level as a percentage: ``95%``, ``97.06%``."""
+    return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 def format_control(c: Control, digits: int = 3) -> str:
     """``delta +0.120 (95% CI [+0.040, +0.200], n=3)`` (the control's level: ``97.06% CI`` at
     alpha 0.0294); one pair gives ``n/a (1 seed)`` for the interval."""
-    level = f"{100 * c.level:.2f}".rstrip("0").rstrip(".") + "% CI"
+    level = level_text(c.level) + " CI"
     if c.n < 2:
         return f"delta {c.delta:+.{digits}f} ({level} n/a (1 seed))"
     return f"delta {c.delta:+.{digits}f} ({level} [{c.ci[0]:+.{digits}f}, {c.ci[1]:+.{digits}f}], n={c.n})"

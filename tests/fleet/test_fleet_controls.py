@@ -222,6 +222,9 @@ def test_size_control_at_a_sequential_level_is_wider():
     from routerlab.report.controls import format_control
 
     assert "97.06% CI" in format_control(control)
+    from routerlab.studies.fleet_specialists import size_text
+
+    assert "97.06% t-interval" in size_text({"families": ["a"], "controls": {"size": entry}})
     # a step that resolves at 95% but not at 97.06%: gen-l - gen-m = 0.1, 0.2, 0.15, 0.05 (mean 0.125,
     # s 0.0645497; 95% half = 3.182446 * 0.0645497 / 2 = 0.102713 -> lo +0.022; 97.06% half =
     # t(3, 0.9853) 3.926408 * 0.0645497 / 2 = 0.126724 -> lo -0.0017); gen-m - gen-s is 0.1 at every seed

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from routerlab.report.controls import level_text
 from routerlab.rundir import RunDir, atomic_write_text
 from routerlab.studies.fleet_specialists.study import PLUMBING
 
@@ -131,16 +132,11 @@ def size_text(s: dict[str, Any]) -> str:
         parts.append(f"{f}: {steps} ({'resolved' if e['resolved'] else 'not resolved'})")
     return (f"Size control (known result: at equal tokens a larger model is at least as good; required before a "
             f"specialist-vs-generalist verdict): larger generalist minus the next smaller one, paired over seeds, "
-            f"{_level(c)} t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
+            f"{level_text(c.get('level', 0.95))} t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
             f"({', '.join(c['families']) or 'none'}), {c['needed']} needed"
             + (f"; at ceiling for every generalist, so neither counted nor deciding: {', '.join(c['at_ceiling'])}"
                if c.get("at_ceiling") else "") + ": "
             f"{'passes' if c['resolved'] else 'FAILS'}. " + "; ".join(parts) + ".")
-
-
-def _level(c: dict[str, Any]) -> str:
-    """The size control's interval level, ``95%`` unless a sequential design set another."""
-    return f"{100 * c.get('level', 0.95):.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def _diff(v: dict[str, Any]) -> str:
