@@ -57,7 +57,7 @@ import numpy as np
 from routerlab.config import check, config_hash, from_dict, to_dict
 from routerlab.data.schema import assign_splits, build_log, load_log
 from routerlab.fleet.fleet_config import ControlSpec, FleetConfig, ModelSpec, Prices, lm_config, scaled_fleet
-from routerlab.fleet.fleet_train import decode, train_group
+from routerlab.fleet.fleet_train import answer_nll, decode, train_group
 from routerlab.fleet.fleet_train import pools as _pools
 from routerlab.fleet.tasks import FAMILIES, chance_rates, make_suite
 from routerlab.models.accounting import flops_per_token, param_count
@@ -107,6 +107,8 @@ def _group_done(path: Path, names: list[str]) -> dict[str, np.ndarray] | None:
             got = {k: z[k] for k in z.files}
         if list(got["names"]) != names:
             raise ValueError(f"models {list(got['names'])} != {names}")
+        if "nll" not in got:
+            raise ValueError("saved before the build recorded answer NLL")
         return got
     except Exception as err:  # noqa: BLE001 -- a damaged file of any kind: train the group again
         print(f"routerlab: {path} is unreadable ({type(err).__name__}: {err}); training its group again",
@@ -165,6 +167,7 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
         correct: dict[str, np.ndarray] = {}
         tokens_out: dict[str, np.ndarray] = {}
         losses: dict[str, list[float]] = {}
+        nll: dict[str, np.ndarray] = {}
         for gi, (spec, rows) in enumerate(groups.items()):
             t0 = time.process_time()
             names = [r["name"] for r in rows]
@@ -175,6 +178,7 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
                 for j, name in enumerate(names):
                     correct[name], tokens_out[name], losses[name] = done["correct"][j], done["tokens_out"][j], [
                         float(x) for x in done["losses"][j]]
+                    nll[name] = done["nll"][j]
                 meta["timings_s"][f"seed{seed}/{spec.name}"] = float(done["cpu_s"])
                 continue
             w = np.stack([np.eye(len(families))[families.index(r["family"])] if r["family"] is not None
@@ -188,13 +192,15 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
                                                        checkpoint_dir=ckpt_dir, bounds=bounds,
                                                        fingerprint={"seed": seed, "names": names})
             ok, tin, tout = decode(graphdef, params, rest, pairs, seq_len)
+            group_nll = answer_nll(graphdef, params, rest, pairs, seq_len)
             stride = max(1, tc.steps // 50)
             for j, r in enumerate(rows):
                 correct[r["name"]], tokens_out[r["name"]] = ok[j], tout[j]
+                nll[r["name"]] = group_nll[j]
                 losses[r["name"]] = [float(x) for x in loss[j, stride - 1 :: stride]]
             cpu_s = meta["timings_s"][f"seed{seed}/{spec.name}"] = round(time.process_time() - t0, 1)
             _save_group(done_path, names=np.array(names), correct=ok, tokens_out=tout, tokens_in=tin,
-                        losses=loss[:, stride - 1 :: stride], cpu_s=np.array(cpu_s))
+                        losses=loss[:, stride - 1 :: stride], nll=group_nll, cpu_s=np.array(cpu_s))
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             if progress:
                 print(f"fleet seed {seed}: {[r['name'] for r in rows]} trained+decoded in "
@@ -203,7 +209,10 @@ def build_fleet(cfg: FleetConfig, out: Path, progress: bool = True,
         sp = np.array([q[1] for q in queries])
         acc = {r["name"]: {s: {f: float(correct[r["name"]][(fam == f) & (sp == s)].mean()) for f in families}
                            for s in ("val", "test")} for r in table}
-        meta["seeds"][str(seed)] = {"accuracy": acc, "loss_curve": losses,
+        # teacher-forced -log p(answer EOS | prompt), nats per query, averaged over a family's queries
+        mean_nll = {r["name"]: {s: {f: float(nll[r["name"]][(fam == f) & (sp == s)].mean()) for f in families}
+                                for s in ("val", "test")} for r in table}
+        meta["seeds"][str(seed)] = {"accuracy": acc, "answer_nll": mean_nll, "loss_curve": losses,
                                     "queries": {f: int(np.sum(fam == f)) for f in families},
                                     "chance": {s: chance_rates(suite, s) for s in ("val", "test")}}
         # routing logs: every held-out query of the suite, router splits by hash of the query id

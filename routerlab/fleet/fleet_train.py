@@ -21,6 +21,9 @@ steps (which is what fleets were built with before segments, so their cache key 
 
 Evaluation (:func:`decode`): greedy decoding from the prompt, one full forward pass per new
 token (answers are at most a few tokens), jitted and batched; exact match of ``answer EOS``.
+:func:`answer_nll`: the teacher-forced negative log-likelihood of ``answer EOS`` given the
+prompt, a smooth quality measure beside the threshold one (what "a larger model is better at
+equal tokens" is a statement about: held-out loss).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from routerlab.train.state import make_optimizer
 from routerlab.train.step import TrainState, make_train_step, scan_steps, split_model
 from routerlab.train.unit_checkpoint import UnitCheckpoints
 
-__all__ = ["pools", "draw_batches", "answer_loss", "segment_bounds", "train_group", "decode"]
+__all__ = ["pools", "draw_batches", "answer_loss", "segment_bounds", "train_group", "decode", "answer_nll"]
 
 
 def pools(suite: Suite, families: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -257,3 +260,26 @@ def decode(graphdef, params, rest, pairs: Sequence[tuple[str, str]], seq_len: in
     is_eos = generated == 2
     first = np.where(is_eos.any(axis=2), is_eos.argmax(axis=2) + 1, max_new)
     return correct, plen.astype(np.int64), first.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _nll_fn(graphdef):
+    def one_model(params, rest, tokens, mask):
+        logits, _ = nnx.merge(graphdef, params, rest)(tokens[:, :-1])
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:])  # [n, T] nats
+        return jnp.sum(ce * mask, axis=1)
+
+    return jax.jit(jax.vmap(one_model, in_axes=(0, 0, None, None)), compiler_options=FAST_COMPILE)
+
+
+def answer_nll(graphdef, params, rest, pairs: Sequence[tuple[str, str]], seq_len: int,
+               chunk: int = 1024) -> np.ndarray:
+    """``[M, N]``: for each of ``M`` stacked models and each query, ``-log p(answer EOS | BOS
+    prompt)`` in nats, teacher-forced (the sum of the cross-entropies of the answer's tokens and
+    EOS, :func:`routerlab.fleet.tasks.answer_mask`), in ``chunk``-row batches."""
+    full, plen, alen = encode_batch(pairs, seq_len)
+    mask = answer_mask(plen, alen, seq_len)
+    fn = _nll_fn(graphdef)
+    outs = [np.asarray(fn(params, rest, jnp.asarray(full[i:i + chunk]), jnp.asarray(mask[i:i + chunk])), np.float64)
+            for i in range(0, len(pairs), chunk)]
+    return np.concatenate(outs, axis=1)

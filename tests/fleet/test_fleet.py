@@ -17,6 +17,7 @@ from routerlab.fleet.fleet import (
     ControlSpec,
     FleetConfig,
     ModelSpec,
+    answer_nll,
     decode,
     ensure_fleet,
     lm_config,
@@ -70,6 +71,27 @@ def test_batched_decode_matches_reference_and_scores_exact_match():
         assert not ok.any()
 
 
+def test_batched_answer_nll_matches_a_one_query_reference():
+    """answer_nll's padded, chunked, model-stacked NLL against the obvious computation: one query
+    at a time, unpadded, -sum of log_softmax at the answer's and EOS's positions."""
+    cfg = lm_config(ModelSpec("t", 16, 1, 2, 32), SEQ)
+    models = [split_model(LM(cfg, rngs=nnx.Rngs(params=jax.random.key(k)))) for k in (3, 4)]
+    graphdef = models[0][0]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[(p, r) for _, p, r in models])
+    pairs = generate("math", 5, TaskConfig(), 0) + generate("logic", 4, TaskConfig(), 0)
+    got = answer_nll(graphdef, *stacked, pairs, SEQ, chunk=4)
+    assert got.shape == (2, len(pairs))
+    for m, (_, params, rest) in enumerate(models):
+        forward = jax.jit(lambda ids, params=params, rest=rest: nnx.merge(graphdef, params, rest)(ids)[0])
+        for i, (p, a) in enumerate(pairs):
+            ids = encode(p, a)  # BOS prompt answer EOS
+            logp = jax.nn.log_softmax(forward(jnp.asarray([ids[:-1]]))[0], axis=-1)
+            first = len(p) + 1  # index in ids of the answer's first token
+            want = -sum(float(logp[t - 1, ids[t]]) for t in range(first, len(ids)))
+            assert got[m, i] == pytest.approx(want, rel=1e-5, abs=1e-5)
+    assert np.all(got > 0)
+
+
 def test_training_lowers_the_answer_loss():
     suite = make_suite(TaskConfig(), ("logic",), train_size=300, eval_size=10, seed=0)
     pools = fleet_mod._pools(suite, ("logic",))
@@ -106,6 +128,8 @@ def test_routing_log_is_complete_and_priced(tiny):
     np.testing.assert_allclose(fframe["cost"], tokens * fframe["model"].map(fpt) / 1e9)
     assert fleet.models[-1]["params"] >= 3 * fleet.models[0]["params"]
     acc = fleet.meta["seeds"]["0"]["accuracy"]
+    nll = fleet.meta["seeds"]["0"]["answer_nll"]
+    assert set(nll) >= set(names) and all(v > 0 for n in names for s in nll[n].values() for v in s.values())
     for name in names:  # accuracies in fleet.json agree with the log
         for f in FAMILIES:
             rows = (frame["model"] == name) & (frame["task"] == f) & frame["query_id"].str.contains("/test/")

@@ -231,3 +231,32 @@ def test_size_control_at_a_sequential_level_is_wider():
     acc = {"gen-s": {"a": [0.0] * 4}, "gen-m": {"a": [0.1] * 4}, "gen-l": {"a": [0.2, 0.3, 0.25, 0.15]}}
     assert size_control(acc, GENS, ["a"], needed=1)[1].resolved
     assert not size_control(acc, GENS, ["a"], needed=1, alpha=0.0294)[1].resolved
+
+
+def test_size_ladder_on_answer_nll_and_its_floor():
+    # NLL falls with size in family a (deltas smaller-minus-larger: gen-m over gen-s 0.5, 0.4, 0.6;
+    # gen-l over gen-m 0.3, 0.3, 0.4: both resolve); family f sits below NLL_FLOOR for every
+    # generalist (0.001-0.006 nats: every answer at p > 0.99), its steps resolve (+0.002 a seed)
+    # but it neither counts nor decides: 1 of the 1 family that can tell.
+    acc = {"gen-s": {"a": [2.0, 1.9, 2.1], "f": [0.006, 0.006, 0.006]},
+           "gen-m": {"a": [1.5, 1.5, 1.5], "f": [0.004, 0.004, 0.004]},
+           "gen-l": {"a": [1.2, 1.2, 1.1], "f": [0.002, 0.002, 0.002]}}
+    entry, control = size_control(acc, GENS, ["a", "f"], needed=1, measure="answer_nll")
+    assert entry["measure"] == "answer_nll" and entry["at_ceiling"] == ["f"]
+    steps = {st["name"]: st for st in entry["per_family"]["a"]["steps"]}
+    assert steps["size a: gen-m > gen-s"]["delta"] == pytest.approx(0.5)
+    assert steps["size a: gen-l > gen-m"]["delta"] == pytest.approx((0.3 + 0.3 + 0.4) / 3)
+    assert entry["families"] == ["a"] and entry["resolved"] and control.resolved
+    assert "on answer NLL" in control.name and "f at the NLL floor" in control.name
+    # read as exact match instead, the same numbers say the opposite: size "hurts"
+    entry, _ = size_control(acc, GENS, ["a"], needed=1)
+    assert not entry["resolved"]
+
+
+def test_size_measure_is_validated():
+    from routerlab.config import ConfigError
+    from routerlab.studies.fleet_specialists import SpecialistsConfig
+
+    assert SpecialistsConfig(size_measure="answer_nll").size_measure == "answer_nll"
+    with pytest.raises(ConfigError, match="size_measure"):
+        SpecialistsConfig(size_measure="bleu")

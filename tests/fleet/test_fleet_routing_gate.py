@@ -1,6 +1,9 @@
 """fleet_routing judges S5 only on a fleet whose size control passes (a bigger generalist beats a
 smaller one on enough families), read from the fleet's own accuracies."""
 
+import pytest
+
+from routerlab.config import ConfigError
 from routerlab.studies.fleet_routing.study import fleet_size_control, gated_s5
 
 
@@ -24,7 +27,7 @@ SEEDS = [
 def test_size_control_counts_the_families_whose_whole_ladder_resolves():
     one = fleet_size_control(_meta(SEEDS), needed=1)
     assert one == {"resolved": True, "families_resolved": 1, "families": 2, "needed": 1, "resolved_families": ["a"],
-                   "at_ceiling": []}
+                   "at_ceiling": [], "measure": "exact_match"}
     two = fleet_size_control(_meta(SEEDS), needed=2)
     assert not two["resolved"] and two["families_resolved"] == 1
 
@@ -36,3 +39,18 @@ def test_s5_is_gated_by_the_size_control():
     gated = gated_s5(s5, fleet_size_control(_meta(SEEDS), needed=2))
     assert gated.startswith("underpowered: the fleet's size control is not resolved (1/2 families")
     assert gated.endswith("For the record: " + s5)
+
+
+def test_size_control_on_answer_nll_reads_lower_as_better():
+    # answer NLL (nats per query): family a falls with size on every seed (gen-s 2.0, gen-m 1.5,
+    # gen-l 1.0 +- 0.1), so each step's delta (smaller minus larger) is +0.5 and resolves; family b's
+    # gen-l - gen-m pairs are -0.2, +0.2, 0.0: mean 0, not resolved. A fleet without answer_nll says so.
+    nll = [{"gen-s": {"a": 2.0 + e, "b": 1.0}, "gen-m": {"a": 1.5 + e, "b": 0.8}, "gen-l": {"a": 1.0 + e, "b": 0.8 + d}}
+           for e, d in ((0.0, 0.2), (0.1, -0.2), (-0.1, 0.0))]
+    meta = _meta(SEEDS)
+    for s, entry in enumerate(nll):
+        meta["seeds"][str(s)]["answer_nll"] = {n: {"test": fam} for n, fam in entry.items()}
+    got = fleet_size_control(meta, needed=1, measure="answer_nll")
+    assert got["resolved"] and got["resolved_families"] == ["a"] and got["measure"] == "answer_nll"
+    with pytest.raises(ConfigError, match="size_measure"):
+        fleet_size_control(_meta(SEEDS), needed=1, measure="answer_nll")

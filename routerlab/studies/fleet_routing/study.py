@@ -230,27 +230,27 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
                                           if "task_accuracy_val" in r2] or [float("nan")])._asdict()}
 
 
-def fleet_size_control(meta: dict[str, Any], needed: int | None = None) -> dict[str, Any]:
+def fleet_size_control(meta: dict[str, Any], needed: int | None = None, measure: str | None = None) -> dict[str, Any]:
     """The fleet's size control (:func:`routerlab.studies.fleet_specialists.study.size_control`:
-    each larger generalist beats the next smaller one on test exact match, paired over seeds, on
-    at least ``needed`` families), read from a built fleet's ``fleet.json``; the shape the
-    shipped log's manifest records it in. ``needed`` defaults to specialists_vs_generalists' own."""
-    from routerlab.studies.fleet_specialists.study import SpecialistsConfig, size_control
+    each larger generalist beats the next smaller one on ``measure``, test exact match or answer
+    NLL, paired over seeds, on at least ``needed`` families), read from a built fleet's
+    ``fleet.json``; the shape the shipped log's manifest records it in. ``needed`` and
+    ``measure`` default to specialists_vs_generalists' own."""
+    from routerlab.studies.fleet_specialists.study import SpecialistsConfig, size_control, size_metric
 
     needed = SpecialistsConfig.size_families if needed is None else needed
+    measure = SpecialistsConfig.size_measure if measure is None else measure
 
     gens = [m for m in meta["models"] if m["role"] == "generalist"]
     families = meta["families"]
-    seeds = list(meta["seeds"])
-    acc = {g["name"]: {f: [meta["seeds"][s]["accuracy"][g["name"]]["test"][f] for s in seeds] for f in families}
-           for g in gens}
     if len(gens) < 2:
         return {"resolved": True, "families_resolved": 0, "families": len(families), "needed": needed,
                 "note": "one generalist: no size ladder"}
-    entry, _ = size_control(acc, gens, families, needed)
+    metric = size_metric(list(meta["seeds"].values()), [g["name"] for g in gens], families, measure)
+    entry, _ = size_control(metric, gens, families, needed, measure=measure)
     return {"resolved": entry["resolved"], "families_resolved": entry["families_resolved"],
             "families": len(families), "needed": needed, "resolved_families": entry["families"],
-            "at_ceiling": entry["at_ceiling"]}
+            "at_ceiling": entry["at_ceiling"], "measure": measure}
 
 
 def gated_s5(verdict: str, size: dict[str, Any] | None) -> str:

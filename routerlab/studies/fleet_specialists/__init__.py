@@ -42,10 +42,12 @@ from routerlab.studies.fleet_specialists.study import (
     s3_verdict,
     s6_verdict,
     size_control,
+    size_metric,
     summarize,
     verdict,
     wilson_interval,
 )
 
 __all__ = ["SpecialistsConfig", "run", "summarize", "report", "paper", "findings", "verdict", "knowledge_text",
-           "size_text", "wilson_interval", "model_interval", "baselines", "informative", "size_control", "family_outcomes", "s3_verdict", "s6_verdict", "PLUMBING"]
+           "size_text", "wilson_interval", "model_interval", "baselines", "informative", "size_control", "size_metric", "family_outcomes", "s3_verdict", "s6_verdict",
+           "PLUMBING"]

@@ -130,11 +130,15 @@ def size_text(s: dict[str, Any]) -> str:
                           + (f"[{st['ci'][0]:+.3f}, {st['ci'][1]:+.3f}]" if st["ci"][0] is not None else "(1 seed)")
                           for st in e["steps"])
         parts.append(f"{f}: {steps} ({'resolved' if e['resolved'] else 'not resolved'})")
+    nll = c.get("measure") == "answer_nll"
+    what = ("on the test answers' negative log-likelihood (nats per query; smaller generalist's minus the larger's, "
+            "so > 0 means size helped)" if nll else "on test exact match (larger generalist minus the next smaller one)")
+    saturated = "below the NLL floor (every answer at p > 0.99)" if nll else "at ceiling"
     return (f"Size control (known result: at equal tokens a larger model is at least as good; required before a "
-            f"specialist-vs-generalist verdict): larger generalist minus the next smaller one, paired over seeds, "
+            f"specialist-vs-generalist verdict), {what}, each step of the size ladder paired over seeds, "
             f"{level_text(c.get('level', 0.95))} t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
             f"({', '.join(c['families']) or 'none'}), {c['needed']} needed"
-            + (f"; at ceiling for every generalist, so neither counted nor deciding: {', '.join(c['at_ceiling'])}"
+            + (f"; {saturated} for every generalist, so neither counted nor deciding: {', '.join(c['at_ceiling'])}"
                if c.get("at_ceiling") else "") + ": "
             f"{'passes' if c['resolved'] else 'FAILS'}. " + "; ".join(parts) + ".")
 

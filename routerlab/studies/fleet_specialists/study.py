@@ -17,12 +17,22 @@ from routerlab.report.controls import Control, gate, paired_control
 from routerlab.rundir import RunDir
 
 __all__ = ["SpecialistsConfig", "run", "summarize", "verdict", "wilson_interval", "model_interval", "baselines",
-           "informative", "size_control", "family_outcomes", "s3_verdict", "s6_verdict", "PLUMBING"]
+           "informative", "size_control", "size_metric", "family_outcomes", "s3_verdict", "s6_verdict", "PLUMBING",
+           "SIZE_MEASURES", "NLL_FLOOR"]
 
 #: How close to the ceiling counts as "at ceiling" (exact match): one point. A model that
 #: misses 6 of 3,200 queries is not evidence that a family separates models; without a
 #: tolerance the informativeness test turned on the fifth decimal of an interval.
 CEILING_TOL = 0.01
+
+#: What the size control may compare: test exact match, or the test answers' negative
+#: log-likelihood (nats per query; ``fleet.json``'s ``answer_nll``).
+SIZE_MEASURES = ("exact_match", "answer_nll")
+
+#: Under ``answer_nll``, a family where every generalist's mean answer NLL is below this many
+#: nats per query (every answer at probability > 0.99) is at the floor: the loss analogue of
+#: the exact-match ceiling, where a size step is a difference in the last digits.
+NLL_FLOOR = 0.01
 
 #: The first line of every report written at smoke scale.
 PLUMBING = ("**Plumbing check at smoke scale, not a result**: the models train for seconds and sit near chance; "
@@ -41,17 +51,25 @@ class SpecialistsConfig:
         that looks at the control more than once (seeds added after a failed look) spends its
         error over the looks: Pocock's nominal 0.0294 per look for two
         (docs/fleet_calibration.md, design 4's second look).
+      size_measure: what the size control compares (:data:`SIZE_MEASURES`): ``exact_match``
+        (test exact match, higher is better) or ``answer_nll`` (test answers' teacher-forced
+        negative log-likelihood, nats per query, lower is better: the held-out loss that the
+        known result "a larger model is better at equal tokens" is stated in). The claims are
+        read in exact match either way.
     """
 
     fleet: FleetConfig = field(default_factory=FleetConfig)
     size_ratio: float = 10.0
     size_families: int = 3
     size_alpha: float = 0.05
+    size_measure: str = "exact_match"
 
     def __post_init__(self):
         check(self.size_ratio > 0, "size_ratio", f"must be > 0; got {self.size_ratio}")
         check(1 <= self.size_families <= 5, "size_families", f"must be in [1, 5]; got {self.size_families}")
         check(0 < self.size_alpha < 1, "size_alpha", f"must be in (0, 1); got {self.size_alpha}")
+        check(self.size_measure in SIZE_MEASURES, "size_measure",
+              f"must be one of {', '.join(SIZE_MEASURES)}; got {self.size_measure!r}")
 
 
 def _runs_root(rundir: RunDir) -> Path:
@@ -76,6 +94,7 @@ def run(cfg: SpecialistsConfig, rundir: RunDir) -> dict[str, Any]:
             continue
         entry = fleet.meta["seeds"][str(seed)]
         rundir.log({"unit": unit, "seed": seed, "fleet": f"_fleets/{fleet.path.name}", "accuracy": entry["accuracy"],
+                    "answer_nll": entry.get("answer_nll"),  # None: a fleet built before it was recorded
                     "loss_curve": entry["loss_curve"], "queries": entry["queries"], "chance": entry.get("chance")})
     return summarize(rundir, cfg)
 
@@ -138,28 +157,49 @@ def informative(intervals: dict[str, tuple[float, float]], chance_hi: float, cei
     return True, ""
 
 
+def size_metric(per_seed: list[dict[str, Any]], names: list[str], families: list[str],
+                measure: str = "exact_match") -> dict[str, dict[str, list[float]]]:
+    """``{model: {family: [test value per seed]}}`` of ``measure`` from per-seed entries that hold
+    ``accuracy`` and (for ``answer_nll``) ``answer_nll`` (``fleet.json``'s seeds, or this study's
+    records); a fleet built before answer NLL was recorded is a one-line ConfigError."""
+    check(measure in SIZE_MEASURES, "size_measure", f"must be one of {', '.join(SIZE_MEASURES)}; got {measure!r}")
+    key = "accuracy" if measure == "exact_match" else "answer_nll"
+    check(all(e.get(key) for e in per_seed), "size_measure",
+          f"{measure}: this fleet does not record it (built before 2026-12-02's answer NLL); remove its "
+          "runs/_fleets/<key> folder to rebuild it")
+    return {n: {f: [e[key][n]["test"][f] for e in per_seed] for f in families} for n in names}
+
+
 def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[str, Any]], families: list[str],
-                 needed: int, alpha: float = 0.05) -> tuple[dict[str, Any], Control]:
+                 needed: int, alpha: float = 0.05, measure: str = "exact_match") -> tuple[dict[str, Any], Control]:
     """Does size buy quality? Per family, each generalist against the next smaller one
     (paired over seeds, :func:`routerlab.report.controls.paired_control`); a family resolves when
     every step of the size ladder resolves (e.g. gen-l > gen-m and gen-m > gen-s).
 
-    A family where every generalist's mean is within :data:`CEILING_TOL` of the ceiling cannot
-    show a size effect: it is listed under ``at_ceiling`` and neither counts nor decides (its
-    steps are still reported), so "3 of 5" is 3 of the families that can tell.
+    ``acc`` holds ``measure`` (:func:`size_metric`): exact match (higher is better) or answer
+    NLL (lower is better; each step's ``delta`` is then the smaller model's NLL minus the
+    larger's, so ``delta > 0`` means size helped either way).
+
+    A family where every generalist's mean is within :data:`CEILING_TOL` of the ceiling (under
+    ``answer_nll``: below :data:`NLL_FLOOR`) cannot show a size effect: it is listed under
+    ``at_ceiling`` and neither counts nor decides (its steps are still reported), so "3 of 5" is
+    3 of the families that can tell.
 
     Returns the summary entry ``{"families_resolved", "families", "resolved", "needed",
-    "at_ceiling", "level", "per_family"}`` and one :class:`Control` for :func:`gate`: the deciding
+    "at_ceiling", "level", "measure", "per_family"}`` and one :class:`Control` for :func:`gate`: the deciding
     comparison, i.e. the weakest step of the ``needed``-th best family that is not at ceiling
     (ranked by the lower end of its weakest step), so it is resolved exactly when at least
     ``needed`` families are.
     """
     ladder = sorted(generalists, key=lambda g: g["params"])
     per_family, weakest = {}, {}
-    at_ceiling = [f for f in families if all(np.mean(acc[g["name"]][f]) >= CEILING - CEILING_TOL for g in ladder)]
+    check(measure in SIZE_MEASURES, "size_measure", f"must be one of {', '.join(SIZE_MEASURES)}; got {measure!r}")
+    nll = measure == "answer_nll"
+    saturated = (lambda v: np.mean(v) < NLL_FLOOR) if nll else (lambda v: np.mean(v) >= CEILING - CEILING_TOL)
+    at_ceiling = [f for f in families if all(saturated(acc[g["name"]][f]) for g in ladder)]
     for f in families:
         steps = [paired_control(f"size {f}: {big['name']} > {small['name']}", acc[big["name"]][f],
-                                acc[small["name"]][f], lower_is_better=False, alpha=alpha)
+                                acc[small["name"]][f], lower_is_better=nll, alpha=alpha)
                  for small, big in zip(ladder, ladder[1:])]
         per_family[f] = {"steps": [{"name": c.name, **c.to_json()} for c in steps],
                          "resolved": all(c.resolved for c in steps)}
@@ -171,11 +211,12 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     k = min(needed, len(rank))
     deciding = weakest[rank[k - 1]]
     ok = len(resolved) >= needed
-    ceiling_note = f", {', '.join(at_ceiling)} at ceiling" if at_ceiling else ""
-    control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved{ceiling_note}, "
+    ceiling_note = f", {', '.join(at_ceiling)} at {'the NLL floor' if nll else 'ceiling'}" if at_ceiling else ""
+    on = " on answer NLL" if nll else ""
+    control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved{on}{ceiling_note}, "
                                      f"{needed} needed; deciding: {deciding.name})", resolved=ok)
     return {"families_resolved": len(resolved), "families": resolved, "resolved": ok, "needed": needed,
-            "at_ceiling": at_ceiling, "level": 1 - alpha, "per_family": per_family}, control
+            "at_ceiling": at_ceiling, "level": 1 - alpha, "measure": measure, "per_family": per_family}, control
 
 
 def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str, Any]:
@@ -184,6 +225,7 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
     ratio = cfg.size_ratio if cfg else rundir.config["size_ratio"]
     needed = cfg.size_families if cfg else rundir.config.get("size_families", 3)
     alpha = cfg.size_alpha if cfg else rundir.config.get("size_alpha", 0.05)
+    measure = cfg.size_measure if cfg else rundir.config.get("size_measure", "exact_match")
     models = fleet.models
     controls = fleet.meta.get("controls", [])
     families = fleet.meta["families"]
@@ -241,7 +283,10 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
         elif base is not None and not informative(pair, base["knowledge"]["chance_hi"])[0]:
             why = informative(pair, base["knowledge"]["chance_hi"])[1]
             knowledge["verdict"] = f"uninformative ({why.replace('every model', 'both')})"
-    size, size_gate = size_control(acc, generalists, families, needed, alpha) if len(generalists) >= 2 else (None, None)
+    size, size_gate = None, None
+    if len(generalists) >= 2:
+        metric = size_metric(records, [g["name"] for g in generalists], families, measure)
+        size, size_gate = size_control(metric, generalists, families, needed, alpha, measure)
     summary = {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
                "knowledge_claim": knowledge, "size_ratio": ratio, "baselines": base, "family_flags": family_flags,
                "order": [m["name"] for m in models + controls],
