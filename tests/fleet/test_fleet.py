@@ -247,6 +247,14 @@ def test_fleet_studies_end_to_end(tiny, check_paper_hook):
             assert set(summary["claim_verdicts"]) == {"S3", "S6"}  # the claims table's two rows, gated alike
             assert all(v.startswith("underpowered") for v in summary["claim_verdicts"].values())
             assert set(summary["family_flags"]) == set(FAMILIES)
+            assert size["measure"] == "exact_match" and "exact_match_reading" not in size
+            # the same run read with the size control on answer NLL: that decides, exact match is kept beside
+            from routerlab.studies.fleet_specialists import size_text, summarize
+
+            nll = summarize(run, replace(run_cfg, size_measure="answer_nll"))
+            assert nll["controls"]["size"]["measure"] == "answer_nll"
+            assert nll["controls"]["size"]["exact_match_reading"]["per_family"] == size["per_family"]
+            assert "negative log-likelihood" in size_text(nll) and "For the record, not deciding" in size_text(nll)
         if name == "lambda_sweep":
             assert len(summary["curve"]) == run_cfg.lams
     # the fleet's logs written as a shipped log, from these runs, read back identically

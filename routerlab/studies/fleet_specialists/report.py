@@ -140,7 +140,16 @@ def size_text(s: dict[str, Any]) -> str:
             f"({', '.join(c['families']) or 'none'}), {c['needed']} needed"
             + (f"; {saturated} for every generalist, so neither counted nor deciding: {', '.join(c['at_ceiling'])}"
                if c.get("at_ceiling") else "") + ": "
-            f"{'passes' if c['resolved'] else 'FAILS'}. " + "; ".join(parts) + ".")
+            f"{'passes' if c['resolved'] else 'FAILS'}. " + "; ".join(parts) + "." + _exact_match_reading(c))
+
+
+def _exact_match_reading(c: dict[str, Any]) -> str:
+    em = c.get("exact_match_reading")
+    if not em:
+        return ""
+    return (f" For the record, not deciding: on test exact match {em['families_resolved']} of "
+            f"{len(em['per_family'])} families resolve ({', '.join(em['families']) or 'none'}"
+            + (f"; at ceiling: {', '.join(em['at_ceiling'])}" if em.get("at_ceiling") else "") + ").")
 
 
 def _diff(v: dict[str, Any]) -> str:

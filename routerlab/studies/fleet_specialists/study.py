@@ -287,6 +287,10 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
     if len(generalists) >= 2:
         metric = size_metric(records, [g["name"] for g in generalists], families, measure)
         size, size_gate = size_control(metric, generalists, families, needed, alpha, measure)
+        if measure != "exact_match":  # the threshold metric's reading, beside the one that decides
+            em, _ = size_control(acc, generalists, families, needed, alpha)
+            size["exact_match_reading"] = {k: em[k] for k in ("families_resolved", "families", "resolved",
+                                                              "at_ceiling", "per_family")}
     summary = {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
                "knowledge_claim": knowledge, "size_ratio": ratio, "baselines": base, "family_flags": family_flags,
                "order": [m["name"] for m in models + controls],
