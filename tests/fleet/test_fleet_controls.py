@@ -260,3 +260,31 @@ def test_size_measure_is_validated():
     assert SpecialistsConfig(size_measure="answer_nll").size_measure == "answer_nll"
     with pytest.raises(ConfigError, match="size_measure"):
         SpecialistsConfig(size_measure="bleu")
+
+
+def test_under_answer_nll_the_exact_match_ceiling_families_neither_count_nor_decide():
+    # family p: NLL falls with size (0.30 -> 0.20 -> 0.10 nats, resolved, above the NLL floor), but
+    # every generalist is at the exact-match ceiling, so a confidence gain there tells no claim anything
+    acc = {"gen-s": {"a": [2.0, 1.9, 2.1], "p": [0.30, 0.31, 0.29]},
+           "gen-m": {"a": [1.5, 1.5, 1.5], "p": [0.20, 0.21, 0.19]},
+           "gen-l": {"a": [1.2, 1.2, 1.1], "p": [0.10, 0.11, 0.09]}}
+    entry, _ = size_control(acc, GENS, ["a", "p"], needed=2, measure="answer_nll")
+    assert entry["families_resolved"] == 2 and entry["resolved"]  # without the exact-match ceiling: 2 of 2
+    entry, control = size_control(acc, GENS, ["a", "p"], needed=2, measure="answer_nll", also_saturated=["p"])
+    assert entry["at_ceiling"] == ["p"] and entry["per_family"]["p"]["resolved"]
+    assert entry["families"] == ["a"] and not entry["resolved"] and not control.resolved
+
+
+def test_a_family_whose_size_ladder_failed_is_not_read():
+    # math's specialist beats both generalists, but math's own size ladder did not resolve: its
+    # claims are "underpowered", not a win, and S3 rests on the families that can tell (code: a loss)
+    s = _summary({"math": ("beats", "beats"), "code": ("loses", "loses")})
+    for c in s["claims"]:
+        if c["family"] == "math":
+            c["ladder_resolved"] = False
+    assert family_outcomes(s["claims"]) == {"math": "underpowered", "code": "loses"}
+    assert claim_verdict({"verdict": s3_verdict(s)})[0] == "fails"
+    assert "the family's own size ladder did not resolve" in s3_verdict(s)
+    for c in s["claims"]:
+        c["ladder_resolved"] = False
+    assert claim_verdict({"verdict": s3_verdict(s)})[0] == "not testable here"

@@ -37,7 +37,7 @@ def test_s5_is_gated_by_the_size_control():
     assert gated_s5(s5, None) == s5  # runs made before the gate: unchanged
     assert gated_s5(s5, fleet_size_control(_meta(SEEDS), needed=1)) == s5
     gated = gated_s5(s5, fleet_size_control(_meta(SEEDS), needed=2))
-    assert gated.startswith("underpowered: the fleet's size control is not resolved (1/2 families")
+    assert gated.startswith("underpowered: the fleet's size control is not resolved (1 of the 2 families")
     assert gated.endswith("For the record: " + s5)
 
 

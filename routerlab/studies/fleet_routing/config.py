@@ -44,6 +44,8 @@ class FleetRoutingConfig:
         reuses its cache); ``"shipped:quick"`` evaluates the routers on the quick fleet's logs
         shipped with routerlab (:mod:`routerlab.fleet.shipped`: no training, checksums verified;
         ``fleet`` is then unused and the recorded latency and chance rows come with the log).
+      size_measure, size_alpha: the fleet's size control that gates S5, as
+        specialists_vs_generalists reads it (``exact_match`` or ``answer_nll``; its error rate).
     """
 
     fleet: FleetConfig = field(default_factory=FleetConfig)
@@ -61,9 +63,14 @@ class FleetRoutingConfig:
     real_datasets: tuple[str, ...] = ("mmlu", "gsm8k")
     real_seeds: tuple[int, ...] = (0, 1, 2)
     fleet_log: str = ""
+    size_measure: str = "exact_match"
+    size_alpha: float = 0.05
 
     def __post_init__(self):
         check(self.unit in ("usd", "flops"), "unit", f"must be usd or flops; got {self.unit!r}")
+        check(self.size_measure in ("exact_match", "answer_nll"), "size_measure",
+              f"must be exact_match or answer_nll; got {self.size_measure!r}")
+        check(0 < self.size_alpha < 1, "size_alpha", f"must be in (0, 1); got {self.size_alpha}")
         check(self.feature_dim >= 2, "feature_dim", f"must be >= 2; got {self.feature_dim}")
         check(0 < self.target <= 1, "target", f"must be in (0, 1]; got {self.target}")
         check(self.one_pass_orders >= 2, "one_pass_orders", f"must be >= 2; got {self.one_pass_orders}")

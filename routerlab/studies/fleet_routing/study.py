@@ -113,7 +113,8 @@ def run(cfg: FleetRoutingConfig, rundir: RunDir) -> dict[str, Any]:
     if cfg.fleet_log and "provenance" not in done:
         rundir.log({"unit": "provenance", "shipped": fleet.provenance})
     if not cfg.fleet_log and "size_control" not in done:
-        rundir.log({"unit": "size_control", "size_control": fleet_size_control(fleet.meta)})
+        rundir.log({"unit": "size_control", "size_control": fleet_size_control(
+            fleet.meta, measure=cfg.size_measure, alpha=cfg.size_alpha)})
     latency = fleet.latency if cfg.fleet_log else None  # shipped: measured when the log was made
     for seed in fleet.seeds:
         if f"seed{seed}" in done:
@@ -230,12 +231,14 @@ def summarize(rundir: RunDir) -> dict[str, Any]:
                                           if "task_accuracy_val" in r2] or [float("nan")])._asdict()}
 
 
-def fleet_size_control(meta: dict[str, Any], needed: int | None = None, measure: str | None = None) -> dict[str, Any]:
+def fleet_size_control(meta: dict[str, Any], needed: int | None = None, measure: str | None = None,
+                       alpha: float = 0.05) -> dict[str, Any]:
     """The fleet's size control (:func:`routerlab.studies.fleet_specialists.study.size_control`:
     each larger generalist beats the next smaller one on ``measure``, test exact match or answer
     NLL, paired over seeds, on at least ``needed`` families), read from a built fleet's
     ``fleet.json``; the shape the shipped log's manifest records it in. ``needed`` and
-    ``measure`` default to specialists_vs_generalists' own."""
+    ``measure`` default to specialists_vs_generalists' own; under ``answer_nll`` the families at
+    the exact-match ceiling neither count nor decide, as there."""
     from routerlab.studies.fleet_specialists.study import SpecialistsConfig, size_control, size_metric
 
     needed = SpecialistsConfig.size_families if needed is None else needed
@@ -246,8 +249,12 @@ def fleet_size_control(meta: dict[str, Any], needed: int | None = None, measure:
     if len(gens) < 2:
         return {"resolved": True, "families_resolved": 0, "families": len(families), "needed": needed,
                 "note": "one generalist: no size ladder"}
-    metric = size_metric(list(meta["seeds"].values()), [g["name"] for g in gens], families, measure)
-    entry, _ = size_control(metric, gens, families, needed, measure=measure)
+    per_seed = list(meta["seeds"].values())
+    names = [g["name"] for g in gens]
+    em, _ = size_control(size_metric(per_seed, names, families), gens, families, needed, alpha)
+    entry = em if measure == "exact_match" else size_control(
+        size_metric(per_seed, names, families, measure), gens, families, needed, alpha, measure,
+        also_saturated=em["at_ceiling"])[0]
     return {"resolved": entry["resolved"], "families_resolved": entry["families_resolved"],
             "families": len(families), "needed": needed, "resolved_families": entry["families"],
             "at_ceiling": entry["at_ceiling"], "measure": measure}
@@ -259,9 +266,11 @@ def gated_s5(verdict: str, size: dict[str, Any] | None) -> str:
     ``underpowered: ...``, with the ungated reading kept for the record."""
     if size is None or size["resolved"]:
         return verdict
-    return (f"underpowered: the fleet's size control is not resolved ({size['families_resolved']}/"
-            f"{size['families']} families resolve gen-l > gen-m > gen-s, {size['needed']} needed), so S5 is not "
-            f"judged on this fleet. For the record: {verdict}")
+    on = " on answer NLL" if size.get("measure") == "answer_nll" else ""
+    telling = size["families"] - len(size.get("at_ceiling", []))
+    return (f"underpowered: the fleet's size control{on} is not resolved ({size['families_resolved']} of the "
+            f"{telling} families that can tell resolve gen-l > gen-m > gen-s, {size['needed']} needed), so S5 is "
+            f"not judged on this fleet. For the record: {verdict}")
 
 
 def s5_verdict(routers: dict[str, Any], seeds: int) -> str:

@@ -36,7 +36,11 @@ def report(rundir: RunDir) -> str:
     rows += _baseline_rows(s, {"trained on": "", "params": "", "MFLOPs/token": "", "$/1K tok": "", "peak lr": ""})
     claim_rows = [{"specialist": c["specialist"], "vs": c["generalist"], "size ratio": f"{c['size_ratio']:.0f}x",
                    "accuracy diff (own family)": f"{c['mean']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]",
-                   "verdict": c["verdict"]} for c in s["claims"]]
+                   "verdict": c["verdict"] + (" (its family's size ladder did not resolve: not read)"
+                                              if c.get("ladder_resolved") is False else ""),
+                   **({"answer NLL, generalist minus specialist (secondary)":
+                       f"{c['answer_nll']['mean']:+.3f} [{c['answer_nll']['lo']:+.3f}, {c['answer_nll']['hi']:+.3f}]"}
+                      if c.get("answer_nll") else {})} for c in s["claims"]]
     lines = [PLUMBING, ""] if rundir.header.get("scale") == "smoke" else []
     lines += [f"**Verdict**: {s['verdict']}", ""]
     lines += [f"**{label}** (the paper's claims table): {text}" for label, text in s.get("claim_verdicts", {}).items()]
@@ -133,10 +137,13 @@ def size_text(s: dict[str, Any]) -> str:
     nll = c.get("measure") == "answer_nll"
     what = ("on the test answers' negative log-likelihood (nats per query; smaller generalist's minus the larger's, "
             "so > 0 means size helped)" if nll else "on test exact match (larger generalist minus the next smaller one)")
-    saturated = "below the NLL floor (every answer at p > 0.99)" if nll else "at ceiling"
+    saturated = ("at the exact-match ceiling or below the NLL floor (the gold answers' geometric-mean probability "
+                 "above 0.99)" if nll else "at ceiling")
+    telling = len(c["per_family"]) - len(c.get("at_ceiling", []))
     return (f"Size control (known result: at equal tokens a larger model is at least as good; required before a "
             f"specialist-vs-generalist verdict), {what}, each step of the size ladder paired over seeds, "
-            f"{level_text(c.get('level', 0.95))} t-interval; {c['families_resolved']} of {len(c['per_family'])} families resolved "
+            f"{level_text(c.get('level', 0.95))} t-interval; {c['families_resolved']} of the {telling} families that can "
+            f"tell resolved "
             f"({', '.join(c['families']) or 'none'}), {c['needed']} needed"
             + (f"; {saturated} for every generalist, so neither counted nor deciding: {', '.join(c['at_ceiling'])}"
                if c.get("at_ceiling") else "") + ": "
@@ -147,8 +154,9 @@ def _exact_match_reading(c: dict[str, Any]) -> str:
     em = c.get("exact_match_reading")
     if not em:
         return ""
-    return (f" For the record, not deciding: on test exact match {em['families_resolved']} of "
-            f"{len(em['per_family'])} families resolve ({', '.join(em['families']) or 'none'}"
+    telling = len(em["per_family"]) - len(em.get("at_ceiling", []))
+    return (f" For the record, not deciding: on test exact match {em['families_resolved']} of the "
+            f"{telling} families that can tell resolve ({', '.join(em['families']) or 'none'}"
             + (f"; at ceiling: {', '.join(em['at_ceiling'])}" if em.get("at_ceiling") else "") + ").")
 
 

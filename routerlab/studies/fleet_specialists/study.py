@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ CEILING_TOL = 0.01
 SIZE_MEASURES = ("exact_match", "answer_nll")
 
 #: Under ``answer_nll``, a family where every generalist's mean answer NLL is below this many
-#: nats per query (every answer at probability > 0.99) is at the floor: the loss analogue of
-#: the exact-match ceiling, where a size step is a difference in the last digits.
+#: nats per query (the gold answers' geometric-mean probability above 0.99) is at the floor: the
+#: loss analogue of the exact-match ceiling, where a size step is a difference in the last digits.
 NLL_FLOOR = 0.01
 
 #: The first line of every report written at smoke scale.
@@ -171,7 +172,8 @@ def size_metric(per_seed: list[dict[str, Any]], names: list[str], families: list
 
 
 def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[str, Any]], families: list[str],
-                 needed: int, alpha: float = 0.05, measure: str = "exact_match") -> tuple[dict[str, Any], Control]:
+                 needed: int, alpha: float = 0.05, measure: str = "exact_match",
+                 also_saturated: Sequence[str] = ()) -> tuple[dict[str, Any], Control]:
     """Does size buy quality? Per family, each generalist against the next smaller one
     (paired over seeds, :func:`routerlab.report.controls.paired_control`); a family resolves when
     every step of the size ladder resolves (e.g. gen-l > gen-m and gen-m > gen-s).
@@ -181,9 +183,11 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     larger's, so ``delta > 0`` means size helped either way).
 
     A family where every generalist's mean is within :data:`CEILING_TOL` of the ceiling (under
-    ``answer_nll``: below :data:`NLL_FLOOR`) cannot show a size effect: it is listed under
-    ``at_ceiling`` and neither counts nor decides (its steps are still reported), so "3 of 5" is
-    3 of the families that can tell.
+    ``answer_nll``: below :data:`NLL_FLOOR`), or that is in ``also_saturated`` (under
+    ``answer_nll`` the study passes the families at the exact-match ceiling: a gain in confidence
+    on answers every generalist already gets right tells no exact-match claim anything), cannot
+    show a size effect: it is listed under ``at_ceiling`` and neither counts nor decides (its
+    steps are still reported), so "3 of 5" is 3 of the families that can tell.
 
     Returns the summary entry ``{"families_resolved", "families", "resolved", "needed",
     "at_ceiling", "level", "measure", "per_family"}`` and one :class:`Control` for :func:`gate`: the deciding
@@ -196,7 +200,7 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     check(measure in SIZE_MEASURES, "size_measure", f"must be one of {', '.join(SIZE_MEASURES)}; got {measure!r}")
     nll = measure == "answer_nll"
     saturated = (lambda v: np.mean(v) < NLL_FLOOR) if nll else (lambda v: np.mean(v) >= CEILING - CEILING_TOL)
-    at_ceiling = [f for f in families if all(saturated(acc[g["name"]][f]) for g in ladder)]
+    at_ceiling = [f for f in families if f in also_saturated or all(saturated(acc[g["name"]][f]) for g in ladder)]
     for f in families:
         steps = [paired_control(f"size {f}: {big['name']} > {small['name']}", acc[big["name"]][f],
                                 acc[small["name"]][f], lower_is_better=nll, alpha=alpha)
@@ -286,11 +290,27 @@ def summarize(rundir: RunDir, cfg: SpecialistsConfig | None = None) -> dict[str,
     size, size_gate = None, None
     if len(generalists) >= 2:
         metric = size_metric(records, [g["name"] for g in generalists], families, measure)
-        size, size_gate = size_control(metric, generalists, families, needed, alpha, measure)
-        if measure != "exact_match":  # the threshold metric's reading, beside the one that decides
-            em, _ = size_control(acc, generalists, families, needed, alpha)
+        em, em_gate = size_control(acc, generalists, families, needed, alpha)
+        if measure == "exact_match":
+            size, size_gate = em, em_gate
+        else:  # exact match's ceiling families neither count nor decide; its reading is kept beside
+            size, size_gate = size_control(metric, generalists, families, needed, alpha, measure,
+                                           also_saturated=em["at_ceiling"])
             size["exact_match_reading"] = {k: em[k] for k in ("families_resolved", "families", "resolved",
                                                               "at_ceiling", "per_family")}
+        ladder_failed = [f for f in families if not size["per_family"][f]["resolved"]]
+        for c in claims:  # a family's claims are read only where its own size ladder resolved
+            if c["family"] in ladder_failed and not c["verdict"].startswith("uninformative"):
+                c["ladder_resolved"] = False
+        if knowledge is not None and "knowledge" in ladder_failed and not knowledge["verdict"].startswith("uninformative"):
+            knowledge["ladder_resolved"] = False
+    if all(r.get("answer_nll") for r in records):  # the claims on answer NLL too: a secondary reading
+        nll = {m["name"]: {f: [r["answer_nll"][m["name"]]["test"][f] for r in records] for f in families}
+               for m in models + controls}
+        for c in claims:  # > 0: the specialist's answers are likelier (lower NLL) than the generalist's
+            c["answer_nll"] = verdict(_paired(nll, c["generalist"], c["specialist"], c["family"]))
+        if knowledge is not None:  # > 0: the generalist's are likelier
+            knowledge["answer_nll"] = verdict(_paired(nll, "spec-knowledge", knowledge["generalist"], "knowledge"))
     summary = {"seeds": [r["seed"] for r in records], "families": families, "models": table, "claims": claims,
                "knowledge_claim": knowledge, "size_ratio": ratio, "baselines": base, "family_flags": family_flags,
                "order": [m["name"] for m in models + controls],
@@ -312,13 +332,18 @@ def family_outcomes(claims: list[dict[str, Any]]) -> dict[str, str]:
     holds them, its Holm-adjusted p-value (``p_holm``, over every informative claim-1 comparison)
     is below 0.05; otherwise it is a tie. Per family: ``wins`` (beats every one), ``split`` (beats
     one, not all), ``loses`` (loses to one, beats none), ``tie`` (ties them all), ``uninformative``
-    (every comparison at chance or ceiling). The knowledge specialist is left out: the seed's
-    specialities are code, math, logic and planning, and knowledge is the generalists' claim."""
+    (every comparison at chance or ceiling), ``underpowered`` (the family's own size ladder did
+    not resolve, ``ladder_resolved`` false: its comparisons are not read). The knowledge specialist
+    is left out: the seed's specialities are code, math, logic and planning, and knowledge is the
+    generalists' claim."""
     out: dict[str, str] = {}
     for f in dict.fromkeys(c["family"] for c in claims if c["specialist"] != "spec-knowledge"):
-        words = [_effective_word(c) for c in claims if c["family"] == f and c["specialist"] != "spec-knowledge"]
+        own = [c for c in claims if c["family"] == f and c["specialist"] != "spec-knowledge"]
+        words = [_effective_word(c) for c in own]
         told = [w for w in words if w != "uninformative"]
-        if not told:
+        if told and any(c.get("ladder_resolved") is False for c in own):
+            out[f] = "underpowered"
+        elif not told:
             out[f] = "uninformative"
         elif all(w == "beats" for w in told):
             out[f] = "wins"
@@ -341,15 +366,20 @@ def _effective_word(c: dict[str, Any]) -> str:
     return word
 
 
+_OUTCOME_LABEL = {"tie": "tie (not resolved: a tie in exact match is not parity)",
+                  "underpowered": "underpowered (the family's own size ladder did not resolve)"}
+
+
 def _by_outcome(outcomes: dict[str, str]) -> str:
-    order = ("wins", "split", "tie", "loses", "uninformative")
-    return "; ".join(f"{w}: {', '.join(f for f, o in outcomes.items() if o == w)}" for w in order
-                     if w in outcomes.values())
+    order = ("wins", "split", "tie", "loses", "underpowered", "uninformative")
+    return "; ".join(f"{_OUTCOME_LABEL.get(w, w)}: {', '.join(f for f, o in outcomes.items() if o == w)}"
+                     for w in order if w in outcomes.values())
 
 
 def _reasoning_word(outcomes: dict[str, str]) -> str:
-    """holds / depends / fails / not resolved / not told, from :func:`family_outcomes`."""
-    told = [o for o in outcomes.values() if o != "uninformative"]
+    """holds / depends / fails / not resolved / not told, from :func:`family_outcomes` (families
+    that are uninformative or whose size ladder failed tell nothing)."""
+    told = [o for o in outcomes.values() if o not in ("uninformative", "underpowered")]
     if not told:
         return "not told"
     if all(o == "wins" for o in told):
@@ -393,6 +423,8 @@ def s6_verdict(s: dict[str, Any]) -> str:
         return f"{head}: no knowledge specialist in this fleet"
     word = "tie" if "(1 seed)" in k["verdict"] else k["verdict"].split(" ")[0]
     know = {"beats": "holds", "loses": "fails", "tie": "not resolved"}.get(word, "not told")
+    if k.get("ladder_resolved") is False:  # knowledge's own size ladder did not resolve: not read
+        know = "not told"
     know_text = f"knowledge: {k['generalist']} minus spec-knowledge {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] ({k['verdict']})"
     outcomes = family_outcomes(s["claims"])
     reason = _reasoning_word(outcomes)
