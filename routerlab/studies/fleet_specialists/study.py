@@ -215,7 +215,8 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     k = min(needed, len(rank))
     deciding = weakest[rank[k - 1]]
     ok = len(resolved) >= needed
-    ceiling_note = f", {', '.join(at_ceiling)} at {'the NLL floor' if nll else 'ceiling'}" if at_ceiling else ""
+    where = "at the exact-match ceiling or the NLL floor" if nll else "at ceiling"
+    ceiling_note = f", {', '.join(at_ceiling)} {where}" if at_ceiling else ""
     on = " on answer NLL" if nll else ""
     control = replace(deciding, name=f"size ({len(resolved)}/{len(families)} families resolved{on}{ceiling_note}, "
                                      f"{needed} needed; deciding: {deciding.name})", resolved=ok)
