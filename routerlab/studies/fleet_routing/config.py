@@ -68,8 +68,9 @@ class FleetRoutingConfig:
 
     def __post_init__(self):
         check(self.unit in ("usd", "flops"), "unit", f"must be usd or flops; got {self.unit!r}")
-        check(self.size_measure in ("exact_match", "answer_nll"), "size_measure",
-              f"must be exact_match or answer_nll; got {self.size_measure!r}")
+        from routerlab.studies.fleet_specialists.study import check_size_measure  # the one list of measures
+
+        check_size_measure(self.size_measure)
         check(0 < self.size_alpha < 1, "size_alpha", f"must be in (0, 1); got {self.size_alpha}")
         check(self.feature_dim >= 2, "feature_dim", f"must be >= 2; got {self.feature_dim}")
         check(0 < self.target <= 1, "target", f"must be in (0, 1]; got {self.target}")

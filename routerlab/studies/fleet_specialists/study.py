@@ -35,6 +35,11 @@ SIZE_MEASURES = ("exact_match", "answer_nll")
 #: loss analogue of the exact-match ceiling, where a size step is a difference in the last digits.
 NLL_FLOOR = 0.01
 
+def check_size_measure(measure: str) -> None:
+    """A one-line ConfigError naming ``size_measure`` unless ``measure`` is one of :data:`SIZE_MEASURES`."""
+    check(measure in SIZE_MEASURES, "size_measure", f"must be one of {', '.join(SIZE_MEASURES)}; got {measure!r}")
+
+
 #: The first line of every report written at smoke scale.
 PLUMBING = ("**Plumbing check at smoke scale, not a result**: the models train for seconds and sit near chance; "
             "run `--scale quick` for numbers.")
@@ -69,8 +74,7 @@ class SpecialistsConfig:
         check(self.size_ratio > 0, "size_ratio", f"must be > 0; got {self.size_ratio}")
         check(1 <= self.size_families <= 5, "size_families", f"must be in [1, 5]; got {self.size_families}")
         check(0 < self.size_alpha < 1, "size_alpha", f"must be in (0, 1); got {self.size_alpha}")
-        check(self.size_measure in SIZE_MEASURES, "size_measure",
-              f"must be one of {', '.join(SIZE_MEASURES)}; got {self.size_measure!r}")
+        check_size_measure(self.size_measure)
 
 
 def _runs_root(rundir: RunDir) -> Path:
@@ -163,7 +167,7 @@ def size_metric(per_seed: list[dict[str, Any]], names: list[str], families: list
     """``{model: {family: [test value per seed]}}`` of ``measure`` from per-seed entries that hold
     ``accuracy`` and (for ``answer_nll``) ``answer_nll`` (``fleet.json``'s seeds, or this study's
     records); a fleet built before answer NLL was recorded is a one-line ConfigError."""
-    check(measure in SIZE_MEASURES, "size_measure", f"must be one of {', '.join(SIZE_MEASURES)}; got {measure!r}")
+    check_size_measure(measure)
     key = "accuracy" if measure == "exact_match" else "answer_nll"
     check(all(e.get(key) for e in per_seed), "size_measure",
           f"{measure}: this fleet does not record it (built before 2026-12-02's answer NLL); remove its "
@@ -197,7 +201,7 @@ def size_control(acc: dict[str, dict[str, list[float]]], generalists: list[dict[
     """
     ladder = sorted(generalists, key=lambda g: g["params"])
     per_family, weakest = {}, {}
-    check(measure in SIZE_MEASURES, "size_measure", f"must be one of {', '.join(SIZE_MEASURES)}; got {measure!r}")
+    check_size_measure(measure)
     nll = measure == "answer_nll"
     saturated = (lambda v: np.mean(v) < NLL_FLOOR) if nll else (lambda v: np.mean(v) >= CEILING - CEILING_TOL)
     at_ceiling = [f for f in families if f in also_saturated or all(saturated(acc[g["name"]][f]) for g in ladder)]
