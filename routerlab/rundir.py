@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from routerlab.config import canonical_json, config_hash, to_dict
-from routerlab.runtime import cpu_threads
+from routerlab.runtime import cpu_isa, cpu_threads
 from routerlab.tracking import TensorBoardMirror
 
 __all__ = ["RunDir", "RunDirError", "RunDirInvalid", "atomic_write_text", "environment", "dumps", "find_runs",
@@ -170,6 +170,7 @@ def environment(seed: int | None = None) -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "backend": jax.default_backend(),
         "cpu_threads": cpu_threads(),  # XLA:CPU's results depend on it (routerlab.runtime.cpu_threads)
+        "cpu": cpu_isa(),  # and on the instruction sets it compiles for (routerlab.runtime.cpu_isa)
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         "argv": sys.argv,
         "seed": seed,

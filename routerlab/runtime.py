@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["enable_compilation_cache", "quiet_progress_bars", "progress", "FAST_COMPILE", "cpu_threads"]
+__all__ = ["enable_compilation_cache", "quiet_progress_bars", "progress", "FAST_COMPILE", "cpu_threads", "cpu_isa"]
 
 # Nothing here imports jax at module level: ``routerlab --version`` and argument errors must
 # not pay for it.
@@ -78,6 +78,34 @@ def cpu_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def cpu_isa(cpuinfo: Path | str = "/proc/cpuinfo") -> dict[str, object]:
+    """The host CPU's model name and the vector instruction sets it offers (``cpuinfo``'s first
+    ``model name`` and its ``avx*``, ``fma``, ``amx*``, ``sse4*`` and ``f16c`` flags, sorted;
+    ``platform.processor()`` and no flags where there is no such file).
+
+    XLA:CPU compiles for the CPU it runs on (LLVM's host target), so the vector width and fused
+    multiply-adds it emits, and with them the last bits of float results, can differ between
+    machines with the same CPU count: on 2026-12-02 the quick LM suite, rerun on a fresh machine
+    of this project's kind at a code version whose changes since the recorded runs were meant
+    to be bit-neutral, gave different numbers (moe_vs_dense's Switch control +0.73 nats per fact
+    against the recorded +0.82), and which CPU made the recorded runs had not been written
+    down. ``env.json`` records this, and the LM unit cache keys on it
+    (:func:`routerlab.studies.lm.runner.unit_key`), so a unit is served only where it was made.
+    """
+    import platform
+    import re
+
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return {"model": platform.processor() or platform.machine(), "flags": []}
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    wanted = re.compile(r"^(avx.*|fma|amx.*|sse4.*|f16c)$")
+    return {"model": model.group(1).strip() if model else platform.machine(),
+            "flags": sorted({f for f in (flags.group(1).split() if flags else []) if wanted.match(f)})}
 
 
 def enable_compilation_cache() -> Path | None:

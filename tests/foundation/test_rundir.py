@@ -21,7 +21,7 @@ def test_layout_and_done_last(tmp_path):
     assert run.path.name.endswith("-" + run.header["config_hash"])
     assert run.config == {"seed": 3, "lr": 0.1} and run.header["scale"] == "smoke"
     env = json.loads((run.path / "env.json").read_text())
-    assert {"git_sha", "git_dirty", "versions", "devices", "cpu_threads", "XLA_FLAGS", "seed"} <= env.keys()
+    assert {"git_sha", "git_dirty", "versions", "devices", "cpu_threads", "cpu", "XLA_FLAGS", "seed"} <= env.keys()
     assert env["seed"] == 3 and env["versions"]["jax"]
     affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere the CPU count
     assert env["cpu_threads"] == (len(affinity(0)) if affinity else os.cpu_count())  # XLA:CPU's results depend on it
@@ -60,3 +60,16 @@ def test_dumps_is_deterministic():
 def test_open_rejects_non_run(tmp_path):
     with pytest.raises(RunDirError, match="not a run directory"):
         RunDir.open(tmp_path)
+
+
+def test_cpu_isa_reads_the_model_and_the_vector_flags(tmp_path):
+    """env.json's ``cpu``: the first processor's model name and its vector instruction sets, the
+    rest of the flags (not numerics-relevant) left out; no cpuinfo file gives no flags."""
+    from routerlab.runtime import cpu_isa
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 sse4_1 avx fma avx2 "
+                    "avx512f avx512bw amx_tile f16c lm nx\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    assert cpu_isa(info) == {"model": "AMD EPYC 9R14",
+                             "flags": ["amx_tile", "avx", "avx2", "avx512bw", "avx512f", "f16c", "fma", "sse4_1"]}
+    assert cpu_isa(tmp_path / "absent")["flags"] == []

@@ -77,6 +77,21 @@ def test_the_key_holds_the_cpu_count(monkeypatch):
     assert unit_key(cfg, [0, 1], None) != two
 
 
+def test_the_key_holds_the_cpus_instruction_sets(monkeypatch):
+    """XLA:CPU compiles for the host's instruction sets (routerlab.runtime.cpu_isa): a unit made
+    on a CPU with AVX-512 is never served on one without, at the same CPU count."""
+    import routerlab.studies.lm.runner as runner
+    from routerlab.studies.lm.config import LMStudyConfig
+
+    cfg = LMStudyConfig().run_config()
+    monkeypatch.setattr(runner, "cpu_isa", lambda: {"model": "X", "flags": ["avx", "avx2", "avx512f", "fma"]})
+    wide = unit_key(cfg, [0, 1], None)
+    monkeypatch.setattr(runner, "cpu_isa", lambda: {"model": "X", "flags": ["avx", "avx2", "fma"]})
+    assert unit_key(cfg, [0, 1], None) != wide
+    monkeypatch.setattr(runner, "cpu_isa", lambda: {"model": "X", "flags": ["avx", "avx2", "avx512f", "fma"]})
+    assert unit_key(cfg, [0, 1], None) == wide
+
+
 def test_a_unit_routed_by_a_user_router_is_never_cached():
     from routerlab.moe.registry import ROUTERS, register_router, unregister_router
     from routerlab.studies.lm.config import LMStudyConfig

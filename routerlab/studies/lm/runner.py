@@ -12,8 +12,9 @@ other arms. A finished ``(config, seeds)`` unit is stored under
 ``<runs root>/_cache/lm_units/<key>.json``, where ``key`` hashes the run config's canonical JSON
 (its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight,
 the versions of jax, jaxlib, flax, optax and numpy, the backend, the numerics flags of
-:data:`KEYED_ENV`, on CPU the number of CPUs the process may use (XLA:CPU's results depend on
-it: :func:`routerlab.runtime.cpu_threads`), and the *code* that trains a unit: the bytes, when
+:data:`KEYED_ENV`, on CPU the number of CPUs the process may use and the CPU's model and vector
+instruction sets (XLA:CPU's results depend on both: :func:`routerlab.runtime.cpu_threads`,
+:func:`routerlab.runtime.cpu_isa`), and the *code* that trains a unit: the bytes, when
 the runner is imported, of every module in the static import closure of this module
 (:func:`training_modules`: every ``routerlab`` import, function-level ones included, followed
 from here), so a change to that
@@ -58,7 +59,7 @@ import numpy as np
 
 from routerlab.config import canonical_json
 from routerlab.rundir import RunDir, atomic_write_text, take_file_lock
-from routerlab.runtime import cpu_threads, progress
+from routerlab.runtime import cpu_isa, cpu_threads, progress
 from routerlab.studies.lm.config import LMStudyConfig
 from routerlab.studies.lm_sweep import BATCHING_ENV, train_seeds
 from routerlab.train.config import LMRunConfig
@@ -160,7 +161,9 @@ def _environment_key() -> dict[str, Any]:
     return {"versions": versions, "backend": jax.default_backend(),
             "env": {k: os.environ.get(k) for k in KEYED_ENV},
             # XLA:CPU's thread pool follows the CPU count, and its results with it (runtime.cpu_threads)
-            "cpu_threads": cpu_threads() if jax.default_backend() == "cpu" else None}
+            "cpu_threads": cpu_threads() if jax.default_backend() == "cpu" else None,
+            # ... and the instruction sets it compiles for (runtime.cpu_isa)
+            "cpu_isa": cpu_isa() if jax.default_backend() == "cpu" else None}
 
 
 def cacheable(run_cfg: LMRunConfig) -> bool:
@@ -175,7 +178,7 @@ def cacheable(run_cfg: LMRunConfig) -> bool:
 def unit_key(run_cfg: LMRunConfig, seeds: Sequence[int], pg_weight: float | None) -> str:
     """The cache key of one trained unit: config (seed field aside), seeds, RL-R weight, the code
     that trains it (:func:`code_version_at`), the numerical libraries' versions, the backend and
-    :data:`KEYED_ENV` (and on CPU the CPU count)."""
+    :data:`KEYED_ENV` (and on CPU the CPU count and the CPU's model and vector instruction sets)."""
     payload = json.dumps({"config": json.loads(canonical_json(replace(run_cfg, seed=0))), "seeds": list(seeds),
                           "pg_weight": pg_weight, "code": _CODE_VERSION, **_environment_key()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
