@@ -4,7 +4,7 @@ Layout (see CONVENTIONS.md)::
 
     runs/<experiment>/<UTC time>-<config hash>/
         config.json     the resolved config (with the experiment name and scale)
-        env.json        git SHA and dirty flag, library versions, devices, CPU count, XLA_FLAGS, seed
+        env.json        git SHA and dirty flag, library versions, devices, CPU count and kind, XLA_FLAGS, seed
         metrics.jsonl   one JSON object per logged record, deterministic (no timings)
         tb/             TensorBoard event files mirroring metrics.jsonl (routerlab.tracking)
         summary.json    the run's headline numbers

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -71,8 +73,9 @@ def cpu_threads() -> int:
     0.29776 with 2 CPUs and 0.29982 pinned to one (``taskset -c 0``), each bit for bit
     reproducible, while the Switch E=8 unit agreed to the last bit (``XLA_FLAGS=
     --xla_cpu_multi_thread_eigen=false`` gives a third result, 0.30240). "Same config and seed,
-    identical metrics" therefore holds for the same CPU count: ``env.json`` records it and the
-    LM unit cache keys on it (:func:`routerlab.studies.lm.runner.unit_key`).
+    identical metrics" therefore holds for the same CPU count on the same kind of CPU
+    (:func:`cpu_isa`): ``env.json`` records both and the LM unit cache keys on both
+    (:func:`routerlab.studies.lm.runner.unit_key`).
     """
     try:
         return len(os.sched_getaffinity(0))
@@ -80,32 +83,50 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_isa(cpuinfo: Path | str = "/proc/cpuinfo") -> dict[str, object]:
-    """The host CPU's model name and the vector instruction sets it offers (``cpuinfo``'s first
-    ``model name`` and its ``avx*``, ``fma``, ``amx*``, ``sse4*`` and ``f16c`` flags, sorted;
-    ``platform.processor()`` and no flags where there is no such file).
+#: cpuinfo fields that identify a CPU (x86: vendor, family, model, stepping; ARM: implementer,
+#: part, revision), and the feature flags that decide the vector code LLVM emits.
+_CPU_ID_FIELDS = ("model name", "vendor_id", "cpu family", "model", "stepping",
+                  "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "CPU revision")
+_VECTOR_FLAGS = {"flags": re.compile(r"^(avx.*|fma|amx.*|sse4.*|f16c)$"),  # x86
+                 "Features": re.compile(r"^(asimd.*|sve.*|sme.*|bf16|i8mm|fphp|fcma|dotprod)$")}  # ARM
 
-    XLA:CPU compiles for the CPU it runs on (LLVM's host target), so the vector width and fused
-    multiply-adds it emits, and with them the last bits of float results, can differ between
-    machines with the same CPU count: on 2026-12-02 the quick LM suite, rerun on a fresh machine
-    of this project's kind at a code version whose changes since the recorded runs were meant
-    to be bit-neutral, gave different numbers (moe_vs_dense's Switch control +0.73 nats per fact
-    against the recorded +0.82), and which CPU made the recorded runs had not been written
-    down. ``env.json`` records this, and the LM unit cache keys on it
-    (:func:`routerlab.studies.lm.runner.unit_key`), so a unit is served only where it was made.
+
+@functools.lru_cache(maxsize=4)
+def cpu_isa(cpuinfo: Path | str = "/proc/cpuinfo") -> dict[str, object]:
+    """The host CPU's identity and the vector instruction sets it offers, read from the first
+    processor's block of ``cpuinfo``: ``{"model": <model name, else the machine>, "id": {field:
+    value} of :data:`_CPU_ID_FIELDS` present, "flags": sorted vector flags}`` (x86's ``flags``:
+    ``avx*``, ``fma``, ``amx*``, ``sse4*``, ``f16c``; ARM's ``Features``: ``asimd*``, ``sve*``,
+    ``sme*``, ``bf16``, ``i8mm``, ...). Where there is no such file (macOS, Windows) only
+    ``platform.processor()`` or the machine name, and no flags: there it identifies little.
+
+    Why it is recorded: XLA:CPU compiles for the CPU it runs on (LLVM's host target), so the
+    vector width and fused multiply-adds it emits, and with them the last bits of float results,
+    may differ between machines with the same CPU count. On 2026-12-02 the quick LM suite, rerun
+    on a fresh machine of this project's kind, gave numbers different from the recorded runs of
+    2026-12-01 at the same configs (moe_vs_dense's Switch control +0.73 nats per fact against
+    +0.82); the code between them changed in ways meant to be bit-neutral, and the CPU of the
+    recorded runs had not been written down, so the host is one untested explanation among
+    others (a code change that was not neutral is another). ``env.json`` records this, and the
+    LM unit cache keys on it (:func:`routerlab.studies.lm.runner.unit_key`), so a unit is served
+    only on the kind of CPU that made it.
     """
     import platform
-    import re
 
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
-        return {"model": platform.processor() or platform.machine(), "flags": []}
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
-    wanted = re.compile(r"^(avx.*|fma|amx.*|sse4.*|f16c)$")
-    return {"model": model.group(1).strip() if model else platform.machine(),
-            "flags": sorted({f for f in (flags.group(1).split() if flags else []) if wanted.match(f)})}
+        return {"model": platform.processor() or platform.machine(), "id": {}, "flags": []}
+    first = re.split(r"\n[ \t]*\n", text.strip(), maxsplit=1)[0]  # processor 0's block
+    fields: dict[str, str] = {}
+    for line in first.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    flags = {f for name, wanted in _VECTOR_FLAGS.items() for f in fields.get(name, "").split() if wanted.match(f)}
+    return {"model": fields.get("model name") or platform.machine(),
+            "id": {k: fields[k] for k in _CPU_ID_FIELDS if fields.get(k)},
+            "flags": sorted(flags)}
 
 
 def enable_compilation_cache() -> Path | None:

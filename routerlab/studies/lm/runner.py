@@ -23,8 +23,8 @@ the cache valid. A unit whose MoE routes with a router registered from outside r
 (``register_router``) is never cached: its code is not in the key. A later study (or a variant of the same
 study with an identical config) copies the stored records into its own ``metrics.jsonl`` with
 ``"cache_key"`` set, so each run directory stays self-contained. On CPU the same config and
-seeds give identical metrics for the same CPU count (which the key holds), so reuse changes no
-number. ``ROUTERLAB_NO_UNIT_CACHE=1`` turns the cache off.
+seeds give identical metrics for the same CPU count on the same kind of CPU (both in the key),
+so reuse changes no number. ``ROUTERLAB_NO_UNIT_CACHE=1`` turns the cache off.
 
 **Mid-unit checkpoints.** A unit in training saves its seeds' state after every evaluation
 segment under ``<run>/checkpoints/<checkpoint key>/`` (:func:`checkpoint_key`: the config, seeds
