@@ -105,9 +105,9 @@ def cpu_isa(cpuinfo: Path | str = "/proc/cpuinfo") -> dict[str, object]:
     may differ between machines with the same CPU count. On 2026-12-02 the quick LM suite, rerun
     on a fresh machine of this project's kind, gave numbers different from the recorded runs of
     2026-12-01 at the same configs (moe_vs_dense's Switch control +0.73 nats per fact against
-    +0.82); the code between them changed in ways meant to be bit-neutral, and the CPU of the
-    recorded runs had not been written down, so the host is one untested explanation among
-    others (a code change that was not neutral is another). ``env.json`` records this, and the
+    +0.82), while the code of the recorded runs, rerun on the new machine, gave the new numbers
+    bit for bit: the machine (its CPU, which had not been written down, or its library builds)
+    made the difference. ``env.json`` records the CPU, and the
     LM unit cache keys on it (:func:`routerlab.studies.lm.runner.unit_key`), so a unit is served
     only on the kind of CPU that made it.
     """
