@@ -83,9 +83,9 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
-#: cpuinfo fields that identify a CPU (x86: vendor, family, model, stepping; ARM: implementer,
-#: part, revision), and the feature flags that decide the vector code LLVM emits.
-_CPU_ID_FIELDS = ("model name", "vendor_id", "cpu family", "model", "stepping",
+#: cpuinfo fields that identify a CPU beside its model name (x86: vendor, family, model, stepping;
+#: ARM: implementer, part, revision), and the feature flags that decide the vector code LLVM emits.
+_CPU_ID_FIELDS = ("vendor_id", "cpu family", "model", "stepping",
                   "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "CPU revision")
 _VECTOR_FLAGS = {"flags": re.compile(r"^(avx.*|fma|amx.*|sse4.*|f16c)$"),  # x86
                  "Features": re.compile(r"^(asimd.*|sve.*|sme.*|bf16|i8mm|fphp|fcma|dotprod)$")}  # ARM

@@ -158,8 +158,8 @@ def scaled_fleet(scale: str) -> FleetConfig:
     specialists 6e-3). The fleet studies give a verdict only where the size control passes
     (gen-l > gen-m > gen-s resolved on >= 3 of 5 families); at this config it does not (1 of
     5 at 8 seeds on the machine of 2026-12-01; 2 of the 4 families that can tell on a rebuild of
-    the same fleet key on another machine on 2026-12-02). How these numbers were chosen, and every design tried against the size
-    control since (8,000 steps; 1,200 facts; a deeper gen-l), each declared before its build
+    the same fleet key on another machine on 2026-12-02). How these numbers were chosen, and
+    every design tried against the size control since (8,000 steps; 1,200 facts; a deeper gen-l), each declared before its build
     and recorded whichever way it came out, is in ``docs/fleet_calibration.md``.
 
     ``paper``: the same architectures, learning rates, tasks and controls, 5 seeds, 6,000

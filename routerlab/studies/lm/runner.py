@@ -13,8 +13,9 @@ other arms. A finished ``(config, seeds)`` unit is stored under
 (its ``seed`` field aside: the seeds are listed), the seeds, the RL-R weight,
 the versions of jax, jaxlib, flax, optax and numpy, the backend, the numerics flags of
 :data:`KEYED_ENV`, on CPU the number of CPUs the process may use and the CPU's model and vector
-instruction sets (XLA:CPU's results depend on the first and may on the second: :func:`routerlab.runtime.cpu_threads`,
-:func:`routerlab.runtime.cpu_isa`), and the *code* that trains a unit: the bytes, when
+instruction sets (XLA:CPU's results depend on the first and may on the second:
+:func:`routerlab.runtime.cpu_threads`, :func:`routerlab.runtime.cpu_isa`), and the *code* that
+trains a unit: the bytes, when
 the runner is imported, of every module in the static import closure of this module
 (:func:`training_modules`: every ``routerlab`` import, function-level ones included, followed
 from here), so a change to that
