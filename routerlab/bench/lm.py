@@ -95,11 +95,11 @@ def _single_thunk(run_cfg, tokens: jax.Array) -> Callable[[], Any]:
 
 
 def _seeds_thunk(run_cfg, tokens: jax.Array, num_seeds: int, batching: str) -> Callable[[], Any]:
-    from routerlab.studies.lm_sweep import _segment_fn, _stack
+    from routerlab.studies.lm_sweep import _program_config, _segment_fn, _stack
     from routerlab.train.loop import init_state
 
-    segment = _segment_fn(run_cfg.model, run_cfg.train, False, None, batching)
-    box = [_stack([init_state(replace(run_cfg, seed=s)) for s in range(num_seeds)])]
+    segment = _segment_fn(run_cfg.model, _program_config(run_cfg.train), False, None, batching)
+    box = [_stack([init_state(replace(run_cfg, seed=s), lr_in_state=True) for s in range(num_seeds)])]
     steps = tokens.shape[1]
     keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), steps))(jnp.arange(num_seeds))
 

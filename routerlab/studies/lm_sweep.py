@@ -126,11 +126,19 @@ def eval_points(tc: TrainConfig) -> list[int]:
     return points
 
 
+def _program_config(tc: TrainConfig) -> TrainConfig:
+    """``tc`` with the peak rate at the trainer's default: the compiled training program
+    depends on everything of ``tc`` but its rate, which the state carries
+    (``make_optimizer(..., lr_in_state=True)``), so every rate of a grid shares one program."""
+    return replace(tc, lr=TrainConfig.lr)
+
+
 @functools.lru_cache(maxsize=16)
 def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None,
                 batching: str = "vmap"):
-    """:func:`~routerlab.train.step.scan_steps` of the engine's step over seeds (:func:`over_seeds`)."""
-    step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
+    """:func:`~routerlab.train.step.scan_steps` of the engine's step over seeds (:func:`over_seeds`);
+    callers pass :func:`_program_config` of their train config."""
+    step, _ = engine_steps(model_cfg, train_cfg, pg_weight, lr_in_state=True)
     run = scan_steps(step, noise=noise, masked=train_cfg.objective == "masked")
     return over_seeds(run, batching, compiler_options=FAST_COMPILE)
 
@@ -139,7 +147,7 @@ def _segment_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_wei
 def _diagnose_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_weight: float | None = None,
                  batching: str = "vmap"):
     """:func:`_segment_fn` returning every step's health, to name a failure's quantity."""
-    step, _ = engine_steps(model_cfg, train_cfg, pg_weight)
+    step, _ = engine_steps(model_cfg, train_cfg, pg_weight, lr_in_state=True)
     run = scan_with_health(step, noise=noise, masked=train_cfg.objective == "masked")
     return over_seeds(run, batching, compiler_options=FAST_COMPILE)
 
@@ -147,7 +155,7 @@ def _diagnose_fn(model_cfg: LMConfig, train_cfg: TrainConfig, noise: bool, pg_we
 def _nonfinite(cfg: LMRunConfig, pg_weight: float | None, seeds: list[int], start: int, segment_start_state: Any,
                inputs: tuple, bad: np.ndarray, saved: list[int], batching: str = "vmap") -> NonFiniteError:
     """The error for a segment from step ``start + 1`` whose per-step ``ok`` is false at ``bad``."""
-    diagnose = _diagnose_fn(cfg.model, cfg.train, cfg.train.router_noise, pg_weight, batching)
+    diagnose = _diagnose_fn(cfg.model, _program_config(cfg.train), cfg.train.router_noise, pg_weight, batching)
     _, (metrics, health) = jax.device_get(diagnose(segment_start_state, *inputs))
     named = name_nonfinite(metrics, health, seeds, start)
     if named is None:  # the replay stayed finite: report what the segment itself saw
@@ -189,11 +197,29 @@ def _mean_routing(routing: dict, batches: Any = slice(None)) -> dict[str, dict[s
             for layer, metrics in routing.items()}
 
 
+#: Batches per call of the compiled evaluation: every split and readout is evaluated in calls of
+#: this many (the last padded), so a config compiles one evaluation program, not one per split size.
+EVAL_CHUNK = 4
+
+
+def _evaluate(fn, state, batches: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``fn`` (:func:`_eval_fn`) over ``batches [nb, B, T + 1]`` in calls of :data:`EVAL_CHUNK`
+    batches; the last call is padded with copies of the split's last batch, whose outputs are
+    dropped. Batch ``i`` keeps evaluation mask key ``i``. Each batch's numbers do not depend on the
+    chunking (``jax.lax.map`` evaluates one batch at a time; ``tests/studies/test_lm_sweep_eval.py``)."""
+    count = len(batches)
+    keys = eval_mask_keys(count)
+    parts = []
+    for lo in range(0, count, EVAL_CHUNK):
+        idx = np.minimum(np.arange(lo, lo + EVAL_CHUNK), count - 1)
+        out = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches[idx]), keys[idx]))
+        parts.append(jax.tree.map(lambda x, n=min(EVAL_CHUNK, count - lo): np.asarray(x)[:, :n], out))
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *parts)  # [S, nb, ...]
+
+
 def _eval_split(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str, Any]:
     """Losses (``domains [nb, B]``: each window's domain) and routing metrics of ``batches``."""
-    # Batch i of the split gets evaluation mask key i (used only by the masked objective).
-    ce_seq, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches),
-                                        eval_mask_keys(len(batches))))  # [S, nb, B], {layer: [S, nb, ...]}
+    ce_seq, routing = _evaluate(fn, state, batches)  # [S, nb, B], {layer: [S, nb, ...]}
     num_seeds = ce_seq.shape[0]
     out: dict[str, Any] = {"loss": ce_seq.reshape(num_seeds, -1).astype(np.float64).mean(axis=1)}
     out["loss_by_domain"] = {DOMAINS[d]: ce_seq[:, domains == d].reshape(num_seeds, -1).astype(np.float64).mean(axis=1)
@@ -204,7 +230,7 @@ def _eval_split(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str
 
 def _routing_by_domain(fn, state, batches: np.ndarray, domains: np.ndarray) -> dict[str, Any]:
     """The specialisation readout: routing metrics per domain, on domain-pure batches."""
-    _, routing = jax.device_get(fn(state.params, state.rest, jnp.asarray(batches), eval_mask_keys(len(batches))))
+    _, routing = _evaluate(fn, state, batches)
     first = domains[:, 0]
     return {DOMAINS[d]: _mean_routing(routing, first == d) for d in np.unique(first)}
 
@@ -259,7 +285,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
         check_mask_id(corpus)
     if masked and reinforce_pg_weight is not None:
         raise ValueError("RL-R's reward is the next-token cross-entropy; it is not defined for the masked objective")
-    states = [init_state(replace(cfg, seed=s)) for s in seeds]
+    states = [init_state(replace(cfg, seed=s), lr_in_state=True) for s in seeds]  # the rate is state
     state = _stack(states)
     del states
     tokens = np.stack([corpus.batches(stream_key(s, "data"), tc.steps, tc.batch_size).tokens
@@ -271,7 +297,7 @@ def train_seeds(cfg: LMRunConfig, seeds: Sequence[int], *, reinforce_pg_weight: 
                            for s in seeds])  # [S, steps], key ("mask", i); unused by next_token
     if reinforce_pg_weight is not None and not tc.router_noise:
         raise ValueError("RL-R samples experts with the router_noise key; set train.router_noise=true")
-    segment = _segment_fn(cfg.model, tc, tc.router_noise, reinforce_pg_weight, batching)
+    segment = _segment_fn(cfg.model, _program_config(tc), tc.router_noise, reinforce_pg_weight, batching)
     evaluate = _eval_fn(cfg.model, _eval_config(tc), reinforce_pg_weight, batching)
     val_batches, val_domains = _split_batches(corpus, "val", tc.batch_size, tc.eval_batches)
 

@@ -82,7 +82,8 @@ class NonFiniteError(FloatingPointError):
 
 
 @functools.lru_cache(maxsize=16)
-def engine_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None) -> tuple[Callable, Callable]:
+def engine_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float | None = None, *,
+                 lr_in_state: bool = False) -> tuple[Callable, Callable]:
     """``(step, eval_step)`` of this model, optimiser and objective: ``step`` is the pure
     :func:`~routerlab.train.step.make_train_step` (with diagnostics) that every training path
     compiles (:func:`train` one step per call, :func:`routerlab.studies.lm_sweep.train_seeds`
@@ -91,7 +92,12 @@ def engine_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float |
     ``pg_weight``: the MoE layers are RL-R layers (:mod:`routerlab.moe.reinforce`, starting
     from the standard MoE's parameters) trained on ``reinforce_lm_loss`` with this weight on
     the policy-gradient loss (next-token objective only).
+
+    ``lr_in_state``: the step reads the peak learning rate from the optimiser state
+    (:func:`~routerlab.train.state.make_optimizer`), so ``train_cfg.lr`` does not enter the
+    program; the state must come from ``init_state(..., lr_in_state=True)``.
     """
+    tx = make_optimizer(train_cfg, lr_in_state=lr_in_state)
     if pg_weight is not None:
         from routerlab.moe.reinforce import reinforce_lm, reinforce_lm_loss
 
@@ -101,12 +107,12 @@ def engine_steps(model_cfg: LMConfig, train_cfg: TrainConfig, pg_weight: float |
             del mask_key  # RL-R trains on next tokens only
             return reinforce_lm_loss(graphdef, params, rest, tokens, key, pg_weight)
 
-        return make_train_step(loss_fn, make_optimizer(train_cfg)), make_eval_step(graphdef)
+        return make_train_step(loss_fn, tx), make_eval_step(graphdef)
     graphdef, _, rest = split_model(nnx.eval_shape(lambda: LM(model_cfg, rngs=nnx.Rngs(0))))
     objective = dict(objective=train_cfg.objective, mask_rate=train_cfg.mask_rate)
     loss_fn = functools.partial(lm_loss, graphdef, **objective)
     bias = functools.partial(router_bias_update, graphdef) if uses_router_bias(rest) else None
-    return (make_train_step(loss_fn, make_optimizer(train_cfg), rest_update=bias),
+    return (make_train_step(loss_fn, tx, rest_update=bias),
             make_eval_step(graphdef, **objective))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import jax
@@ -18,6 +19,7 @@ from flax import nnx
 from routerlab.models.config import LMConfig
 from routerlab.models.lm import LM
 from routerlab.rng import KeyStreams
+from routerlab.runtime import FAST_COMPILE
 from routerlab.train.config import LMRunConfig, TrainConfig
 from routerlab.train.step import TrainState, split_model
 
@@ -35,10 +37,9 @@ def make_schedule(cfg: TrainConfig) -> optax.Schedule:
     )
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """Global-norm clipping then AdamW on :func:`make_schedule`; decay on matrices only."""
+def _adamw(cfg: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
     adamw = optax.adamw(
-        make_schedule(cfg),
+        schedule,
         b1=cfg.b1,
         b2=cfg.b2,
         eps=cfg.eps,
@@ -48,21 +49,52 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), adamw) if cfg.grad_clip > 0 else adamw
 
 
+def make_optimizer(cfg: TrainConfig, *, lr_in_state: bool = False) -> optax.GradientTransformation:
+    """Global-norm clipping then AdamW on :func:`make_schedule`; decay on matrices only.
+
+    ``lr_in_state``: the peak rate is *data*, not a constant of the program. It is held in the
+    optimiser state (``optax.inject_hyperparams``: ``opt_state.hyperparams["peak_lr"]``, set
+    to ``cfg.lr`` by ``init``) and the schedule is ``peak_lr x`` the unit-peak schedule, so
+    that one compiled update serves every rate of a learning-rate grid: the update built from
+    a config with any ``lr`` trains at the rate its state holds. The same schedule up to
+    float rounding (``lr * s(t)`` instead of ``s_lr(t)``;
+    ``tests/train/test_engine.py`` checks the two against each other).
+    """
+    if not lr_in_state:
+        return _adamw(cfg, make_schedule(cfg))
+    unit = make_schedule(replace(cfg, lr=1.0))
+
+    def factory(peak_lr: jax.Array) -> optax.GradientTransformation:
+        return _adamw(cfg, lambda count: peak_lr * unit(count))
+
+    return optax.inject_hyperparams(factory)(peak_lr=cfg.lr)
+
+
+def _init_model(model_cfg: LMConfig, key: jax.Array) -> tuple[nnx.State, nnx.State]:
+    _, params, rest = split_model(LM(model_cfg, rngs=nnx.Rngs(params=key)))
+    return params, rest
+
+
 @functools.lru_cache(maxsize=8)
 def _init_model_fn(model_cfg: LMConfig) -> Callable[[jax.Array], tuple[nnx.State, nnx.State]]:
-    def init(key: jax.Array) -> tuple[nnx.State, nnx.State]:
-        _, params, rest = split_model(LM(model_cfg, rngs=nnx.Rngs(params=key)))
-        return params, rest
-
-    return jax.jit(init)  # one compiled program instead of an eager dispatch per parameter
+    # One compiled program instead of an eager dispatch per parameter, at LLVM level 1: a third
+    # of the default's compile time, bit for bit the same parameters (tests/train/test_state_init.py).
+    return jax.jit(functools.partial(_init_model, model_cfg), compiler_options=FAST_COMPILE)
 
 
 @functools.lru_cache(maxsize=8)
-def _init_opt_fn(train_cfg: TrainConfig) -> Callable[[nnx.State], Any]:
-    return jax.jit(make_optimizer(train_cfg).init)
+def _init_opt_fn(train_cfg: TrainConfig, lr_in_state: bool = False) -> Callable[[nnx.State], Any]:
+    return jax.jit(make_optimizer(train_cfg, lr_in_state=lr_in_state).init, compiler_options=FAST_COMPILE)
 
 
-def init_state(cfg: LMRunConfig) -> TrainState:
-    """The initial :class:`TrainState`: parameters drawn from the ``params`` key stream."""
-    params, rest = _init_model_fn(cfg.model)(KeyStreams(cfg.seed)("params"))
-    return TrainState(params, rest, _init_opt_fn(cfg.train)(params))
+def init_state(cfg: LMRunConfig, *, lr_in_state: bool = False) -> TrainState:
+    """The initial :class:`TrainState`: parameters drawn from the ``params`` key stream.
+    ``lr_in_state``: the optimiser state of :func:`make_optimizer`'s ``lr_in_state`` form,
+    holding ``cfg.train.lr``. Called under a caller's ``jax.jit`` (``init_sharded_state``), it
+    traces into that program (compile options belong to the outermost jit only)."""
+    key = KeyStreams(cfg.seed)("params")
+    if isinstance(key, jax.core.Tracer):
+        params, rest = _init_model(cfg.model, key)
+        return TrainState(params, rest, make_optimizer(cfg.train, lr_in_state=lr_in_state).init(params))
+    params, rest = _init_model_fn(cfg.model)(key)
+    return TrainState(params, rest, _init_opt_fn(cfg.train, lr_in_state)(params))

@@ -180,16 +180,17 @@ def test_lm_non_finite_names_seed_step_and_quantity_and_keeps_the_checkpoint(tmp
 def test_replay_names_the_quantity_the_segment_saw():
     """The diagnostic replay (scan_with_health) is the segment's own computation: a healthy
     segment replays finite, step for step equal losses."""
-    from routerlab.studies.lm_sweep import _diagnose_fn, _segment_fn
+    from routerlab.studies.lm_sweep import _diagnose_fn, _program_config, _segment_fn
     from routerlab.train.guard import name_nonfinite
     from routerlab.train.loop import init_state
     from dataclasses import replace
 
-    state = lm_sweep._stack([init_state(replace(CFG, seed=s)) for s in SEEDS])
+    state = lm_sweep._stack([init_state(replace(CFG, seed=s), lr_in_state=True) for s in SEEDS])
     tokens = np.zeros((len(SEEDS), 3, 4, 17), np.int32) + np.arange(17, dtype=np.int32)
     keys = jax.numpy.stack([jax.random.split(jax.random.key(s), 3) for s in SEEDS])
-    _, out = _segment_fn(CFG.model, CFG.train, False)(state, tokens, keys, keys)
-    _, (metrics, health) = _diagnose_fn(CFG.model, CFG.train, False)(state, tokens, keys, keys)
+    program = _program_config(CFG.train)
+    _, out = _segment_fn(CFG.model, program, False)(state, tokens, keys, keys)
+    _, (metrics, health) = _diagnose_fn(CFG.model, program, False)(state, tokens, keys, keys)
     np.testing.assert_array_equal(np.asarray(out["loss"]), np.asarray(metrics["loss"]))
     assert name_nonfinite(jax.device_get(metrics), jax.device_get(health), SEEDS, 0) is None
 

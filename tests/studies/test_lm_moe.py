@@ -59,6 +59,17 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
     assert len(trained) == len(initial) and all(t.shape == (1, *np.shape(i)) for t, i in zip(trained, initial))
     assert any(not np.allclose(t[0], i) for t, i in zip(trained, initial))
 
+    # Another rate of a grid runs the same compiled program (the rate is optimiser state:
+    # tests/train/test_engine.py checks it trains as a program compiled at that rate).
+    from dataclasses import replace
+
+    from routerlab.studies.lm_sweep import _segment_fn
+
+    compiled = _segment_fn.cache_info().misses
+    faster = train_seeds(replace(cfg, train=replace(cfg.train, lr=1e-2)), [1])
+    assert _segment_fn.cache_info().misses == compiled
+    assert not np.allclose(faster["train_loss"][0, -1], sweep["train_loss"][0, -1])
+
 
 @pytest.mark.slow
 def test_batched_trainer_equals_single_model_train_masked_encoder(tmp_path):

@@ -64,6 +64,28 @@ def test_reinforce_step_is_the_plain_adamw_update_of_its_loss():
     _close(new.params, want)
 
 
+def test_rate_held_in_state_trains_as_the_rate_compiled_in():
+    """make_optimizer(lr_in_state=True): a program built from a config at one rate trains at the
+    rate its state holds, step for step as the plain program compiled at that rate (through the
+    warmup and the cosine: 10 steps, warmup 2), so one program serves a whole rate grid."""
+    rate = 2e-2
+    at_rate = replace(CFG, train=replace(CFG.train, lr=rate))
+    plain, _ = engine_steps(MODEL, at_rate.train)
+    shared, _ = engine_steps(MODEL, CFG.train, lr_in_state=True)  # built at CFG's own rate, 3e-3
+    state = init_state(at_rate, lr_in_state=True)
+    assert float(state.opt_state.hyperparams["peak_lr"]) == np.float32(rate)
+    tokens, keys = _tokens((10, 4)), jax.random.split(jax.random.key(2), 10)
+    want, _ = jax.jit(scan_steps(plain, noise=True, masked=False))(init_state(at_rate), tokens, keys, keys)
+    got, per_step = jax.jit(scan_steps(shared, noise=True, masked=False))(state, tokens, keys, keys)
+    assert per_step["ok"].tolist() == [True] * 10
+    _close(got.params, want.params, rtol=1e-4, atol=1e-6)
+    # ... and not as the rate the program was built from
+    built_rate, _ = engine_steps(MODEL, CFG.train)
+    other, _ = jax.jit(scan_steps(built_rate, noise=True, masked=False))(init_state(CFG), tokens, keys, keys)
+    assert any(not np.allclose(np.asarray(a), np.asarray(b))
+               for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(got.params), strict=True))
+
+
 def test_scan_of_steps_equals_a_loop_of_single_steps():
     step, _ = engine_steps(MODEL, CFG.train)
     tokens = _tokens((3, 4))
