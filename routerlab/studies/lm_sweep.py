@@ -12,8 +12,14 @@ fixed ones of :func:`routerlab.train.objective.eval_mask_key`, batch by batch as
 :func:`routerlab.train.loop.evaluate`.
 
 Steps run in segments of ``eval_every`` (the last one possibly shorter): one compiled program
-``scan_steps(step)`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config with
-:data:`routerlab.runtime.FAST_COMPILE`, and run over the seeds as ``batching`` says:
+``scan_steps(step)`` (:func:`routerlab.train.step.scan_steps`) per segment length, compiled once per config
+(its rate aside) with :data:`routerlab.runtime.FAST_COMPILE`, and run over the seeds as ``batching``
+says. The peak learning rate is not part of that program: it is optimiser state
+(:func:`routerlab.train.state.make_optimizer` with ``lr_in_state``), so every rate of a study's grid
+runs one program (keyed on :func:`_program_config`), and evaluation runs in calls of
+:data:`EVAL_CHUNK` batches, so one evaluation program serves every split. A rate held in state
+trains bit for bit as the same rate compiled in (``tests/train/test_engine.py``), so runs recorded
+when each rate compiled its own program are reproduced.
 
 * ``vmap`` (the default): one ``vmap``-ed program trains every seed at once; every recorded
   LM run was made this way.

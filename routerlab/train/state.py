@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import jax
@@ -26,15 +25,27 @@ from routerlab.train.step import TrainState, split_model
 __all__ = ["make_schedule", "make_optimizer", "init_state"]
 
 
-def make_schedule(cfg: TrainConfig) -> optax.Schedule:
-    """Linear warmup from 0 to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at ``steps``."""
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        decay_steps=cfg.steps,
-        end_value=cfg.lr * cfg.min_lr_ratio,
-    )
+def make_schedule(cfg: TrainConfig, peak: jax.Array | None = None) -> optax.Schedule:
+    """Linear warmup from 0 to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at ``steps``.
+
+    ``peak``: the peak rate as an array (traced, say) in place of ``cfg.lr``; the schedule is
+    then built as ``optax.warmup_cosine_decay_schedule`` builds its own (a linear warmup joined
+    to a cosine decay with ``alpha = min_lr_ratio``), which that function cannot do with a
+    traced peak, so a step count gives the same float32 value either way
+    (``tests/train/test_engine.py`` checks it bit for bit over a run's steps)."""
+    if peak is None:
+        return optax.warmup_cosine_decay_schedule(
+            init_value=0.0,
+            peak_value=cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            decay_steps=cfg.steps,
+            end_value=cfg.lr * cfg.min_lr_ratio,
+        )
+    return optax.join_schedules([
+        optax.linear_schedule(init_value=0.0, end_value=peak, transition_steps=cfg.warmup_steps),
+        optax.cosine_decay_schedule(init_value=peak, decay_steps=cfg.steps - cfg.warmup_steps,
+                                    alpha=cfg.min_lr_ratio),
+    ], [cfg.warmup_steps])
 
 
 def _adamw(cfg: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
@@ -54,18 +65,19 @@ def make_optimizer(cfg: TrainConfig, *, lr_in_state: bool = False) -> optax.Grad
 
     ``lr_in_state``: the peak rate is *data*, not a constant of the program. It is held in the
     optimiser state (``optax.inject_hyperparams``: ``opt_state.hyperparams["peak_lr"]``, set
-    to ``cfg.lr`` by ``init``) and the schedule is ``peak_lr x`` the unit-peak schedule, so
-    that one compiled update serves every rate of a learning-rate grid: the update built from
-    a config with any ``lr`` trains at the rate its state holds. The same schedule up to
-    float rounding (``lr * s(t)`` instead of ``s_lr(t)``;
-    ``tests/train/test_engine.py`` checks the two against each other).
+    to ``cfg.lr`` by ``init``), so that one compiled update serves every rate of a
+    learning-rate grid: the update built from
+    a config with any ``lr`` trains at the rate its state holds, with the schedule of
+    :func:`make_schedule` ``(cfg, peak_lr)``: the plain optimiser's update, bit for bit on
+    the rates and configurations ``tests/train/test_engine.py`` checks (the float32 values of
+    the schedule agree exactly; ``alpha`` is ``min_lr_ratio`` here and ``(lr * min_lr_ratio) /
+    lr`` in optax's own, which round to the same float32 for every rate the test tries).
     """
     if not lr_in_state:
         return _adamw(cfg, make_schedule(cfg))
-    unit = make_schedule(replace(cfg, lr=1.0))
 
     def factory(peak_lr: jax.Array) -> optax.GradientTransformation:
-        return _adamw(cfg, lambda count: peak_lr * unit(count))
+        return _adamw(cfg, make_schedule(cfg, peak_lr))
 
     return optax.inject_hyperparams(factory)(peak_lr=cfg.lr)
 

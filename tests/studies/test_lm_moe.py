@@ -65,9 +65,13 @@ def test_batched_trainer_equals_single_model_train(tmp_path):
 
     from routerlab.studies.lm_sweep import _segment_fn
 
-    compiled = _segment_fn.cache_info().misses
+    from routerlab.studies.lm_sweep import _program_config
+
+    built = _segment_fn.cache_info().misses
+    program = _segment_fn(cfg.model, _program_config(cfg.train), cfg.train.router_noise, None, "vmap")
+    compiled = program._cache_size()  # XLA executables of that jitted function
     faster = train_seeds(replace(cfg, train=replace(cfg.train, lr=1e-2)), [1])
-    assert _segment_fn.cache_info().misses == compiled
+    assert _segment_fn.cache_info().misses == built and program._cache_size() == compiled
     assert not np.allclose(faster["train_loss"][0, -1], sweep["train_loss"][0, -1])
 
 

@@ -19,6 +19,7 @@ from routerlab.moe import MoEConfig
 from routerlab.rng import stream_key
 from routerlab.train import LMRunConfig, TrainConfig, init_state, split_model
 from routerlab.train.loop import engine_steps, make_optimizer
+from routerlab.train.state import make_schedule
 from routerlab.train.step import scan_steps
 
 MODEL = LMConfig(d_model=16, n_layers=1, n_heads=2, seq_len=8, d_ff=32, ffn="moe",
@@ -64,10 +65,28 @@ def test_reinforce_step_is_the_plain_adamw_update_of_its_loss():
     _close(new.params, want)
 
 
+#: Rates of the experiments' grids (LM studies, the fleet's models) and one none holds.
+RATES = (5e-4, 2e-3, 3e-3, 6e-3, 1e-2, 3e-2, 7.3e-3)
+
+
+@pytest.mark.parametrize(("warmup", "ratio"), [(0, 0.1), (100, 0.1), (7, 0.0), (100, 0.3)])
+def test_schedule_with_a_traced_peak_is_optax_own_bit_for_bit(warmup, ratio):
+    """make_schedule(cfg, peak) (a traced peak) gives, at every step, the float32 value of
+    optax.warmup_cosine_decay_schedule at that rate (make_schedule(cfg))."""
+    counts = jnp.arange(0, 1201)  # an argument, as the optimiser's count is: no constant folding
+    base = TrainConfig(steps=1200, warmup_steps=warmup, min_lr_ratio=ratio)
+    traced = jax.jit(jax.vmap(lambda peak, c: jax.vmap(make_schedule(base, peak))(c), in_axes=(0, None)))
+    got = np.asarray(traced(jnp.asarray(RATES, jnp.float32), counts))
+    for i, lr in enumerate(RATES):
+        want = jax.jit(jax.vmap(make_schedule(replace(base, lr=lr))))(counts)
+        np.testing.assert_array_equal(got[i], np.asarray(want), err_msg=f"lr={lr}")
+
+
 def test_rate_held_in_state_trains_as_the_rate_compiled_in():
     """make_optimizer(lr_in_state=True): a program built from a config at one rate trains at the
-    rate its state holds, step for step as the plain program compiled at that rate (through the
-    warmup and the cosine: 10 steps, warmup 2), so one program serves a whole rate grid."""
+    rate its state holds, bit for bit as the plain program compiled at that rate (through the
+    warmup and the cosine: 10 steps, warmup 2), so one program serves a whole rate grid and the
+    runs recorded before it are reproduced."""
     rate = 2e-2
     at_rate = replace(CFG, train=replace(CFG.train, lr=rate))
     plain, _ = engine_steps(MODEL, at_rate.train)
@@ -78,7 +97,8 @@ def test_rate_held_in_state_trains_as_the_rate_compiled_in():
     want, _ = jax.jit(scan_steps(plain, noise=True, masked=False))(init_state(at_rate), tokens, keys, keys)
     got, per_step = jax.jit(scan_steps(shared, noise=True, masked=False))(state, tokens, keys, keys)
     assert per_step["ok"].tolist() == [True] * 10
-    _close(got.params, want.params, rtol=1e-4, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # ... and not as the rate the program was built from
     built_rate, _ = engine_steps(MODEL, CFG.train)
     other, _ = jax.jit(scan_steps(built_rate, noise=True, masked=False))(init_state(CFG), tokens, keys, keys)
