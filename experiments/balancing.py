@@ -14,8 +14,10 @@ Command:
 Quick regime (since 2026-12-01 evening): the calibrated knowledge regime of moe_vs_dense
 (routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
 fact loss (nats per fact), lr_policy="transfer": the three control arms are tuned over {3e-3,
-6e-3, 1e-2}, every other arm trains at its control's chosen rate, and the sentinels (loss_free and alpha=0.1) are
-tuned over the grid as a check. Smoke and paper keep the text domains.
+6e-3, 1e-2}, every other arm trains at its control's chosen rate, and the sentinel loss_free (no
+balance loss: the arm least like the control) is tuned over the grid as a check. Smoke and paper
+keep the text domains. Until 2026-12-02 alpha=0.1 was a second sentinel; it chose the transferred
+1e-2 in every recorded run, and one sentinel per study keeps the quick LM suite within 30 minutes.
 
 Runtime (measured 2026-12-01 in `make lm-quick`'s command, beside the knowledge study on the 2
 cores, after moe_vs_dense had cached the control units): quick 757 s wall, 754 CPU s (10 new units).

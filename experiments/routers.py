@@ -27,8 +27,11 @@ Quick regime (since 2026-12-01): the calibrated knowledge regime of moe_vs_dense
 (routerlab.studies.lm.config.KNOWLEDGE_QUICK; see experiments/capacity.py), declared measure the
 fact loss (nats per fact), lr_policy="transfer": the control arms are tuned over {3e-3, 6e-3,
 1e-2} (dense and switch(top-1) are the controls' own configs, so tuned too); top-2 and rl-r train
-at the Switch control's rate; the sentinels hash and rl-r are tuned over the grid (rl-r became a
-sentinel after the run below, which tuned hash only). Smoke and paper keep the text domains.
+at the Switch control's rate; the sentinel rl-r is tuned over the grid. Smoke and paper keep the
+text domains. Sentinels: hash alone in the run below, hash and rl-r from 2026-12-01 (both chose the
+transferred 1e-2 in every recorded run), rl-r alone since 2026-12-02 (one sentinel per study, the
+arm least like its control, as in the other transfer studies: it keeps the quick LM suite within
+its 30 minutes; hash now trains at the transferred rate only, the rate it chose every time).
 
 Runtime (measured 2026-12-01, /usr/bin/time -v, right after capacity at the same code version,
 whose 9 control units it reused from the unit cache; 2 shared cores at load ~5): quick 10:18

@@ -134,7 +134,7 @@ def test_encoder_routers_and_routers_sentinels_are_real_checks():
     STUDIES["encoder_routers"].check(enc)
     routers = load_experiment("routers").config("quick")  # lr_policy="transfer" already
     # rl-r has Switch's run config but trains as RL-R (a pg weight): not the control's units, a check.
-    assert checking_sentinels(STUDIES["routers"].transfer_plan(routers)) == ["hash", "rl-r"]
+    assert checking_sentinels(STUDIES["routers"].transfer_plan(routers)) == ["rl-r"]
 
 
 @pytest.mark.parametrize("study, cfg", [

@@ -78,4 +78,4 @@ def _text(cfg: BalancingConfig, summary: dict[str, Any]) -> str:
 STUDY = Study("balancing", "Load balancing: aux-loss weight, z-loss, loss-free bias", BalancingConfig,
               _variants, _analysis, _text, _verdict,
               # the loss-free bias router (no auxiliary loss at all) and the largest balance weight
-              sentinels=lambda cfg: (f"loss_free(gamma={cfg.bias_rate:g})", f"alpha={max(cfg.alphas):g}"))
+              sentinels=lambda cfg: (f"loss_free(gamma={cfg.bias_rate:g})",))  # no balance loss: least like the control

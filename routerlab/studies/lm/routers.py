@@ -88,4 +88,4 @@ STUDY = Study("routers", "Routers in the causal decoder: top-k, hash, REINFORCE 
               _variants, _analysis, _text, lambda cfg, s: switch_verdict(s)[0],
               # hash: no learned routing, no balance losses; rl-r: its router learns only by policy gradient.
               # The two arms least like Switch in how they train.
-              sentinels=lambda cfg: ("hash", "rl-r"))
+              sentinels=lambda cfg: ("rl-r",))  # a policy-gradient-trained router: least like the Switch control
